@@ -19,6 +19,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from big_paligemma import checkpoint as ckpt_lib
 from big_paligemma import sharding as sharding_lib
 from big_paligemma import tree as tree_lib
+from big_paligemma.interop import big_vision
 from big_paligemma.interop import hf
 from big_paligemma.models import gemma
 from big_paligemma.models import lora as lora_lib
@@ -106,17 +107,16 @@ def init_params(model_cfg, rng: jax.Array, shardings: Any) -> Any:
 
 
 def load_model_init(path: str, model_cfg, shardings: Any) -> Any:
-  """Params from `path`: an HF checkpoint dir (config.json), or one of our runs (its workdir or
-  checkpoint dir; only the params are read, so the run may have used any optimizer; a LoRA run's
-  merged weights are in its workdir/merged).
-
-  big_vision .npz files are not supported yet (an error says so). Shapes must match `model_cfg`.
+  """Params from `path`: a big_vision .npz file (e.g. a released PaliGemma checkpoint), an HF
+  checkpoint dir (config.json), or one of our runs (its workdir or checkpoint dir; only the params
+  are read, so the run may have used any optimizer; a LoRA run's merged weights are in its
+  workdir/merged). Shapes must match `model_cfg`; .npz and HF position embeddings are resampled to
+  the model's image size.
   """
   if path.endswith(".npz"):
-    raise NotImplementedError(f"model_init={path!r}: the big_vision .npz loader "
-                              "(big_paligemma/interop/big_vision.py) does not exist yet; convert "
-                              "to an HF directory or use one of our checkpoints.")
-  if os.path.exists(os.path.join(path, "config.json")):
+    # In the model's param dtypes, checked leaf by leaf against model_cfg (errors list the paths).
+    params = big_vision.load_npz(path, model_cfg, sharding=shardings)
+  elif os.path.exists(os.path.join(path, "config.json")):
     # At the model's image size: a 224 checkpoint fine-tunes at 448 with a resampled posemb.
     _, _, params = hf.load_hf(path, sharding=shardings, dtype=model_cfg.llm.param_dtype,
                               image_size=model_cfg.img.image_size)
