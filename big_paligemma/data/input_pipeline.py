@@ -9,8 +9,12 @@ A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7
 `docvqa`, `chartqa` and `coco_captions` are this project's builders (data/datasets/); any other name
 is looked up in the TFDS catalogue. Images stay encoded bytes: the pp function decodes them.
 
-Each host reads its own share (TFDS: `tfds.even_splits`, jsonl: every n-th line); process index and
-count are arguments that default to jax's, so tests can simulate hosts.
+Training: every host reads every source whole, in the same order, and forms the same global
+batches; host h keeps rows [h*lb, (h+1)*lb) of each (lb = global batch / process count) and drops
+the other rows before the pp function (they are read, never decoded). So the global batch sequence
+is a function of (config, seed) alone, whatever the number of processes. Evaluation: each host
+reads its own share (TFDS: `tfds.even_splits`, jsonl: every n-th line). Process index and count
+are arguments that default to jax's, so tests can simulate hosts.
 
 Bad input. Every example goes through the pp function alone; if that fails (a corrupt or unreadable
 image) the pipeline raises an error naming the example (`_id`: question_id, image_id or the jsonl
@@ -18,14 +22,19 @@ line), or with `skip_bad_examples=True` drops it and counts it in `Iterator.skip
 A pp output field `_truncated` (set by `tolen`) is counted in `Iterator.truncated_examples`. Counts
 are per host. Other `_`-prefixed fields are dropped before batching; eval batches keep `_mask`.
 
-Training stream and resume. The stream is a function of (config, seed, process index/count) alone.
-Source i of host h is read in a fixed order (TFDS files shuffled once by the seed), and epoch e of
-it goes through a shuffle buffer seeded by (seed, i, e). A mixture picks the source of its n-th
-example with a stateless draw seeded by (seed, n). So the position is a few integers: for every
-source, how many of its examples this host has consumed. `Iterator.get_state()` is
-[skipped_bad_examples, truncated_examples, consumed_0, ...] (int64, 8 bytes a number);
-`set_state` rebuilds the pipeline there: whole epochs are skipped for free, the rest of the current
-epoch is skipped before the pp function (read, not decoded), and batches keep their boundaries.
+Training stream and resume. Source i is read in a fixed order (TFDS files shuffled once by the
+seed), and epoch e of it goes through a shuffle buffer seeded by (seed, i, e). A mixture picks the
+source of its n-th example with a stateless draw seeded by (seed, n). Example n of the stream is
+row n mod B of a global batch (B = global batch size). So the position is a few integers: for
+every source, how many of its examples the stream has consumed. `Iterator.get_state()` is
+[skipped_bad_examples, truncated_examples, consumed_0, ...] (int64, 8 bytes a number), the
+position taken at the end of the last global batch, so it is the same on every host (the counts
+are per host; a checkpoint keeps process 0's). `set_state` rebuilds the
+pipeline there: whole epochs are skipped for free, the rest of the current epoch is skipped before
+the pp function (read, not decoded), and batches keep their boundaries. A host that skips a bad
+example fills its rows from its rows of the next global batch: from then on the hosts' batches are
+no longer one global batch of the stream, each host's state is its own exact position, and a
+checkpoint (which keeps process 0's state) resumes the other hosts near, not exactly at, theirs.
 """
 import math
 
@@ -105,17 +114,11 @@ def read_source(source: dict, process_index: int, process_count: int, *, shuffle
   return ds.map(add_id)
 
 
-def share_size(source: dict, process_index: int, process_count: int) -> int:
-  """How many examples this host's share of `source` has; an empty share is an error."""
-  if "jsonl" in source:
-    size = len(jsonl.read_rows(source["jsonl"])[process_index::process_count])
-  else:
-    split = tfds.even_splits(source["split"], n=process_count, drop_remainder=False)[process_index]
-    size = _builder(source).info.splits[split].num_examples
+def _source_size(source: dict) -> int:
+  """How many examples `source` has; an empty source is an error (it cannot fill a batch)."""
+  size = num_examples(source)
   if not size:
-    raise ValueError(
-        f"Host {process_index} of {process_count} has no examples of {source} (the source has "
-        f"{num_examples(source)}); use fewer processes or a larger split.")
+    raise ValueError(f"Training source {source} has no examples; remove it or fill it.")
   return size
 
 
@@ -197,11 +200,13 @@ class Iterator:
   `build(state)` makes the batch dataset starting at `state` (see the module docstring); eval
   iterators (`num_batches` set) always start at the beginning and have no state.
   `skipped_bad_examples` and `truncated_examples` are this host's running counts; they are part
-  of the state, so they survive a restore.
+  of the state, so they survive a restore. `restart(consumed)` maps the position after this host's
+  last example to the position a restart continues from (the end of its global batch).
   """
 
-  def __init__(self, build, num_sources: int, num_batches: int | None = None):
+  def __init__(self, build, num_sources: int, num_batches: int | None = None, restart=None):
     self._build = build
+    self._restart = restart
     self.num_batches = num_batches  # eval: batches per host (the same on every host); train: None
     self._start(np.zeros(2 + num_sources, np.int64))
 
@@ -220,7 +225,8 @@ class Iterator:
     """int64 [2 + number of sources]: the two counts, then the examples consumed of each source."""
     self._check_resumable()
     counts = [self.skipped_bad_examples, self.truncated_examples]
-    return np.array(counts + [int(c) for c in self._consumed], np.int64)
+    consumed = self._restart(self._consumed) if self._restart else self._consumed
+    return np.array(counts + [int(c) for c in consumed], np.int64)
 
   def set_state(self, state: np.ndarray) -> None:
     """Continues from a `get_state()` of an iterator built from the same config and seed."""
@@ -261,19 +267,27 @@ def _epochs(ds: tf.data.Dataset, size: int, key: int, shuffle_buffer: int, consu
   return tf.data.Dataset.counter(epoch).flat_map(one_epoch).skip(offset)
 
 
-def _mix(streams: list, weights: list, key: int, consumed: np.ndarray) -> tf.data.Dataset:
-  """Example n comes from source i with probability weights[i] / sum, drawn statelessly from (key, n).
+def _source_draw(weights: list, key: int):
+  """n -> the source of example n of a mixture: a draw with probabilities weights / sum, seeded
+  by (key, n)."""
+  logits = tf.math.log(tf.constant(weights, tf.float64) / sum(weights))[None]
 
-  Each example gets `_pos`: the examples consumed of every source up to and including it.
+  def draw(n):
+    seed = tf.stack([tf.constant(key, tf.int64), n])
+    return tf.random.stateless_categorical(logits, 1, seed=seed)[0, 0]
+
+  return draw
+
+
+def _mix(streams: list, draw, consumed: np.ndarray) -> tf.data.Dataset:
+  """Example n comes from source draw(n); each gets `_pos`: the examples consumed of every source
+  up to and including it (so example n has sum(_pos) = n + 1).
   """
   streams = [s.map(lambda ex, i=i: {**ex, "_src": tf.constant(i, tf.int64)})
              for i, s in enumerate(streams)]
   ds = streams[0]
   if len(streams) > 1:
-    logits = tf.math.log(tf.constant(weights, tf.float64) / sum(weights))[None]
-    choices = tf.data.Dataset.counter(int(consumed.sum())).map(
-        lambda n: tf.random.stateless_categorical(
-            logits, 1, seed=tf.stack([tf.constant(key, tf.int64), n]))[0, 0])
+    choices = tf.data.Dataset.counter(int(consumed.sum())).map(draw)
     ds = tf.data.Dataset.choose_from_datasets(streams, choices)
 
   def position(pos, ex):
@@ -281,6 +295,35 @@ def _mix(streams: list, weights: list, key: int, consumed: np.ndarray) -> tf.dat
     return pos, {**{k: v for k, v in ex.items() if k != "_src"}, "_pos": pos}
 
   return ds.scan(tf.constant(consumed, tf.int64), position)
+
+
+def _rows_of_host(ds, global_batch: int, local_batch: int, index: int) -> tf.data.Dataset:
+  """Keeps the examples n with n mod global_batch in [index * local_batch, (index+1) * local_batch)."""
+  def mine(ex):
+    row = (tf.reduce_sum(ex["_pos"]) - 1) % global_batch
+    return tf.logical_and(row >= index * local_batch, row < (index + 1) * local_batch)
+
+  return ds.filter(mine)
+
+
+def _restart_fn(draw, num_sources: int, global_batch: int, local_batch: int, index: int):
+  """consumed after this host's last example -> the position a restart continues from.
+
+  That is the end of the global batch when the host has no more rows in it (then every host
+  gives the same position), else the position itself (a host behind after skipping bad examples).
+  """
+  def restart(consumed):
+    consumed = np.asarray(consumed, np.int64)
+    n = int(consumed.sum())  # the next example of the stream
+    if n % global_batch < (index + 1) * local_batch:
+      return consumed
+    end = (n // global_batch + 1) * global_batch
+    if num_sources == 1:
+      return consumed + (end - n)
+    drawn = list(tf.data.Dataset.range(n, end).map(draw).as_numpy_iterator())
+    return consumed + np.bincount(drawn, minlength=num_sources).astype(np.int64)
+
+  return restart
 
 
 def _weights(specs: list) -> list:
@@ -294,29 +337,32 @@ def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int
                         shuffle_buffer: int = 10_000, skip_bad_examples: bool = False,
                         process_index: int | None = None, process_count: int | None = None,
                         num_parallel: int = 8, prefetch: int = 2) -> Iterator:
-  """Endless shuffled batches of this host's share: [global_batch_size / process_count, ...].
+  """Endless shuffled batches: this host's rows of each global batch, [B / process_count, ...].
 
-  Same config, seed and process layout -> the same batches on every run, and after a restore.
+  Same config and seed -> the same global batches on every run, for any number of processes,
+  and after a restore.
   """
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   specs = sources(data_config)
-  sizes = [share_size(s, index, count) for s in specs]
-  weights = _weights(specs) if len(specs) > 1 else [1.0]
-  reads = [read_source(s, index, count, shuffle_seed=_key(seed, i) % 2**31)
-           for i, s in enumerate(specs)]
+  sizes = [_source_size(s) for s in specs]
+  draw = _source_draw(_weights(specs) if len(specs) > 1 else [1.0], _key(seed, -1))
+  reads = [read_source(s, 0, 1, shuffle_seed=_key(seed, i) % 2**31) for i, s in enumerate(specs)]
 
   def build(state):
     consumed = np.asarray(state[2:], np.int64)
     streams = [_epochs(ds, size, _key(seed, i), shuffle_buffer, int(c))
                for i, (ds, size, c) in enumerate(zip(reads, sizes, consumed))]
-    ds = preprocess(_mix(streams, weights, _key(seed, -1), consumed), pp_fn,
-                    skip_bad_examples=skip_bad_examples, num_parallel=num_parallel,
+    ds = _mix(streams, draw, consumed)
+    if count > 1:
+      ds = _rows_of_host(ds, global_batch_size, local_batch, index)
+    ds = preprocess(ds, pp_fn, skip_bad_examples=skip_bad_examples, num_parallel=num_parallel,
                     counts=tuple(int(c) for c in state[:2]))
     ds = ds.batch(local_batch, drop_remainder=True).prefetch(prefetch)
     return ds.with_options(_options())
 
-  return Iterator(build, len(specs))
+  restart = _restart_fn(draw, len(specs), global_batch_size, local_batch, index)
+  return Iterator(build, len(specs), restart=restart)
 
 
 def make_eval_iterator(data_config, pp_fn, *, global_batch_size: int,
