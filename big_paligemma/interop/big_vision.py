@@ -37,7 +37,8 @@ from big_paligemma.models import siglip
 _PARAM_PREFIXES = ("params/", "opt/target/")
 # (regex over a path without prefix, the stacked path): group "i" is the layer index.
 _PER_LAYER = (
-    (re.compile(r"(?P<pre>(.*/)?Transformer/)encoderblock_(?P<i>\d+)/(?P<rest>.+)"), "encoderblock"),
+    (re.compile(r"(?P<pre>(.*/)?Transformer/)encoderblock_(?P<i>\d+)/(?P<rest>.+)"),
+     "encoderblock"),
     (re.compile(r"(?P<pre>(.*/)?)layers/(?P<i>\d+)/(?P<rest>.+)"), "layers"),
     (re.compile(r"(?P<pre>(.*/)?)layers?_(?P<i>\d+)/(?P<rest>.+)"), "layers"),
 )
@@ -159,14 +160,16 @@ def _source_shape(src: _Source, headers) -> tuple[int, ...]:
     try:
       return src.take(np.broadcast_to(np.zeros((), dtype), shape)).shape
     except IndexError as e:
-      raise ValueError(f"File key {key!r} has shape {shape}; expected [(L,)3,N,D,H].") from e
+      raise ValueError(f"File key {key!r} has shape {shape}; a qkv_einsum/w is "
+                       "[(L,)3,N,D,H].") from e
   if None in src.keys:
     return one(src.keys[None])
   layers = sorted(src.keys)
   shapes = {one(src.keys[i]) for i in layers}
   if layers != list(range(len(layers))) or len(shapes) != 1:
-    raise ValueError(f"Per-layer keys {sorted(src.keys.values())} are not layers 0..{len(layers)-1} "
-                     f"of one shape (layers {layers}, shapes {sorted(shapes)}).")
+    raise ValueError(f"Per-layer keys {sorted(src.keys.values())} are not layers "
+                     f"0..{len(layers) - 1} of one shape (layers {layers}, shapes "
+                     f"{sorted(shapes)}).")
   return (len(layers),) + shapes.pop()
 
 
@@ -201,7 +204,7 @@ def _check(sources, shapes, expected, path: str) -> None:
 # ---------------------------------------------------------------- load
 
 
-def _value(npz: _Npz, src: _Source, want, path: str):
+def _value(npz: _Npz, src: _Source, want):
   """The host value of one param: an np.ndarray, or hf.Stacked (read layer by layer)."""
   if None not in src.keys:
     return hf.stacked(len(src.keys), lambda i: src.take(npz.read(src.keys[i])))
@@ -234,23 +237,26 @@ def load_npz(path: str, model_cfg=None, *, dtype=None, sharding=None) -> dict[st
     if model_cfg is not None:
       expected = tree_lib.flatten(presets.abstract_params(model_cfg))
       _check(sources, shapes, expected, path)
-    place = hf._sharding_fn(sharding, None)  # pylint: disable=protected-access
-    params = {}
-    for p, src in sources.items():
-      want = expected[p] if expected is not None else None
-      leaf_dtype = jnp.dtype(dtype or (want.dtype if want is not None
-                                       else _file_dtype(src, npz.headers)))
-      shape = tuple(want.shape) if want is not None else shapes[p]
-      value = _value(npz, src, want, p)
-      params[p] = hf._place(value, jax.ShapeDtypeStruct(shape, leaf_dtype), place(p))  # pylint: disable=protected-access
-      del value
+    params = _read_all(npz, sources, shapes, expected, dtype, sharding)
   finally:
     npz.close()
   return tree_lib.unflatten(params)
 
 
-def _file_dtype(src: _Source, headers) -> np.dtype:
-  return headers[next(iter(src.keys.values()))][1]
+def _read_all(npz: _Npz, sources, shapes, expected, dtype, sharding) -> dict[str, jax.Array]:
+  """{our path: placed array}, one leaf read, cast and placed at a time."""
+  # pylint: disable=protected-access  (hf's placement helpers, shared with load_hf)
+  place = hf._sharding_fn(sharding, None)
+  params = {}
+  for p, src in sources.items():
+    want = expected[p] if expected is not None else None
+    file_dtype = npz.headers[next(iter(src.keys.values()))][1]
+    leaf = jax.ShapeDtypeStruct(shapes[p] if want is None else want.shape,
+                                jnp.dtype(dtype or (file_dtype if want is None else want.dtype)))
+    value = _value(npz, src, want)
+    params[p] = hf._place(value, leaf, place(p))
+    del value
+  return params
 
 
 # ---------------------------------------------------------------- save

@@ -1,5 +1,5 @@
-"""big_vision .npz checkpoints: save/load round trip, the released per-layer layout, logits, bfloat16,
-position-embedding resampling and errors, on tiny PaliGemmas.
+"""big_vision .npz checkpoints: save/load round trip, the released per-layer layout, logits,
+bfloat16, position-embedding resampling and errors, on tiny PaliGemmas.
 
 The released-layout files are written here key by key from big_vision's module names (vit.py:
 Transformer/encoderblock_{i} with LayerNorm_0, MultiHeadDotProductAttention_0/{query,key,value,out},
@@ -34,8 +34,8 @@ _VIT_BLOCK = [f"LayerNorm_{n}/{w}" for n in (0, 1) for w in ("scale", "bias")] +
     f"MultiHeadDotProductAttention_0/{m}/{w}" for m in ("query", "key", "value", "out")
     for w in ("kernel", "bias")] + [
     f"MlpBlock_0/Dense_{n}/{w}" for n in (0, 1) for w in ("kernel", "bias")]
-_VIT_REST = ["embedding/kernel", "embedding/bias", "pos_embedding", "Transformer/encoder_norm/scale",
-             "Transformer/encoder_norm/bias", "head/kernel", "head/bias"]
+_VIT_REST = ["embedding/kernel", "embedding/bias", "pos_embedding", "head/kernel", "head/bias",
+             "Transformer/encoder_norm/scale", "Transformer/encoder_norm/bias"]
 
 
 def _random_params(cfg, seed=0, dtype=np.float32) -> dict[str, np.ndarray]:
@@ -200,5 +200,5 @@ def test_placed_on_the_given_shardings(tmp_path):
   got = tree_lib.flatten(big_vision.load_npz(path, CFG, sharding=rule, dtype="bfloat16"))
   assert got["llm/layers/mlp/linear"].sharding == split and got["img/head/bias"].sharding == repl
   assert got["llm/layers/mlp/linear"].dtype == jnp.bfloat16
-  np.testing.assert_array_equal(np.asarray(got["llm/layers/mlp/linear"], np.float32),
-                                flat["llm/layers/mlp/linear"].astype(jnp.bfloat16).astype(np.float32))
+  want = flat["llm/layers/mlp/linear"].astype(jnp.bfloat16).astype(np.float32)
+  np.testing.assert_array_equal(np.asarray(got["llm/layers/mlp/linear"], np.float32), want)

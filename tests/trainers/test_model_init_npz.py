@@ -1,4 +1,4 @@
-"""model_init from a big_vision .npz: at a larger image size than the file's, and in a trainer run."""
+"""model_init from a big_vision .npz: at a larger image size than the file's; in a trainer run."""
 import dataclasses
 import math
 
