@@ -399,6 +399,23 @@ def _layer_stack(config: GemmaConfig):
                  unroll=config.scan_unroll)
 
 
+def unstack_layers(layers: Any) -> tuple:
+  """The stacked `layers` param tree ([L,...] leaves) as a tuple of L per-layer trees."""
+  n = len(jax.tree_util.tree_leaves(layers)[0])
+  return tuple(jax.tree_util.tree_map(lambda a, i=i: a[i], layers) for i in range(n))
+
+
+def _run_unstacked(config: GemmaConfig, layer_params: tuple, carry, ctx, deterministic):
+  """The Block of `_layer_stack` applied layer by layer (static layer index and kind)."""
+  if len(layer_params) != config.num_layers:
+    raise ValueError(f"layer_params has {len(layer_params)} layers, the config "
+                     f"{config.num_layers}; pass unstack_layers(params['layers']).")
+  block = Block(config, parent=None)
+  for i, p in enumerate(layer_params):
+    carry, _ = block.apply({"params": p}, carry, (config.is_local[i], i), ctx, deterministic)
+  return carry
+
+
 class Gemma(nn.Module):
   """The Gemma decoder. Methods: `embed`, `__call__` (logits), `hidden`, `logits`."""
   config: GemmaConfig
@@ -419,9 +436,13 @@ class Gemma(nn.Module):
     cap = self.config.final_logit_softcap
     return jnp.tanh(logits / cap) * cap if cap else logits
 
-  def hidden(self, x, positions, attn_mask, cache: KVCache | None = None, deterministic=True):
+  def hidden(self, x, positions, attn_mask, cache: KVCache | None = None, deterministic=True,
+             layer_params: tuple | None = None):
     """Final-normed hidden states. x [B,T,D] embedded inputs, positions [B,T] int, attn_mask [B,T,S]
-    bool (S = T without a cache, else the cache length). Returns (h [B,T,D], new cache or None)."""
+    bool (S = T without a cache, else the cache length). Returns (h [B,T,D], new cache or None).
+
+    layer_params: `unstack_layers(params["layers"])` to run the layers one by one on per-layer
+    weights (decoding: sliced once, outside the token loop) instead of scanning the stacked ones."""
     c = self.config
     k_pos = positions
     if cache is not None:
@@ -435,14 +456,17 @@ class Gemma(nn.Module):
       sin, cos = rope_tables(positions, c.head_dim, getattr(c, f"rope_base_{kind}"),
                              getattr(c, f"rope_scale_{kind}"))
       ctx[f"sin_{kind}"], ctx[f"cos_{kind}"] = sin, cos
-    scanned = (jnp.array(c.is_local), jnp.arange(c.num_layers))
+    carry = (x.astype(c.dtype), None if cache is None else (cache.k, cache.v))
+    if cache is not None:
+      ctx["write_index"] = cache.index
+    if layer_params is None:
+      scanned = (jnp.array(c.is_local), jnp.arange(c.num_layers))
+      (x, kv), _ = self.layers(carry, scanned, ctx, deterministic)
+    else:
+      x, kv = _run_unstacked(c, layer_params, carry, ctx, deterministic)
     if cache is None:
-      (x, _), _ = self.layers((x.astype(c.dtype), None), scanned, ctx, deterministic)
       return self.final_norm(x), None
-    ctx["write_index"] = cache.index
-    (x, (k, v)), _ = self.layers((x.astype(c.dtype), (cache.k, cache.v)), scanned, ctx,
-                                 deterministic)
-    new_cache = KVCache(k=k, v=v, pos=k_pos, index=cache.index + x.shape[1])
+    new_cache = KVCache(k=kv[0], v=kv[1], pos=k_pos, index=cache.index + x.shape[1])
     return self.final_norm(x), new_cache
 
   def __call__(self, x, positions, attn_mask, cache: KVCache | None = None, deterministic=True):
