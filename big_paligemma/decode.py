@@ -1,7 +1,12 @@
 """Generation with a KV cache: prefill, token-by-token extension, sampling and beam search, one jit.
 
-The model is used only through its `prepare`, `embed_tokens` and `decode` methods (PaliGemma,
-Gemma 3, or a plain `gemma.Gemma` wrapped by `GemmaLM`) and `gemma.init_cache`; no model math here.
+The model is used only through its `prepare` and `embed_tokens` methods (PaliGemma, Gemma 3, or a
+plain `gemma.Gemma` wrapped by `GemmaLM`), its Gemma decoder's `hidden` and `logits` (what its
+`decode` method chains) and `gemma.init_cache`; no model math here.
+
+Speed (XLA:CPU): the decoder runs layer by layer on per-layer weights sliced from the stacked
+params ONCE per call (`decoder_layers`), outside the token loop, so no step copies any weight; the
+prompt's logits are computed at each row's last real position only.
 
 Axis letters: B batch, W beams, T prompt length (the `prepare` sequence: image tokens ++ text),
 S cache slots = T + max_decode_len, L max_decode_len, V vocabulary.
@@ -68,6 +73,22 @@ def llm_config(model: Any) -> gemma.GemmaConfig:
   return getattr(model.config, "llm", model.config)
 
 
+def decoder_layers(model: Any, params: dict) -> tuple:
+  """The decoder's per-layer weights (`params["llm"]["layers"]` for multimodal models, else
+  `params["layers"]`), sliced out of the stacked [L,...] arrays: a tuple of L param trees."""
+  llm_params = params["llm"] if hasattr(model.config, "llm") else params
+  return gemma.unstack_layers(llm_params["layers"])
+
+
+def _logits(module, x, positions, mask, cache, layers, last=None):
+  """(logits [B,V] float32 at query `last` [B] (None: the only query, T = 1), new cache): the
+  decoder of a bound model (`module.llm`, or the module itself for GemmaLM) on per-layer weights."""
+  llm = getattr(module, "llm", module)
+  h, cache = llm.hidden(x, positions, mask, cache, layer_params=layers)
+  h = h[:, 0] if last is None else h[jnp.arange(h.shape[0]), last]
+  return llm.logits(h[:, None])[:, 0], cache
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
   """Static decoding settings (part of the jit cache key); validated when built."""
@@ -119,29 +140,34 @@ class Prefix:
 # ---------------------------------------------------------------- prefill and extension
 
 
-def prefill(model, params, batch: dict, max_decode_len: int) -> Prefix:
-  """Runs the prompt through the decoder into a fresh cache of T + max_decode_len slots."""
+def prefill(model, params, batch: dict, max_decode_len: int, layers: tuple | None = None
+            ) -> Prefix:
+  """Runs the prompt through the decoder into a fresh cache of T + max_decode_len slots.
+  layers: `decoder_layers(model, params)` (None: sliced here)."""
+  layers = decoder_layers(model, params) if layers is None else layers
   x, positions, attn_mask, input_mask = model.apply({"params": params}, batch, method="prepare")
   b, t = input_mask.shape
-  s = t + max_decode_len
-  cache = gemma.init_cache(llm_config(model), b, s)
+  cache = gemma.init_cache(llm_config(model), b, t + max_decode_len)
   mask = jnp.pad(attn_mask, ((0, 0), (0, 0), (0, max_decode_len)))  # [B,T,S]
-  logits, cache = model.apply({"params": params}, x, positions, mask, cache, method="decode")
   last = jnp.max(jnp.where(input_mask, jnp.arange(t), -1), axis=1)  # [B]
-  rows = jnp.arange(b)
+  logits, cache = model.apply({"params": params}, x, positions, mask, cache, layers, last,
+                              method=_logits)
   return Prefix(cache=cache, slot_valid=jnp.pad(input_mask, ((0, 0), (0, max_decode_len))),
-                next_pos=positions[rows, last] + 1, logits=logits[rows, last])
+                next_pos=positions[jnp.arange(b), last] + 1, logits=logits)
 
 
-def extend(model, params, prefix: Prefix, tokens: jax.Array) -> Prefix:
-  """Appends one token per row (tokens [B] int) at slot `cache.index`; returns the next Prefix."""
+def extend(model, params, prefix: Prefix, tokens: jax.Array, layers: tuple | None = None
+           ) -> Prefix:
+  """Appends one token per row (tokens [B] int) at slot `cache.index`; returns the next Prefix.
+  layers: `decoder_layers(model, params)` (None: sliced here, i.e. at every call)."""
+  layers = decoder_layers(model, params) if layers is None else layers
   slot = prefix.cache.index
   x = model.apply({"params": params}, tokens[:, None], method="embed_tokens")
   valid = jax.lax.dynamic_update_slice(prefix.slot_valid, jnp.ones((tokens.shape[0], 1), bool),
                                        (0, slot))
   logits, cache = model.apply({"params": params}, x, prefix.next_pos[:, None], valid[:, None, :],
-                              prefix.cache, method="decode")
-  return Prefix(cache=cache, slot_valid=valid, next_pos=prefix.next_pos + 1, logits=logits[:, 0])
+                              prefix.cache, layers, method=_logits)
+  return Prefix(cache=cache, slot_valid=valid, next_pos=prefix.next_pos + 1, logits=logits)
 
 
 # ---------------------------------------------------------------- token choice
@@ -215,7 +241,7 @@ def _write(st: _State, settings: Settings, rng) -> _State:
                 scores=st.scores + jnp.where(st.done, 0.0, logp))
 
 
-def _sample_loop(model, params, prefix: Prefix, rng, settings: Settings) -> Output:
+def _sample_loop(model, params, layers, prefix: Prefix, rng, settings: Settings) -> Output:
   b = prefix.logits.shape[0]
   st = _State(step=jnp.zeros((), jnp.int32), prefix=prefix,
               tokens=jnp.full((b, settings.max_decode_len), settings.pad_id, jnp.int32),
@@ -228,7 +254,7 @@ def _sample_loop(model, params, prefix: Prefix, rng, settings: Settings) -> Outp
 
   def body(st):
     last = jax.lax.dynamic_index_in_dim(st.tokens, st.step - 1, axis=1, keepdims=False)
-    st = st.replace(prefix=extend(model, params, st.prefix, last))
+    st = st.replace(prefix=extend(model, params, st.prefix, last, layers))
     return _write(st, settings, rng)
 
   st = jax.lax.while_loop(cond, body, st)
@@ -307,7 +333,7 @@ def _repeat_beams(prefix: Prefix, w: int) -> Prefix:
   return _gather_beams(prefix, idx)
 
 
-def _beam_loop(model, params, prefix: Prefix, settings: Settings) -> Output:
+def _beam_loop(model, params, layers, prefix: Prefix, settings: Settings) -> Output:
   w, l = settings.beam_size, settings.max_decode_len
   b = prefix.logits.shape[0]
   init_logp = jnp.where(jnp.arange(w) == 0, 0.0, _NEG_INF)
@@ -323,7 +349,7 @@ def _beam_loop(model, params, prefix: Prefix, settings: Settings) -> Output:
 
   def body(bs):
     last = jax.lax.dynamic_index_in_dim(bs.alive_tokens, bs.step - 1, axis=2, keepdims=False)
-    bs = bs.replace(prefix=extend(model, params, bs.prefix, last.reshape(-1)))
+    bs = bs.replace(prefix=extend(model, params, bs.prefix, last.reshape(-1), layers))
     return _beam_step(bs, settings)
 
   bs = jax.lax.while_loop(cond, body, bs)
@@ -336,10 +362,11 @@ def _beam_loop(model, params, prefix: Prefix, settings: Settings) -> Output:
 
 @functools.partial(jax.jit, static_argnames=("model", "settings"))
 def _generate_jit(model, params, batch, rng, settings: Settings) -> Output:
-  prefix = prefill(model, params, batch, settings.max_decode_len)
+  layers = decoder_layers(model, params)  # sliced once: the token loop reads them in place
+  prefix = prefill(model, params, batch, settings.max_decode_len, layers)
   if settings.sampler == "beam":
-    return _beam_loop(model, params, prefix, settings)
-  return _sample_loop(model, params, prefix, rng, settings)
+    return _beam_loop(model, params, layers, prefix, settings)
+  return _sample_loop(model, params, layers, prefix, rng, settings)
 
 
 def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = "greedy",
