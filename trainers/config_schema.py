@@ -4,7 +4,8 @@ Top-level keys (see TRAIN_API.md; `validate` checks every one, nested ones too):
   model          {preset: NAME | None, overrides: {field: value, llm: {...}, img: {...}},
                   img: SigLIPConfig fields | None, llm: GemmaConfig fields | None}
                  (a preset, or explicit img + llm for tiny models; the dataclasses check the fields)
-  model_init     our checkpoint dir (a run's workdir/ckpt or a step dir), an HF dir, or None
+  model_init     our checkpoint dir (a run's workdir/ckpt or a step dir), an HF dir, a big_vision
+                 .npz file, or None
   tokenizer      path of a SentencePiece .model
   input          {data: input_pipeline data config, pp: spec, batch_size, shuffle_buffer,
                   skip_bad_examples, num_parallel}
