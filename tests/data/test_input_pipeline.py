@@ -192,6 +192,23 @@ def test_hosts_rows_make_the_one_process_global_batches_and_resume_alike(source,
     assert _global_ids(its, 3) == want[3:]
 
 
+def test_host_skipping_a_bad_example_resumes_exactly_from_its_own_state(jsonl_path, tmp_path):
+  data_fixtures.corrupt_image(str(tmp_path / "images" / "3.png"))
+  make = lambda index: ip.make_train_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=4,
+                                              seed=0, skip_bad_examples=True,
+                                              process_index=index, process_count=2)
+  for index in range(2):
+    run = make(index)
+    _ids(run, 5)
+    state = run.get_state()
+    assert state[0] >= 1  # this host has met the bad example: it is behind the other host
+    expected = _ids(run, 5)
+    resumed = make(index)
+    resumed.set_state(state)
+    assert _ids(resumed, 5) == expected and 3 not in sum(expected, [])
+    assert resumed.skipped_bad_examples == run.skipped_bad_examples
+
+
 def test_other_hosts_rows_are_not_preprocessed(jsonl_path):
   calls = []
 
