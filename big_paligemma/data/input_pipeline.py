@@ -298,7 +298,8 @@ def _mix(streams: list, draw, consumed: np.ndarray) -> tf.data.Dataset:
 
 
 def _rows_of_host(ds, global_batch: int, local_batch: int, index: int) -> tf.data.Dataset:
-  """Keeps the examples n with n mod global_batch in [index * local_batch, (index+1) * local_batch)."""
+  """Keeps this host's rows of each global batch: the examples n with n mod global_batch in
+  [index * local_batch, (index + 1) * local_batch)."""
   def mine(ex):
     row = (tf.reduce_sum(ex["_pos"]) - 1) % global_batch
     return tf.logical_and(row >= index * local_batch, row < (index + 1) * local_batch)
