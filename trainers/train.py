@@ -119,7 +119,7 @@ class Data:
 
 
 def build_data(config, mesh) -> Data:
-  """The training iterator (this host's share) and the global batch sharding."""
+  """The training iterator (this host's rows of each global batch) and the global batch sharding."""
   import pp  # pylint: disable=import-outside-toplevel  (TensorFlow; only the data path needs it)
   pp_fn = pp.get_preprocess_fn(config.input.pp, tokenizer_path=config.tokenizer)
   data_cfg = config.input.data.to_dict()
