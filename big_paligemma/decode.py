@@ -1,12 +1,12 @@
 """Generation with a KV cache: prefill, token-by-token extension, sampling and beam search, one jit.
 
-The model is used only through its `prepare` and `embed_tokens` methods (PaliGemma, Gemma 3, or a
-plain `gemma.Gemma` wrapped by `GemmaLM`), its Gemma decoder's `hidden` and `logits` (what its
-`decode` method chains) and `gemma.init_cache`; no model math here.
-
-Speed (XLA:CPU): the decoder runs layer by layer on per-layer weights sliced from the stacked
-params ONCE per call (`decoder_layers`), outside the token loop, so no step copies any weight; the
-prompt's logits are computed at each row's last real position only.
+The model is used only through its `prepare`, `embed_tokens` and `decode` methods (PaliGemma,
+Gemma 3, or a plain `gemma.Gemma` wrapped by `GemmaLM`) and `gemma.init_cache`; no model math here.
+When the decoder is a `gemma.Gemma` (`model.llm` or the model itself), its `hidden` and `logits`
+(the two halves of `decode`) are called instead, for speed: the layers run one by one on per-layer
+weights sliced out of the stacked params ONCE per call (`decoder_layers`), outside the token loop,
+so no step copies any weight (XLA:CPU would slice them at every step from inside the layer scan);
+and the prompt's logits are computed at each row's last real position only.
 
 Axis letters: B batch, W beams, T prompt length (the `prepare` sequence: image tokens ++ text),
 S cache slots = T + max_decode_len, L max_decode_len, V vocabulary.
@@ -73,20 +73,36 @@ def llm_config(model: Any) -> gemma.GemmaConfig:
   return getattr(model.config, "llm", model.config)
 
 
-def decoder_layers(model: Any, params: dict) -> tuple:
-  """The decoder's per-layer weights (`params["llm"]["layers"]` for multimodal models, else
-  `params["layers"]`), sliced out of the stacked [L,...] arrays: a tuple of L param trees."""
-  llm_params = params["llm"] if hasattr(model.config, "llm") else params
-  return gemma.unstack_layers(llm_params["layers"])
+def _gemma_decoder(module) -> gemma.Gemma | None:
+  """A bound model's `gemma.Gemma` decoder (`module.llm`, or the module itself), else None."""
+  llm = getattr(module, "llm", module)
+  return llm if isinstance(llm, gemma.Gemma) else None
+
+
+def _unstacked(module) -> tuple | None:
+  """The Gemma decoder's per-layer weights (a tuple of L param trees sliced out of the stacked
+  [L,...] ones); None for a model with another decoder (run through its `decode` method)."""
+  llm = _gemma_decoder(module)
+  return None if llm is None else gemma.unstack_layers(llm.variables["params"]["layers"])
+
+
+def decoder_layers(model: Any, params: dict) -> tuple | None:
+  """`model`'s per-layer decoder weights for `prefill` / `extend` (None: not a Gemma decoder)."""
+  return model.apply({"params": params}, method=_unstacked)
 
 
 def _logits(module, x, positions, mask, cache, layers, last=None):
-  """(logits [B,V] float32 at query `last` [B] (None: the only query, T = 1), new cache): the
-  decoder of a bound model (`module.llm`, or the module itself for GemmaLM) on per-layer weights."""
-  llm = getattr(module, "llm", module)
+  """(logits [B,V] float32 of query `last` [B] (None: the only query, T = 1), new cache).
+
+  A Gemma decoder runs on the per-layer weights `layers` and projects only those rows to the
+  vocabulary; another model (layers None) through its own `decode`."""
+  rows = lambda a: a[:, 0] if last is None else a[jnp.arange(a.shape[0]), last]  # noqa: E731
+  if layers is None:
+    logits, cache = module.decode(x, positions, mask, cache)
+    return rows(logits), cache
+  llm = _gemma_decoder(module)
   h, cache = llm.hidden(x, positions, mask, cache, layer_params=layers)
-  h = h[:, 0] if last is None else h[jnp.arange(h.shape[0]), last]
-  return llm.logits(h[:, None])[:, 0], cache
+  return llm.logits(rows(h)[:, None])[:, 0], cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +159,7 @@ class Prefix:
 def prefill(model, params, batch: dict, max_decode_len: int, layers: tuple | None = None
             ) -> Prefix:
   """Runs the prompt through the decoder into a fresh cache of T + max_decode_len slots.
-  layers: `decoder_layers(model, params)` (None: sliced here)."""
+  layers: `decoder_layers(model, params)` (None: taken here)."""
   layers = decoder_layers(model, params) if layers is None else layers
   x, positions, attn_mask, input_mask = model.apply({"params": params}, batch, method="prepare")
   b, t = input_mask.shape
@@ -159,7 +175,7 @@ def prefill(model, params, batch: dict, max_decode_len: int, layers: tuple | Non
 def extend(model, params, prefix: Prefix, tokens: jax.Array, layers: tuple | None = None
            ) -> Prefix:
   """Appends one token per row (tokens [B] int) at slot `cache.index`; returns the next Prefix.
-  layers: `decoder_layers(model, params)` (None: sliced here, i.e. at every call)."""
+  layers: `decoder_layers(model, params)` (None: taken here, i.e. at every call)."""
   layers = decoder_layers(model, params) if layers is None else layers
   slot = prefix.cache.index
   x = model.apply({"params": params}, tokens[:, None], method="embed_tokens")
