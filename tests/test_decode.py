@@ -1,6 +1,7 @@
 """decode.py against cacheless teacher forcing and brute-force search, on tiny Gemma 2 models."""
 import functools
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -234,3 +235,29 @@ def test_batch_sharded_over_data_gives_same_tokens(params):
   sharded = decode.generate(LM, replicated, sharded_batch, max_decode_len=6)
   assert sharded.tokens.sharding.spec[0] == "data" or len(sharded.tokens.sharding.device_set) == 8
   np.testing.assert_array_equal(sharded.tokens, single.tokens)
+
+
+
+def _carried_shapes(hlo: str) -> set:
+  """Shapes (leading 1s dropped: XLA may keep a slice's unit axis) carried by the HLO whiles."""
+  loops = [line.split(" while(")[0] for line in hlo.splitlines() if " while(" in line]
+  assert loops, "no while loop in the compiled generate"
+  shapes = set()
+  for dims in re.findall(r"f32\[([\d,]*)\]", "".join(loops)):
+    dims = tuple(int(d) for d in dims.split(",") if d)
+    while dims and dims[0] == 1:
+      dims = dims[1:]
+    shapes.add(dims)
+  return shapes
+
+
+def test_token_loop_reads_per_layer_weights_not_the_stacked_ones(params):
+  """The compiled token loop (an HLO while) is handed each layer's weights as arrays of their own,
+  and no stacked [L,...] weight: slicing those inside the loop copies every weight every token."""
+  settings = decode.Settings(max_decode_len=4)
+  hlo = decode._generate_jit.lower(LM, params, _batch(PROMPTS), jax.random.key(0),
+                                   settings).compile().as_text()
+  carried = _carried_shapes(hlo)
+  weights = [a for a in jax.tree_util.tree_leaves(params["layers"]) if a.ndim >= 3]  # not norms
+  assert not [a.shape for a in weights if a.shape in carried], carried
+  assert all(a.shape[1:] in carried for a in weights), carried
