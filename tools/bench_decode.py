@@ -12,9 +12,12 @@ each the best of `--trials` runs. The batch-1 per-token time is compared with th
 weight bytes divided by a read bandwidth measured in the same run (the best of a numpy and a
 jnp sum over a 1 GiB float32 array): the time a memory-bound step can not beat.
 
-On XLA:CPU, gemma.contract_width keeps the decode projections free of per-step weight transposes
-and the layer scan writes the KV cache in place; what remains above the floor is mostly the scan
-slicing each layer's weights out of the stacked params at every step.
+On XLA:CPU, decode.py runs the decoder layer by layer on per-layer weights sliced once per call
+(none is copied inside the token loop), gemma.contract_width keeps the projections free of
+per-step weight transposes and the KV cache is written in place. At batch 1 a step is then close
+to the weight-read floor; at batch 8 it is bound by the fp32 matmul kernels at 8 rows (~40-70
+GFLOP/s on 2 cores, vs ~300 for big matmuls) and by a per-layer transpose of the KV cache
+([B,S,K,H] -> [B,K,S,H]) that attention's batched dots need.
 """
 import argparse
 import os
