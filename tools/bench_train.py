@@ -9,11 +9,16 @@ same config dict by `hf_paligemma.paligemma_config_from_hf`. Batch: B images + T
 (first half prefix, second half suffix; the loss is on the suffix), so the decoder sees P + T.
 
 Ours: `trainers.step.make_train_step` + `jit_train_step` with `optim.make_optimizer` (adamw,
-constant lr, wd, clip 1.0), as the trainer runs it. HF: model.train() forward with labels
+constant lr, wd, clip 1.0), as the trainer runs it, with both towers' layers fully unrolled
+(`scan_unroll` = the number of layers, same parameter tree; `--scan` keeps the scanned loop that
+`unroll=False` configs use: on this CPU it is ~1.45x slower). HF: model.train() forward with labels
 (-100 outside the suffix) and token_type_ids (prefix-LM mask), backward, AdamW step (+ clip 1.0).
 Both: `--warmup` untimed steps each, then `--steps` timed steps taken alternately (ours, HF,
-ours, ...) so that both see the same load on a shared machine; the medians and the median of the
-per-pair ratios are reported. FLOP/s use the
+ours, ...) so that both see the same load on a shared machine, each after `--pause` idle seconds
+(default 1): a step that starts right after the other library's step runs up to ~30% slower (our
+step measured 3.7-4.1 s right after an HF step, 3.15-3.2 s after a 1 s pause, on the quiet 2-core
+machine), which would measure the hand-over rather than either library. The medians and the median
+of the per-pair ratios are reported. FLOP/s use the
 trainer's own count (`trainers.logging.train_flops_per_example`, fwd + bwd matmuls) for both
 sides and are given as a fraction of the float32 matmul peak measured here in jax and in torch
 (the best of 10 [2048,2048] @ [2048,2048] products).
@@ -57,6 +62,22 @@ def hf_config(layers: int) -> transformers.PaliGemmaConfig:
                                       projection_dim=768, hidden_size=768)
 
 
+def with_overrides(cfg: paligemma.PaliGemmaConfig, spec: str) -> paligemma.PaliGemmaConfig:
+  """`spec` "field=value,img.field=value,...": GemmaConfig fields, or SigLIPConfig ones after
+  "img."; integer values are parsed."""
+  fields = {"llm": {}, "img": {}}
+  for item in filter(None, spec.split(",")):
+    key, sep, value = item.partition("=")
+    if not sep:
+      raise ValueError(f"--ours item {item!r} is not field=value.")
+    part, _, name = key.rpartition(".")
+    if part not in ("", "img"):
+      raise ValueError(f"--ours key {key!r}: use a GemmaConfig field or img.<SigLIPConfig field>.")
+    fields[part or "llm"][name] = int(value) if value.lstrip("-").isdigit() else value
+  return dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, **fields["llm"]),
+                             img=dataclasses.replace(cfg.img, **fields["img"]))
+
+
 def make_batch(batch: int, text_len: int, res: int) -> dict[str, np.ndarray]:
   """image [B,res,res,3] in [-1,1]; text [B,T] (no image token); masks [B,T]: suffix = 2nd half."""
   rng = np.random.default_rng(0)
@@ -66,14 +87,17 @@ def make_batch(batch: int, text_len: int, res: int) -> dict[str, np.ndarray]:
           "mask_ar": suffix, "mask_loss": suffix, "mask_input": np.ones_like(suffix)}
 
 
-def step_times(steps_by_name: dict, warmup: int, steps: int) -> dict[str, list[float]]:
-  """Seconds of each timed step per name, after `warmup` untimed ones; the names alternate."""
+def step_times(steps_by_name: dict, warmup: int, steps: int,
+               pause: float = 0.0) -> dict[str, list[float]]:
+  """Seconds of each timed step per name, after `warmup` untimed ones; the names alternate, with
+  `pause` idle seconds (untimed) before every timed step."""
   for step in steps_by_name.values():
     for _ in range(warmup):
       step()
   times = {name: [] for name in steps_by_name}
   for _ in range(steps):
     for name, step in steps_by_name.items():
+      time.sleep(pause)
       times[name].append(_timed(step))
   return times
 
@@ -161,14 +185,18 @@ def main(argv=None) -> dict:
   parser.add_argument("--only", choices=("ours", "hf", "both"), default="both")
   parser.add_argument("--hf_attn", default="eager",
                       help="transformers attn_implementation (Gemma 2 supports only eager)")
-  parser.add_argument("--ours", default="", help="GemmaConfig overrides, e.g. "
-                      "scan_unroll=8,attn_impl=einsum,remat_policy=none")
+  parser.add_argument("--ours", default="", help="config overrides, e.g. "
+                      "attn_impl=einsum,remat_policy=dots (applied after --scan)")
+  parser.add_argument("--scan", action="store_true", help="run both towers' layers as a scanned "
+                      "loop (scan_unroll=1, the configs' default) instead of fully unrolled")
+  parser.add_argument("--pause", type=float, default=1.0,
+                      help="idle seconds before each timed step (see the module docstring)")
   args = parser.parse_args(argv)
   config = hf_config(args.layers)
   cfg = hf_paligemma.paligemma_config_from_hf(config.to_dict())
-  overrides = dict(kv.split("=") for kv in filter(None, args.ours.split(",")))
-  overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
-  cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, **overrides))
+  if not args.scan:
+    cfg = with_overrides(cfg, f"scan_unroll={cfg.llm.num_layers},img.scan_unroll={cfg.img.depth}")
+  cfg = with_overrides(cfg, args.ours)
   batch = make_batch(args.batch, args.text_len, cfg.image_size)
   flops = args.batch * log_lib.train_flops_per_example(cfg, presets.abstract_params(cfg),
                                                        args.text_len)
@@ -184,7 +212,7 @@ def main(argv=None) -> dict:
   if args.only in ("hf", "both"):
     steps["hf"], count = hf(config, batch, cfg.num_image_tokens, args.hf_attn)
     print(f"hf: attn_implementation {args.hf_attn}, {count:,} params")
-  times = step_times(steps, args.warmup, args.steps)
+  times = step_times(steps, args.warmup, args.steps, args.pause)
   out = {name: statistics.median(t) for name, t in times.items()}
   for name, sec in out.items():
     lib, peak = peaks[name]

@@ -4,7 +4,6 @@ and counts the copy / transpose ops XLA:CPU leaves in each compiled program.
   python -m tools.profile_step --reps 3 --ours scan_unroll=4
 """
 import argparse
-import dataclasses
 import re
 import time
 
@@ -44,9 +43,7 @@ def main(argv=None):
   parser.add_argument("--parts", default="img,llm")
   args = parser.parse_args(argv)
   cfg = hf_paligemma.paligemma_config_from_hf(bench_train.hf_config(4).to_dict())
-  overrides = dict(kv.split("=") for kv in filter(None, args.ours.split(",")))
-  overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
-  cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, **overrides))
+  cfg = bench_train.with_overrides(cfg, args.ours)
   batch = bench_train.make_batch(args.batch, 32, cfg.image_size)
   model = paligemma.PaliGemma(cfg)
   params = jax.jit(model.init)(jax.random.key(0), batch)

@@ -17,10 +17,9 @@ def get_config(arg: str | None = None):
   res = common.DEMO_RES if args.demo else args.res
   c = common.base_config()
   if args.demo:
-    c.model = common.demo_model(res, llm_dropout=0.1)
+    c.model = common.demo_model(res, llm_dropout=0.1, unroll=args.unroll)
   else:
-    c.model = dict(preset=common.preset_for(res), overrides=dict(llm=dict(dropout=0.1)),
-                   img=None, llm=None)
+    c.model = common.preset_model(res, args.unroll, llm=dict(dropout=0.1))
   train_split = "train+validation" if args.final_split else "train"
   c.input.data = dict(mixture=[common.tfds_source(f"chartqa/{s}", train_split, args)
                                for s in SUBSETS])

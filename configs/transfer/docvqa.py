@@ -16,8 +16,8 @@ def get_config(arg: str | None = None):
   args = common.get_args(arg, res=896, final_split=False)
   res = common.DEMO_RES if args.demo else args.res
   c = common.base_config()
-  c.model = common.demo_model(res) if args.demo else dict(preset=common.preset_for(res),
-                                                          overrides={}, img=None, llm=None)
+  c.model = (common.demo_model(res, unroll=args.unroll) if args.demo else
+             common.preset_model(res, args.unroll))
   train_split = "train+validation" if args.final_split else "train"
   c.input.data = common.tfds_source("docvqa", train_split, args)
   c.input.pp = pp.paligemma_train_pp(res, TEXT_LEN, PREFIX, "answers", suffix_is_list=True)
