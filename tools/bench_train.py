@@ -1,6 +1,6 @@
 """Training speed: our jitted train step vs transformers + torch.optim.AdamW, same model and batch.
 
-  python -m tools.bench_train --batch 8 --text_len 32 --steps 5 --warmup 2
+  python -m tools.bench_train --batch 8 --text_len 32 --steps 4 --warmup 2 --rounds 3
 
 Model (random weights, float32): transformers' PaliGemmaConfig of SigLIP width 384, depth 6, 6
 heads, MLP 1536, patch 16 at 224 px (P = 196) + Gemma 2 width 768, `--layers` layers (default 4),
@@ -13,20 +13,25 @@ constant lr, wd, clip 1.0), as the trainer runs it, with both towers' layers ful
 (`scan_unroll` = the number of layers, same parameter tree; `--scan` keeps the scanned loop that
 `unroll=False` configs use: on this CPU it is ~1.45x slower). HF: model.train() forward with labels
 (-100 outside the suffix) and token_type_ids (prefix-LM mask), backward, AdamW step (+ clip 1.0).
-Both: `--warmup` untimed steps each, then `--steps` timed steps taken alternately (ours, HF,
-ours, ...) so that both see the same load on a shared machine, each after `--pause` idle seconds
-(default 1): a step that starts right after the other library's step runs up to ~30% slower (our
-step measured 3.7-4.1 s right after an HF step, 3.15-3.2 s after a 1 s pause, on the quiet 2-core
-machine), which would measure the hand-over rather than either library. The medians and the median
-of the per-pair ratios are reported. FLOP/s use the
+Protocol: `--rounds` (default 3) rounds, each a fresh process timing ours (`--warmup` untimed
+steps, then `--steps` timed ones) followed by a fresh process timing HF, so slow drifts in the
+machine's load hit both, and neither library runs in a process the other has used: in one process
+a step taken after the other library's steps ran up to ~50% slower for several steps (our step
+3.5-4.9 s after HF steps, 3.16 s in a process of its own, on the quiet 2-core machine), even with
+a 1 s pause between them, which measures the hand-over rather than either library.
+`--same_process` keeps the old in-process alternation (with `--pause` seconds before each step).
+The medians over all rounds' steps and each round's ratio are reported. FLOP/s use the
 trainer's own count (`trainers.logging.train_flops_per_example`, fwd + bwd matmuls) for both
 sides and are given as a fraction of the float32 matmul peak measured here in jax and in torch
 (the best of 10 [2048,2048] @ [2048,2048] products).
 """
 import argparse
 import dataclasses
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import jax
@@ -175,22 +180,47 @@ def _timed(fn) -> float:
   return time.perf_counter() - start
 
 
+def _child_times(argv: list[str], name: str) -> list[float]:
+  """Step times of `name` measured by a fresh `python -m tools.bench_train --only name` process."""
+  cmd = [sys.executable, "-m", "tools.bench_train", *argv, "--only", name, "--json"]
+  run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  if run.returncode:
+    raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+  return json.loads(run.stdout.strip().splitlines()[-1])[name]
+
+
+def _report(times: dict, flops: float, batch: int, peaks: dict) -> dict:
+  out = {name: statistics.median(t) for name, t in times.items()}
+  for name, sec in out.items():
+    lib, peak = peaks[name]
+    print(f"{name}: {sec:.3f} s/step (steps {[round(t, 2) for t in times[name]]})  "
+          f"{batch / sec:.3f} examples/s  {flops / sec / 1e9:.1f} GFLOP/s = "
+          f"{flops / sec / peak:.1%} of the {lib} matmul peak")
+  return out
+
+
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--text_len", type=int, default=32)
   parser.add_argument("--layers", type=int, default=4, help="Gemma 2 layers")
-  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--steps", type=int, default=4, help="timed steps per process")
   parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--rounds", type=int, default=3,
+                      help="with --only both: (ours, HF) pairs of processes, alternated")
   parser.add_argument("--only", choices=("ours", "hf", "both"), default="both")
+  parser.add_argument("--same_process", action="store_true",
+                      help="time both in this process, steps alternated (see the docstring)")
+  parser.add_argument("--json", action="store_true", help="print the step times as a JSON line")
   parser.add_argument("--hf_attn", default="eager",
                       help="transformers attn_implementation (Gemma 2 supports only eager)")
   parser.add_argument("--ours", default="", help="config overrides, e.g. "
                       "attn_impl=einsum,remat_policy=dots (applied after --scan)")
   parser.add_argument("--scan", action="store_true", help="run both towers' layers as a scanned "
-                      "loop (scan_unroll=1, the configs' default) instead of fully unrolled")
+                      "loop (scan_unroll=1, what unroll=False configs use) instead of unrolled")
   parser.add_argument("--pause", type=float, default=1.0,
-                      help="idle seconds before each timed step (see the module docstring)")
+                      help="--same_process: idle seconds before each timed step")
+  argv = list(sys.argv[1:] if argv is None else argv)
   args = parser.parse_args(argv)
   config = hf_config(args.layers)
   cfg = hf_paligemma.paligemma_config_from_hf(config.to_dict())
@@ -200,25 +230,36 @@ def main(argv=None) -> dict:
   batch = make_batch(args.batch, args.text_len, cfg.image_size)
   flops = args.batch * log_lib.train_flops_per_example(cfg, presets.abstract_params(cfg),
                                                        args.text_len)
-  print(f"load {os.getloadavg()}  cpus {os.cpu_count()}  torch threads {torch.get_num_threads()}  "
-        f"jax {jax.devices()}  XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-  print(f"ours: {cfg}\nparams (ours) {presets.num_params(cfg):,}  model FLOPs/step {flops:.4g}")
-  peak_jax, peak_torch = matmul_peaks()
-  print(f"matmul peak (f32 2048^3): jax {peak_jax / 1e9:.1f} GFLOP/s, torch "
-        f"{peak_torch / 1e9:.1f} GFLOP/s")
-  steps, peaks = {}, {"ours": ("jax", peak_jax), "hf": ("torch", peak_torch)}
+  if args.only == "both" and not args.same_process:
+    print(f"load {os.getloadavg()}  cpus {os.cpu_count()}  torch threads "
+          f"{torch.get_num_threads()}  XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    print(f"ours: {cfg}\nparams (ours) {presets.num_params(cfg):,}  model FLOPs/step {flops:.4g}")
+    peak_jax, peak_torch = matmul_peaks()
+    print(f"matmul peak (f32 2048^3): jax {peak_jax / 1e9:.1f} GFLOP/s, torch "
+          f"{peak_torch / 1e9:.1f} GFLOP/s")
+    times, per_round = {"ours": [], "hf": []}, []
+    for r in range(args.rounds):
+      got = {name: _child_times(argv, name) for name in ("ours", "hf")}
+      for name, t in got.items():
+        times[name] += t
+      per_round.append(statistics.median(got["hf"]) / statistics.median(got["ours"]))
+      print(f"round {r + 1}: ours {[round(t, 2) for t in got['ours']]} s, hf "
+            f"{[round(t, 2) for t in got['hf']]} s, ratio {per_round[-1]:.2f}x", flush=True)
+    out = _report(times, flops, args.batch, {"ours": ("jax", peak_jax), "hf": ("torch", peak_torch)})
+    print(f"ratio ours/hf examples/s: {out['hf'] / out['ours']:.2f}x of the medians, "
+          f"rounds {[round(x, 2) for x in per_round]}  (load now {os.getloadavg()})")
+    return out
+  steps = {}
   if args.only in ("ours", "both"):
     steps["ours"] = ours(cfg, batch)
   if args.only in ("hf", "both"):
-    steps["hf"], count = hf(config, batch, cfg.num_image_tokens, args.hf_attn)
-    print(f"hf: attn_implementation {args.hf_attn}, {count:,} params")
-  times = step_times(steps, args.warmup, args.steps, args.pause)
-  out = {name: statistics.median(t) for name, t in times.items()}
-  for name, sec in out.items():
-    lib, peak = peaks[name]
-    print(f"{name}: {sec:.3f} s/step (steps {[round(t, 2) for t in times[name]]})  "
-          f"{args.batch / sec:.3f} examples/s  {flops / sec / 1e9:.1f} GFLOP/s = "
-          f"{flops / sec / peak:.1%} of the {lib} matmul peak")
+    steps["hf"], _ = hf(config, batch, cfg.num_image_tokens, args.hf_attn)
+  times = step_times(steps, args.warmup, args.steps, args.pause if len(steps) > 1 else 0.0)
+  if args.json:
+    print(json.dumps(times))
+    return {name: statistics.median(t) for name, t in times.items()}
+  peak_jax, peak_torch = matmul_peaks()
+  out = _report(times, flops, args.batch, {"ours": ("jax", peak_jax), "hf": ("torch", peak_torch)})
   if len(out) == 2:
     pairs = statistics.median(h / o for h, o in zip(times["hf"], times["ours"]))
     print(f"ratio ours/hf examples/s: {out['hf'] / out['ours']:.2f}x of the medians, {pairs:.2f}x "
