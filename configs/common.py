@@ -91,7 +91,7 @@ def preset_model(res: int, unroll: bool = True, llm: dict | None = None) -> dict
   """config.model for the published PaliGemma at `res`, `llm` overriding decoder fields.
 
   unroll: both towers' layers fully unrolled (scan_unroll = their depth; the parameter tree is the
-  same): on CPU the train step is ~1.45x faster than the scanned loop (`python -m
+  same): on CPU the train step is ~1.17x faster than the scanned loop (`python -m
   tools.bench_train --scan`); unroll=False compiles deep models faster.
   """
   name = preset_for(res)
