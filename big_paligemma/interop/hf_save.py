@@ -6,8 +6,11 @@ with HF's tensor names and layouts, in the layout `save_pretrained` of transform
   gemma:      model.*  (GemmaForCausalLM / Gemma2ForCausalLM / Gemma3ForCausalLM, picked from cfg;
               the lm_head is tied to the embedding and not written, as HF does)
   paligemma:  vision_tower.*, multi_modal_projector.linear.*, language_model.model.*
-Tensor transposes are exactly those of `hf.convert_gemma`, `hf_paligemma.convert_projector` and
-`hf_siglip.siglip_to_hf` run backwards, so save_hf -> load_hf gives back identical params.
+  gemma3:     vision_tower.*, multi_modal_projector.mm_*, language_model.model.*
+              (Gemma3ForConditionalGeneration)
+Tensor transposes are exactly those of `hf.convert_gemma`, `hf_paligemma.convert_projector` /
+`convert_mm` and `hf_siglip.siglip_to_hf` run backwards, so save_hf -> load_hf gives back identical
+params.
 """
 import json
 import os
@@ -23,10 +26,12 @@ from safetensors.numpy import save_file
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import hf_siglip
 from big_paligemma.models import gemma
+from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
+from big_paligemma.models import siglip
 
 Tensors = Iterator[tuple[str, np.ndarray]]
-KINDS = ("gemma", "gemma2", "gemma3_text", "paligemma")
+KINDS = ("gemma", "gemma2", "gemma3_text", "paligemma", "gemma3")
 # HF PaliGemma checkpoints put the image token right after big_vision's 257152-token vocabulary.
 _PALIGEMMA_IMAGE_TOKEN = 257152
 _LAYER_TYPES = {"local": "sliding_attention", "global": "full_attention"}
@@ -108,6 +113,34 @@ def gemma_config_to_hf(cfg: gemma.GemmaConfig, dtype: str | None = None) -> dict
   return {**out, "rope_parameters": glob}
 
 
+def siglip_config_to_hf(img: siglip.SigLIPConfig) -> dict:
+  """The HF SiglipVisionConfig dict of an encoder without pooling head (pool_type 'none')."""
+  if img.pool_type != "none":
+    raise ValueError(f"SigLIPConfig.pool_type={img.pool_type!r}: only 'none' (no head) is saved.")
+  return dict(
+      model_type="siglip_vision_model", hidden_size=img.width, intermediate_size=img.mlp_dim,
+      num_hidden_layers=img.depth, num_attention_heads=img.num_heads, num_channels=3,
+      image_size=img.image_size, patch_size=img.patch_size, layer_norm_eps=img.norm_eps,
+      hidden_act="gelu_pytorch_tanh", vision_use_head=False)
+
+
+def gemma3_config_to_hf(cfg: gemma3.Gemma3Config, dtype: str | None = None) -> dict:
+  """The HF Gemma3Config dict; the inverse of `hf_paligemma.gemma3_config_from_hf` (boi/eoi
+  token ids, which only the HF processor uses, keep transformers' defaults)."""
+  if cfg.img is None:
+    raise ValueError("Gemma3Config.img is None (text only): save cfg.llm with kind='gemma'.")
+  if cfg.mm_norm_eps != cfg.img.norm_eps:
+    raise ValueError(f"Gemma3Config.mm_norm_eps={cfg.mm_norm_eps} != img.norm_eps="
+                     f"{cfg.img.norm_eps}: HF uses the vision layer_norm_eps for both.")
+  text = gemma_config_to_hf(cfg.llm, dtype)
+  if text["model_type"] != "gemma3_text":
+    raise ValueError("Gemma3Config.llm is not a Gemma 3 decoder (qk_norm and post norms).")
+  return dict(model_type="gemma3", architectures=["Gemma3ForConditionalGeneration"],
+              text_config=text, vision_config=siglip_config_to_hf(cfg.img),
+              mm_tokens_per_image=cfg.tokens_per_image, image_token_index=cfg.image_token_id,
+              tie_word_embeddings=True, dtype=text["dtype"])
+
+
 def paligemma_config_to_hf(cfg: paligemma.PaliGemmaConfig, dtype: str | None = None,
                            image_token_index: int | None = None) -> dict:
   """The HF PaliGemmaConfig dict; the inverse of `hf_paligemma.paligemma_config_from_hf`.
@@ -123,11 +156,7 @@ def paligemma_config_to_hf(cfg: paligemma.PaliGemmaConfig, dtype: str | None = N
     image_token_index = min(_PALIGEMMA_IMAGE_TOKEN, llm.vocab_size)
   dtype = dtype or jnp.dtype(llm.param_dtype).name
   text = gemma_config_to_hf(llm, dtype)
-  vision = dict(
-      model_type="siglip_vision_model", hidden_size=img.width, intermediate_size=img.mlp_dim,
-      num_hidden_layers=img.depth, num_attention_heads=img.num_heads, num_channels=3,
-      image_size=img.image_size, patch_size=img.patch_size, layer_norm_eps=img.norm_eps,
-      hidden_act="gelu_pytorch_tanh", vision_use_head=False, projection_dim=llm.width)
+  vision = dict(siglip_config_to_hf(img), projection_dim=llm.width)
   return dict(model_type="paligemma", architectures=["PaliGemmaForConditionalGeneration"],
               text_config=text, vision_config=vision, projection_dim=llm.width,
               hidden_size=llm.width, vocab_size=llm.vocab_size,
@@ -183,12 +212,27 @@ def gemma_to_hf(params: Any, cfg: gemma.GemmaConfig) -> Tensors:
 
 def paligemma_to_hf(params: Any, cfg: paligemma.PaliGemmaConfig) -> Tensors:
   """Our PaliGemma params -> (full HF key, array) in the save_pretrained layout."""
-  img = {k: v for k, v in params["img"].items() if k != "head"}
-  for key, x in hf_siglip.siglip_to_hf(jax.tree.map(_np, img), cfg.img):
-    yield "vision_tower." + key, x
+  yield from _vision_to_hf(params["img"], cfg.img)
   head = params["img"]["head"]
   yield "multi_modal_projector.linear.weight", _np(head["kernel"]).T
   yield "multi_modal_projector.linear.bias", _np(head["bias"])
+  for key, x in gemma_to_hf(params["llm"], cfg.llm):
+    yield "language_model.model." + key, x
+
+
+def _vision_to_hf(params: Any, cfg: siglip.SigLIPConfig) -> Tensors:
+  """Our SigLIP params (without the PaliGemma head) -> (vision_tower.* key, array)."""
+  img = {k: v for k, v in params.items() if k != "head"}
+  for key, x in hf_siglip.siglip_to_hf(jax.tree.map(_np, img), cfg):
+    yield "vision_tower." + key, x
+
+
+def gemma3_to_hf(params: Any, cfg: gemma3.Gemma3Config) -> Tensors:
+  """Our Gemma 3 multimodal params -> (full HF key, array) in the save_pretrained layout."""
+  yield from _vision_to_hf(params["img"], cfg.img)
+  mm = params["mm"]
+  yield "multi_modal_projector.mm_soft_emb_norm.weight", _np(mm["soft_emb_norm"]["scale"])
+  yield "multi_modal_projector.mm_input_projection_weight", _np(mm["input_projection"]["w"])
   for key, x in gemma_to_hf(params["llm"], cfg.llm):
     yield "language_model.model." + key, x
 
@@ -199,6 +243,13 @@ def _config_and_tensors(kind: str, cfg, params, dtype, image_token_index) -> tup
       raise ValueError(f"kind='paligemma' needs a PaliGemmaConfig, got {type(cfg).__name__}.")
     return (paligemma_config_to_hf(cfg, dtype, image_token_index),
             paligemma_to_hf(params, cfg))
+  if kind == "gemma3":
+    if not isinstance(cfg, gemma3.Gemma3Config):
+      raise ValueError(f"kind='gemma3' needs a Gemma3Config, got {type(cfg).__name__}.")
+    if image_token_index is not None:
+      raise ValueError("kind='gemma3' takes the image token from Gemma3Config.image_token_id; "
+                       "leave image_token_index unset.")
+    return gemma3_config_to_hf(cfg, dtype), gemma3_to_hf(params, cfg)
   if kind not in KINDS:
     raise ValueError(f"save_hf kind={kind!r} is not supported; supported: {KINDS}.")
   if not isinstance(cfg, gemma.GemmaConfig):
@@ -259,8 +310,9 @@ def save_hf(directory: str, kind: str, cfg, params, *, dtype: str | None = None,
             max_shard_bytes: int = 5 * 2**30, image_token_index: int | None = None) -> str:
   """Writes an HF checkpoint directory that `from_pretrained` and `hf.load_hf` read; returns it.
 
-  kind: "paligemma" (PaliGemmaConfig) or "gemma" (GemmaConfig; Gemma 1/2/3 text picked from the
-  config), "gemma2" / "gemma3_text" (the same, checked). dtype: cast every tensor (e.g.
+  kind: "paligemma" (PaliGemmaConfig), "gemma3" (Gemma3Config with an image encoder) or "gemma"
+  (GemmaConfig; Gemma 1/2/3 text picked from the config), "gemma2" / "gemma3_text" (the same,
+  checked). dtype: cast every tensor (e.g.
   "bfloat16"); None keeps the params' dtypes. max_shard_bytes: larger checkpoints are split into
   numbered shards + model.safetensors.index.json. image_token_index: PaliGemma only (see
   `paligemma_config_to_hf`). The files are written to a temporary directory next to `directory`

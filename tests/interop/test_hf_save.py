@@ -15,6 +15,7 @@ from big_paligemma.interop import hf
 from big_paligemma.interop import hf_paligemma
 from big_paligemma.interop import hf_save
 from big_paligemma.models import gemma
+from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
 from big_paligemma.models import siglip
 
@@ -120,6 +121,40 @@ def test_paligemma2_logits_match_transformers_and_reload(tmp_path):
   np.testing.assert_allclose(np.asarray(logits)[valid], want[valid], atol=1e-4, rtol=0)
   model_type, cfg_back, params_back = hf.load_hf(path)
   assert model_type == "paligemma" and cfg_back == _PG2
+  _assert_same_params(params_back, params)
+
+
+# Gemma 3: patch grid 8 pooled 4x4 -> 2x2 = 4 soft tokens per image; image token outside the vocab.
+_G3 = gemma3.Gemma3Config(
+    llm=gemma.GemmaConfig.tiny(3, vocab_size=_VOCAB, sliding_window=3, query_scale=16 ** -0.5),
+    img=siglip.SigLIPConfig(width=32, depth=2, mlp_dim=48, num_heads=4, patch_size=4,
+                            image_size=32),
+    tokens_per_image=4, image_token_id=100)
+
+
+def test_gemma3_multimodal_logits_match_transformers_and_reload(tmp_path):
+  params = _random_params(hf_paligemma.gemma3_param_shapes(_G3), seed=3)
+  path = hf_save.save_hf(str(tmp_path / "g3"), "gemma3", _G3, params)
+  rng = np.random.RandomState(0)
+  image_run = [90] + [100] * 4 + [91]  # <boi> soft tokens <eoi> (boi/eoi: ordinary ids here)
+  rows = [[2, 5, 6] + image_run + [7, 8, 9], [2] + image_run + [10, 11]]
+  text = np.zeros((2, 13), np.int64)
+  for i, row in enumerate(rows):
+    text[i, :len(row)] = row
+  valid = (text > 0).astype(np.int64)
+  images = rng.uniform(-1, 1, (2, 1, 32, 32, 3)).astype(np.float32)
+  ours = dict(text=text.astype(np.int32), mask_input=valid, images=images)
+  logits, _ = jax.jit(gemma3.Gemma3(_G3).apply)({"params": params}, ours)
+  model = _hf_model(transformers.Gemma3ForConditionalGeneration, path)
+  with torch.no_grad():
+    want = model(input_ids=torch.tensor(text), attention_mask=torch.tensor(valid),
+                 token_type_ids=torch.tensor((text == 100).astype(np.int64)),
+                 pixel_values=torch.tensor(images[:, 0].transpose(0, 3, 1, 2))).logits.numpy()
+  mask = valid.astype(bool)
+  assert np.abs(want).max() > 1.0
+  np.testing.assert_allclose(np.asarray(logits)[mask], want[mask], atol=1e-4, rtol=0)
+  model_type, cfg_back, params_back = hf.load_hf(path)
+  assert model_type == "gemma3" and cfg_back == _G3
   _assert_same_params(params_back, params)
 
 
