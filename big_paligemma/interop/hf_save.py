@@ -269,8 +269,8 @@ def _config_and_tensors(kind: str, cfg, params, dtype, image_token_index) -> tup
 
 
 def _shards(tensors: Tensors, dtype, max_shard_bytes: int) -> Iterator[dict[str, np.ndarray]]:
-  """Groups tensors (C-contiguous, cast to dtype if given) into dicts of at most max_shard_bytes each (a single
-  larger tensor gets a shard of its own)."""
+  """Groups tensors (C-contiguous, cast to dtype if given) into dicts of at most max_shard_bytes
+  each (a single larger tensor gets a shard of its own)."""
   shard, size = {}, 0
   for key, x in tensors:
     # safetensors writes the raw buffer: a transposed (Fortran-order) view must be copied first.

@@ -26,13 +26,15 @@ _GEMMA = {
                               final_logit_softcap=3.0, query_scale=12 ** -0.5),
     3: gemma.GemmaConfig.tiny(3, vocab_size=_VOCAB, query_scale=16 ** -0.5),
 }
+_PG_IMG = siglip.SigLIPConfig(width=32, depth=2, mlp_dim=48, num_heads=4, patch_size=8,
+                              image_size=32)
 # PaliGemma 2: window 8 < image + prefix (16 + 4) exercises HF's window-exempt prefix block.
-_PG2 = paligemma.PaliGemmaConfig(
-    img=siglip.SigLIPConfig(width=32, depth=2, mlp_dim=48, num_heads=4, patch_size=8,
-                            image_size=32),
-    llm=gemma.GemmaConfig.tiny(2, vocab_size=_VOCAB, sliding_window=8, attn_logit_softcap=5.0,
-                               final_logit_softcap=3.0, query_scale=12 ** -0.5,
-                               window_exempt_blocks=True))
+_PG = {
+    1: paligemma.PaliGemmaConfig(img=_PG_IMG, llm=gemma.GemmaConfig.tiny(1, vocab_size=_VOCAB)),
+    2: paligemma.PaliGemmaConfig(img=_PG_IMG, llm=gemma.GemmaConfig.tiny(
+        2, vocab_size=_VOCAB, sliding_window=8, attn_logit_softcap=5.0, final_logit_softcap=3.0,
+        query_scale=12 ** -0.5, window_exempt_blocks=True)),
+}
 _P, _T = 16, 14  # image tokens, text length
 
 
@@ -106,13 +108,16 @@ def _pg_batch(seed=0):
   return ours, theirs
 
 
-def test_paligemma2_logits_match_transformers_and_reload(tmp_path):
-  params = _random_params(hf_paligemma.paligemma_param_shapes(_PG2))
-  path = hf_save.save_hf(str(tmp_path / "pg2"), "paligemma", _PG2, params)
-  config = json.loads((tmp_path / "pg2" / "config.json").read_text())
-  assert config["image_token_index"] == _VOCAB and config["text_config"]["model_type"] == "gemma2"
+@pytest.mark.parametrize("version", [1, 2])
+def test_paligemma_logits_match_transformers_and_reload(tmp_path, version):
+  cfg = _PG[version]
+  params = _random_params(hf_paligemma.paligemma_param_shapes(cfg), seed=version)
+  path = hf_save.save_hf(str(tmp_path / "pg"), "paligemma", cfg, params)
+  config = json.loads((tmp_path / "pg" / "config.json").read_text())
+  assert config["image_token_index"] == _VOCAB
+  assert config["text_config"]["model_type"] == ["gemma", "gemma2"][version - 1]
   ours, theirs = _pg_batch()
-  logits, _ = jax.jit(paligemma.PaliGemma(_PG2).apply)({"params": params}, ours)
+  logits, _ = jax.jit(paligemma.PaliGemma(cfg).apply)({"params": params}, ours)
   model = _hf_model(transformers.PaliGemmaForConditionalGeneration, path)
   with torch.no_grad():
     want = model(**theirs).logits[:, _P:].float().numpy()
@@ -120,7 +125,7 @@ def test_paligemma2_logits_match_transformers_and_reload(tmp_path):
   assert np.abs(want).max() > 1.0
   np.testing.assert_allclose(np.asarray(logits)[valid], want[valid], atol=1e-4, rtol=0)
   model_type, cfg_back, params_back = hf.load_hf(path)
-  assert model_type == "paligemma" and cfg_back == _PG2
+  assert model_type == "paligemma" and cfg_back == cfg
   _assert_same_params(params_back, params)
 
 
