@@ -312,8 +312,8 @@ def save_hf(directory: str, kind: str, cfg, params, *, dtype: str | None = None,
 
   kind: "paligemma" (PaliGemmaConfig), "gemma3" (Gemma3Config with an image encoder) or "gemma"
   (GemmaConfig; Gemma 1/2/3 text picked from the config), "gemma2" / "gemma3_text" (the same,
-  checked). dtype: cast every tensor (e.g.
-  "bfloat16"); None keeps the params' dtypes. max_shard_bytes: larger checkpoints are split into
+  checked). dtype: cast every tensor (e.g. "bfloat16"); None keeps the params' dtypes.
+  Params must be fully addressable from this process (single host). max_shard_bytes: larger checkpoints are split into
   numbered shards + model.safetensors.index.json. image_token_index: PaliGemma only (see
   `paligemma_config_to_hf`). The files are written to a temporary directory next to `directory`
   and renamed into place, so `directory` never holds a partial checkpoint; it must not exist or be
