@@ -1,0 +1,92 @@
+"""The refcoco_seg evaluator on hand-made masks, with scores derived by hand.
+
+The decoder checkpoint has zero weights and output bias +1, so every decoded 64x64 mask is +1
+everywhere and a valid answer's mask is exactly its box. On 10x10 images, loc 512 -> int(512 / 1023
+* 10) = 5 and loc 1023 -> 10, so the answer box (0, 0, 512, 1023) covers rows 0..4: 50 pixels.
+"""
+import numpy as np
+import pytest
+
+from big_paligemma import sharding
+from evaluators import common
+from evaluators import refcoco_seg
+import pp
+from tests import tokenizer_fixture
+from tests.test_segmentation import _layout
+
+CODES = "".join(f"<seg{i:03d}>" for i in range(16))
+TOP_HALF = "<loc0000><loc0000><loc0512><loc1023>" + CODES + " the cat"
+
+
+def _rect(rows, cols, hw=(10, 10)):
+  m = np.zeros(hw, np.uint8)
+  m[rows[0]:rows[1], cols[0]:cols[1]] = 1
+  return m
+
+
+@pytest.fixture(scope="module")
+def vae_path(tmp_path_factory):
+  weights = {k: np.zeros(s, np.float32) for k, s in _layout().items()}
+  weights["decoder.12.bias"][:] = 1.0
+  path = str(tmp_path_factory.mktemp("vae") / "vae-oid.npz")
+  np.savez(path, **weights)
+  return path
+
+
+@pytest.fixture(scope="module")
+def evaluator(vae_path, tmp_path_factory):
+  tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
+  cfg = {"type": "refcoco_seg", "data": {"jsonl": "unused.jsonl"}, "batch_size": 8,
+         "pp": pp.paligemma_eval_pp(16, 32, "{prefix}", keep_keys=("mask",)),
+         "max_decode_len": 24, "vae_path": vae_path}
+  return common.make_evaluator("seg", cfg, model=None, tokenizer_path=tok,
+                               mesh=sharding.make_mesh([("data", -1)]))
+
+
+def _records():
+  """Full overlap (I 50, U 50), half (50, 100), malformed: 15 codes (0, 30), empty GT (0, 50),
+  malformed: no box (0, 20). mIoU = (1 + 0.5) / 5 = 0.3; cIoU = 100 / 250 = 0.4."""
+  return [
+      {"prediction": TOP_HALF, "mask": _rect((0, 5), (0, 10))},
+      {"prediction": TOP_HALF, "mask": _rect((0, 10), (0, 10))},
+      {"prediction": TOP_HALF.replace("<seg015>", ""), "mask": _rect((0, 3), (0, 10))},
+      {"prediction": TOP_HALF, "mask": np.zeros((10, 10), np.uint8)},
+      {"prediction": "the cat", "mask": _rect((2, 4), (0, 10))},
+  ]
+
+
+WANT = {"miou": 0.3, "ciou": 0.4, "invalid": 2.0, "total": 5.0}
+
+
+def test_scores_by_hand(evaluator):
+  records = [{**r, "mask": r["mask"].tolist()} for r in _records()]  # as gathered: JSON lists
+  assert evaluator.score(records) == pytest.approx(WANT)
+
+
+def test_padded_masks_are_cropped_to_the_image_size(vae_path, evaluator):
+  """Masks padded to 12x12 (as a batch with a larger image pads them) score the same with their
+  size; taken at 12x12 the box would reach row int(512 / 1023 * 12) = 6 instead."""
+  padded = [{**r, "mask": np.pad(r["mask"], ((0, 2), (0, 2))), "hw": [10, 10]} for r in _records()]
+  gts = [refcoco_seg.gt_mask(r["mask"], r["hw"]) for r in padded]
+  preds, invalid = refcoco_seg.predicted_masks([r["prediction"] for r in padded],
+                                               [g.shape for g in gts], evaluator.decoder_params)
+  assert refcoco_seg.iou_scores(preds, gts, invalid) == pytest.approx(WANT)
+  preds, _ = refcoco_seg.predicted_masks([TOP_HALF], [(12, 12)], evaluator.decoder_params)
+  assert preds[0].sum() == 6 * 12
+
+
+def test_gt_mask_channel_and_degenerate_box(evaluator):
+  rgb = np.repeat(_rect((0, 5), (0, 10))[..., None] * 255, 3, axis=-1)
+  assert refcoco_seg.gt_mask(rgb).sum() == 50
+  flat = "<loc0512><loc0000><loc0512><loc1023>" + CODES  # y0 == y1: no pixels, invalid
+  preds, invalid = refcoco_seg.predicted_masks([flat], [(10, 10)], evaluator.decoder_params)
+  assert invalid == [True] and not preds[0].any()
+
+
+def test_config_needs_vae_path(tmp_path):
+  tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path))
+  cfg = {"type": "refcoco_seg", "data": {"jsonl": "x"}, "batch_size": 8, "max_decode_len": 24,
+         "pp": pp.paligemma_eval_pp(16, 32, "{prefix}")}
+  with pytest.raises(ValueError, match="vae_path"):
+    common.make_evaluator("seg", cfg, model=None, tokenizer_path=tok,
+                          mesh=sharding.make_mesh([("data", -1)]))
