@@ -1,4 +1,4 @@
-"""Text pp ops: strfmt, tok, tolen, masked_concat.
+"""Text pp ops: strfmt, tok, tolen, masked_concat (and, from pp/ops_gemma3.py, gemma3_tok).
 
 Token ops need the `Tokenizer`; `get_preprocess_fn` passes it in as the `tokenizer` argument.
 """
@@ -40,7 +40,7 @@ def strfmt(template: str, outkey: str = "prefix"):
   return _strfmt
 
 
-def _require(tokenizer: Tokenizer | None, op: str) -> Tokenizer:
+def require_tokenizer(tokenizer: Tokenizer | None, op: str) -> Tokenizer:
   if tokenizer is None:
     raise ValueError(f"pp.{op} needs a tokenizer: pass tokenizer_path= to get_preprocess_fn "
                      f"or tokenizer=\"path/to/tokenizer.model\" in the op.")
@@ -78,7 +78,7 @@ def tok(key: str = "text", bos: str = "no", eos: str = "no", inkey: str | None =
   `text` tokenizes a constant instead (e.g. the "\\n" separator). `eos="sticky"` adds EOS and, with
   `length`, keeps it as the last token when truncating.
   """
-  tokenizer = _require(tokenizer, "tok")
+  tokenizer = require_tokenizer(tokenizer, "tok")
   if bos not in _YES_NO or eos not in _YES_NO + ("sticky",):
     raise ValueError(f"bos must be 'no'|'yes' and eos 'no'|'yes'|'sticky'; got bos={bos!r}, eos={eos!r}.")
   head = [tokenizer.bos_id] if bos == "yes" else []
@@ -107,7 +107,7 @@ def tolen(length: int, pad_value=0, key: str = "text", sticky_eos: bool = False,
   """
   if not isinstance(length, int) or length <= 0:
     raise ValueError(f"length must be a positive int, got {length!r}.")
-  sticky = _require(tokenizer, "tolen(sticky_eos=True)").eos_id if sticky_eos else None
+  sticky = require_tokenizer(tokenizer, "tolen(sticky_eos=True)").eos_id if sticky_eos else None
 
   def _tolen(example):
     out, cut = _fit(get(example, key), length, pad_value, sticky)
@@ -137,3 +137,7 @@ def masked_concat(keys=("prefix", "septok", "suffix"), mask_ar=(0, 0, 1), mask_l
     return {**example, outkey: text, "mask_ar": masks(mask_ar), "mask_loss": masks(mask_loss),
             "mask_input": tf.ones_like(text)}
   return _masked_concat
+
+
+# Registers the Gemma 3 prompt ops with the text ops (pp/__init__.py imports this module).
+from pp import ops_gemma3  # noqa: E402,F401  pylint: disable=g-import-not-at-top,unused-import

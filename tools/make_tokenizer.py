@@ -1,9 +1,11 @@
 """Builds a small Gemma-like SentencePiece tokenizer with the PaliGemma loc/seg tokens (for demos).
 
   python -m tools.make_tokenizer --out /tmp/tok/paligemma.model --vocab_size 512
+  python -m tools.make_tokenizer --out /tmp/tok/gemma3.model --gemma3
 
 BPE with byte fallback, digits split, no dummy prefix, pad 0, eos 1, bos 2, unk 3 like Gemma, trained on
-a small generated English corpus (deterministic), then extended with `<loc0000..1023>`, `<seg000..127>`.
+a small generated English corpus (deterministic), then extended with `<loc0000..1023>`, `<seg000..127>`;
+with --gemma3 also with Gemma 3's `<start_of_image>` and `<end_of_image>` (GEMMA3_PIECES, next ids).
 """
 import argparse
 import importlib
@@ -13,12 +15,14 @@ import tempfile
 
 import sentencepiece as spm
 
+from big_paligemma import tokenizer as tokenizer_lib
 from big_paligemma.tokenizer import Tokenizer
 
 _WORDS = ("a the cat dog sits on mat red blue green car house tree what is in image picture caption en "
           "answer question how many people are there two three left right top bottom of and with man "
           "woman child playing ball street table chart value year detect segment box person bird sky "
           "water boat large small white black yellow near under above holding eating standing").split()
+GEMMA3_PIECES = ("<start_of_image>", "<end_of_image>")  # What Gemma 3 prompts need (pp/ops_gemma3.py).
 
 
 def corpus(num_lines: int = 3000, seed: int = 0) -> list[str]:
@@ -52,6 +56,16 @@ def make_paligemma_tokenizer(out: str, vocab_size: int = 512) -> Tokenizer:
   with tempfile.TemporaryDirectory() as tmp:
     tokenizer = Tokenizer.load(train_tokenizer(os.path.join(tmp, "tokenizer"), vocab_size))
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  tokenizer.save(out)
+  return tokenizer
+
+
+def make_gemma3_tokenizer(out: str, vocab_size: int = 512) -> Tokenizer:
+  """The demo PaliGemma tokenizer with GEMMA3_PIECES appended (ids vocab, vocab + 1), at `out`.
+
+  The base pieces keep their ids, so the same text encodes the same outside the new pieces."""
+  base = make_paligemma_tokenizer(out, vocab_size).serialized_model_proto()
+  tokenizer = Tokenizer(base + tokenizer_lib.user_defined_pieces(GEMMA3_PIECES))
   tokenizer.save(out)
   return tokenizer
 
@@ -92,8 +106,10 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", required=True, help="where to write the .model")
   parser.add_argument("--vocab_size", type=int, default=512, help="base pieces before loc/seg")
+  parser.add_argument("--gemma3", action="store_true", help="also add Gemma 3's image pieces")
   args = parser.parse_args()
-  tokenizer = make_paligemma_tokenizer(args.out, args.vocab_size)
+  make = make_gemma3_tokenizer if args.gemma3 else make_paligemma_tokenizer
+  tokenizer = make(args.out, args.vocab_size)
   print(f"Wrote {args.out}: {tokenizer.vocab_size} pieces (loc0 = {tokenizer.loc_id(0)}).")
 
 
