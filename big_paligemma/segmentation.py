@@ -1,8 +1,9 @@
 """PaliGemma segmentation masks: the VQ-VAE of big_vision's `vae-oid.npz` (no TensorFlow).
 
 A "segment <object>" answer is 4 `<locNNNN>` tokens (y0 x0 y1 x1, each round(v * 1023)) and 16
-`<segNNN>` codes (0..127). The codes index a codebook [128, E] (E = 512 in vae-oid.npz); the 16
-vectors form a 4x4 grid that the decoder upsamples to a 64x64 mask, which is resized into the box.
+`<segNNN>` codes (0..127). The codes index a codebook [128, E] (E = 512 in vae-oid.npz as public
+ports load it; the loader reads E from the file); the 16 vectors form a 4x4 grid that the decoder
+upsamples to a 64x64 mask, which is resized into the box.
 
 Parameters keep the file's PyTorch names and layouts: the key `decoder.2.net.0.weight` is the path
 `decoder/2/net/0/weight`; conv weights are [O, I, kh, kw], transposed-conv weights [I, O, kh, kw].
@@ -10,8 +11,8 @@ Decoder (the published layer structure; channels 128 -> 128 -> 64 -> 32 -> 16 ->
   decoder.0 1x1 conv E -> 128, relu; decoder.2, decoder.3 residual blocks
   (x + conv1x1(relu(conv3x3(relu(conv3x3(x)))))); decoder.4/6/8/10 transposed convs 4x4, stride 2,
   padding 1 (4 -> 8 -> 16 -> 32 -> 64 px), each followed by relu; decoder.12 1x1 conv -> 1.
-The decoder's output is not clipped; it was trained towards 2 * mask - 1, so it lies in about
-[-1, 1] and a pixel is inside the object iff its value is > 0.
+The decoder's output is not clipped; big_vision documents it as in [-1, 1] (the encoder sees masks
+as 2 * m - 1) and counts a pixel as inside the object iff its value is > 0.
 
 Encoder (mask -> 16 codes, for training targets), as big_vision computes it: the 64x64 mask in
 [0, 1] mapped to 2 * m - 1; encoder.0/2/4/6 convs with stride 2 and TF "SAME" padding, each followed
@@ -194,8 +195,8 @@ def _check_and_nest(path: str, arrays: dict, module: nn.Module, example, own: st
   have = {k: v for k, v in arrays.items() if not k.startswith(other)}
   missing = sorted(set(want) - set(have))
   extra = sorted(set(have) - set(want))
-  shapes = sorted(f"{k}: {have[k].shape} (want {tuple(want[k].shape)})" for k in set(want) & set(have)
-                  if have[k].shape != tuple(want[k].shape))
+  shapes = sorted(f"{k}: {have[k].shape} (want {tuple(want[k].shape)})"
+                  for k in set(want) & set(have) if have[k].shape != tuple(want[k].shape))
   if missing or extra or shapes:
     raise ValueError(f"{path} is not a vae-oid.npz mask {own}: missing keys {missing}, extra keys "
                      f"{extra}, wrong shapes {shapes}. Give big_vision's vae-oid.npz (PyTorch key "
@@ -204,7 +205,10 @@ def _check_and_nest(path: str, arrays: dict, module: nn.Module, example, own: st
 
 
 def load_mask_decoder(path: str) -> dict:
-  """The `_vq_vae` codebook and `decoder.*` params of vae-oid.npz, nested by the dots of the keys."""
+  """The `_vq_vae` codebook and `decoder.*` params of vae-oid.npz, nested by the keys' dots.
+
+  The codebook width E is read from `_vq_vae._embedding`; every other shape is the published one.
+  """
   arrays = _read_npz(path)
   emb = arrays.get("_vq_vae._embedding")
   code_dim = emb.shape[1] if emb is not None and emb.ndim == 2 else CODE_DIM
@@ -262,7 +266,11 @@ def decode_masks(params: dict, codes) -> np.ndarray:
 
 
 def encode_masks(module: MaskEncoder, params: dict, masks) -> np.ndarray:
-  """Masks [B,64,64] in [0, 1] (resized box crops, see big_vision) -> seg codes [B,16] int32."""
+  """Masks [B,64,64] in [0, 1] -> seg codes [B,16] int32.
+
+  big_vision's training targets: the ground-truth mask cropped to its box (pixel corners
+  round(v * size)), resized to 64x64 with antialiased bilinear, divided by 255.
+  """
   masks = np.asarray(masks, np.float32)
   if masks.ndim != 3 or masks.shape[1:] != (MASK_SIZE, MASK_SIZE):
     raise ValueError(f"Masks must be [B, {MASK_SIZE}, {MASK_SIZE}], got {masks.shape}.")

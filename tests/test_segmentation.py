@@ -57,8 +57,8 @@ class _Res(nn.Module):
 
   def __init__(self, c):
     super().__init__()
-    self.net = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1),
-                             nn.ReLU(), nn.Conv2d(c, c, 1))
+    self.net = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+                             nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, c, 1))
 
   def forward(self, x):
     return x + self.net(x)
