@@ -2,7 +2,8 @@
 
 Demo mode (`:demo`) expects the files of `tools/make_demo_data.py` under `demo_data=DIR`
 (default `demo_data/`): the benchmark's TFDS data built in `DIR/tfds` and the small tokenizer of
-`tools/make_tokenizer.py` at `DIR/paligemma.model`.
+`tools/make_tokenizer.py` at `DIR/paligemma.model` (Gemma 3 configs: `DIR/gemma3.model`, the same
+with `<start_of_image>` and `<end_of_image>` appended).
 """
 import ml_collections
 
@@ -13,6 +14,10 @@ DEMO_DATA_DIR = "demo_data"
 DEMO_RES = 64  # The demo images (tools/make_demo_data.py --size 64) at their own size.
 # The demo tokenizer: tools/make_tokenizer.py's default 512 pieces + 1024 loc + 128 seg.
 DEMO_VOCAB = 512 + 1024 + 128
+# The Gemma 3 demo tokenizer (make_tokenizer --gemma3): DEMO_VOCAB + <start_of_image>, <end_of_image>.
+# Its image soft token is the next id, outside the vocabulary, as Gemma 3's 262144 is.
+GEMMA3_DEMO_VOCAB = DEMO_VOCAB + 2
+GEMMA3_DEMO_TOKENS_PER_IMAGE = 16  # the 8x8 patch grid of the demo images pooled 2x2
 PRESET_BY_RES = {224: "pali_gemma_3b_224", 448: "pali_gemma_3b_448", 896: "pali_gemma_3b_896"}
 DEFAULT_MESH = [("data", -1), ("fsdp", 1), ("tensor", 1)]
 # Heads (attention) and the ffw width (mlp) over "tensor", the largest free dim over "fsdp".
@@ -110,6 +115,37 @@ def demo_model(res: int = DEMO_RES, llm_dropout: float = 0.0, unroll: bool = Tru
   llm = dict(vocab_size=DEMO_VOCAB, num_layers=2, num_heads=2, num_kv_heads=1, width=64,
              mlp_dim=128, head_dim=32, dropout=llm_dropout, scan_unroll=2 if unroll else 1)
   return dict(preset=None, overrides={}, img=img, llm=llm)
+
+
+def gemma3_preset_model(name: str, res: int, unroll: bool = True, llm: dict | None = None,
+                        img: dict | None = None, **fields) -> dict:
+  """config.model for the Gemma 3 multimodal preset `name` (e.g. gemma3_4b) at `res` px, `llm` /
+  `img` / `fields` overriding its fields; `unroll` as in `preset_model`."""
+  try:
+    model = presets.get_preset(name)
+  except presets.UnknownPresetError as e:
+    raise config_schema.ConfigError(f"model={name!r}: {e}") from None
+  if type(model).__name__ != "Gemma3Config" or model.img is None:
+    raise config_schema.ConfigError(
+        f"model={name!r} is not a Gemma 3 multimodal preset; use gemma3_4b, gemma3_12b, "
+        "gemma3_27b (or their gemma3_instruct_ names).")
+  llm, img = dict(llm or {}), dict(img or {}, image_size=res)
+  if unroll:
+    llm.setdefault("scan_unroll", llm.get("num_layers", model.llm.num_layers))
+    img.setdefault("scan_unroll", img.get("depth", model.img.depth))
+  return dict(preset=name, overrides=dict(llm=llm, img=img, **fields), img=None, llm=None)
+
+
+def gemma3_demo_model(res: int = DEMO_RES, unroll: bool = True) -> dict:
+  """A tiny random Gemma 3 (the gemma3_4b preset shrunk): SigLIP width 64, 2 layers, patch 8,
+  its 8x8 grid pooled to 16 soft tokens; a Gemma 3 decoder of 2 layers (local, global) width 64,
+  the Gemma 3 demo vocabulary, image token id = GEMMA3_DEMO_VOCAB (outside it)."""
+  img = dict(width=64, depth=2, mlp_dim=128, num_heads=2, patch_size=8)
+  llm = dict(vocab_size=GEMMA3_DEMO_VOCAB, num_layers=2, num_heads=2, num_kv_heads=1, width=64,
+             mlp_dim=128, head_dim=32, layer_pattern=("local", "global"))
+  return gemma3_preset_model("gemma3_4b", res, unroll, llm=llm, img=img,
+                             tokens_per_image=GEMMA3_DEMO_TOKENS_PER_IMAGE,
+                             image_token_id=GEMMA3_DEMO_VOCAB)
 
 
 def apply_args(c: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:

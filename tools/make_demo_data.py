@@ -13,7 +13,8 @@ Writes, under --out:
                 and val2014/ JPEGs. A coloured shape on a plain background, 5 template captions.
   tfds/         the TFDS datasets built from those files with the repo's builders: docvqa,
                 chartqa/human, chartqa/augmented, coco_captions (data_dir for the configs).
-  paligemma.model  the small demo tokenizer (tools/make_tokenizer.py), unless --no_tokenizer.
+  paligemma.model  the small demo tokenizer (tools/make_tokenizer.py), unless --no_tokenizer;
+  gemma3.model     the same with Gemma 3's <start_of_image>, <end_of_image> (Gemma 3 configs).
 Every image is --size pixels square. Same arguments -> the same files (seeded).
 """
 import argparse
@@ -215,7 +216,8 @@ def make_demo_data(out: str, num_train: int = 2000, num_eval: int = 128, size: i
     build_tfds(raw, paths["tfds"])
   if tokenizer:
     print("Training the demo tokenizer ...", flush=True)
-    make_tokenizer.make_paligemma_tokenizer(paths["tokenizer"])
+    tok = make_tokenizer.make_paligemma_tokenizer(paths["tokenizer"])
+    make_tokenizer.with_gemma3_pieces(tok).save(os.path.join(out, "gemma3.model"))
   print(f"Done: {paths}", flush=True)
   return paths
 

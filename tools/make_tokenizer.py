@@ -60,12 +60,16 @@ def make_paligemma_tokenizer(out: str, vocab_size: int = 512) -> Tokenizer:
   return tokenizer
 
 
-def make_gemma3_tokenizer(out: str, vocab_size: int = 512) -> Tokenizer:
-  """The demo PaliGemma tokenizer with GEMMA3_PIECES appended (ids vocab, vocab + 1), at `out`.
+def with_gemma3_pieces(tokenizer: Tokenizer) -> Tokenizer:
+  """`tokenizer` with GEMMA3_PIECES appended (the next ids); the other pieces keep their ids, so
+  text without those pieces encodes the same."""
+  return Tokenizer(tokenizer.serialized_model_proto()
+                   + tokenizer_lib.user_defined_pieces(GEMMA3_PIECES))
 
-  The base pieces keep their ids, so the same text encodes the same outside the new pieces."""
-  base = make_paligemma_tokenizer(out, vocab_size).serialized_model_proto()
-  tokenizer = Tokenizer(base + tokenizer_lib.user_defined_pieces(GEMMA3_PIECES))
+
+def make_gemma3_tokenizer(out: str, vocab_size: int = 512) -> Tokenizer:
+  """The demo PaliGemma tokenizer with GEMMA3_PIECES (`with_gemma3_pieces`), written to `out`."""
+  tokenizer = with_gemma3_pieces(make_paligemma_tokenizer(out, vocab_size))
   tokenizer.save(out)
   return tokenizer
 

@@ -1,4 +1,4 @@
-"""Trains a PaliGemma transfer: `python -m trainers.train --config FILE[:arg] --workdir DIR`.
+"""Trains a PaliGemma or Gemma 3 transfer: `python -m trainers.train --config FILE[:arg] --workdir DIR`.
 
   python -m trainers.train --config configs/transfer/docvqa.py:res=448 --workdir /tmp/docvqa \
       --config.optim.lr=2e-5 --config.total_epochs=3
@@ -139,6 +139,24 @@ def check_tokenizer(config, model_cfg) -> None:
                      f"vocabulary is {model_cfg.llm.vocab_size}; use a matching tokenizer or model.")
 
 
+def flops_and_tokens_per_example(model_cfg, text_len: int) -> tuple[float, int]:
+  """(training FLOPs, decoder tokens) of one example of `text_len` text tokens.
+
+  PaliGemma: P image tokens ahead of the text. Gemma 3: the image tokens are inside the text
+  (P = img.num_patches patches per image, one image): logging's count for P image tokens ahead
+  of T - P text tokens (the same encoder and decoder sequence), plus the logits at the P image
+  positions, which Gemma 3 computes too (the small mm projector is not counted).
+  """
+  params = state_lib.abstract_params(model_cfg)
+  if not isinstance(model_cfg, state_lib.gemma3.Gemma3Config):
+    flops = log_lib.train_flops_per_example(model_cfg, params, text_len)
+    return flops, model_cfg.num_image_tokens + text_len
+  p = model_cfg.img.num_patches
+  view = argparse.Namespace(img=model_cfg.img, llm=model_cfg.llm, num_image_tokens=p)
+  flops = log_lib.train_flops_per_example(view, params, text_len - p)
+  return flops + 6 * model_cfg.llm.width * model_cfg.llm.vocab_size * p, text_len
+
+
 def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
   """The latest checkpoint of the workdir if any (data position restored too), else step 0 from
   config.model_init or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
@@ -244,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
                                       flags.process_id)
   mesh = build_mesh(config)
   model_cfg = state_lib.model_config(config)
-  model = state_lib.paligemma.PaliGemma(model_cfg)
+  model = state_lib.make_model(model_cfg)
   check_tokenizer(config, model_cfg)
   data = build_data(config, mesh)
   plan = make_plan(config, data.epoch_examples)
@@ -259,12 +277,11 @@ def main(argv: Sequence[str] | None = None) -> Any:
                                      lora_alpha=alpha)
   train_step = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
   text_len = data.iterator.dataset.element_spec["text"].shape[-1]
-  flops = config.input.batch_size * log_lib.train_flops_per_example(
-      model_cfg, state_lib.abstract_params(model_cfg), text_len)
+  flops, tokens = flops_and_tokens_per_example(model_cfg, text_len)
   logger = log_lib.MetricsLogger(
-      flags.workdir, plan.total_steps, flops, log_lib.peak_flops(config.peak_flops),
-      examples_per_step=config.input.batch_size,
-      tokens_per_step=config.input.batch_size * (model_cfg.num_image_tokens + text_len))
+      flags.workdir, plan.total_steps, config.input.batch_size * flops,
+      log_lib.peak_flops(config.peak_flops), examples_per_step=config.input.batch_size,
+      tokens_per_step=config.input.batch_size * tokens)
   evaluators = build_evaluators(config, model, mesh, plan)
   try:
     state = train_loop(state, train_step, data, plan, ckpt, logger, evaluators, alpha,
