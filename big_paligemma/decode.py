@@ -4,9 +4,10 @@ The model is used only through its `prepare`, `embed_tokens` and `decode` method
 Gemma 3, or a plain `gemma.Gemma` wrapped by `GemmaLM`) and `gemma.init_cache`; no model math here.
 When the decoder is a `gemma.Gemma` (`model.llm` or the model itself), its `hidden` and `logits`
 (the two halves of `decode`) are called instead, for speed: the layers run one by one on per-layer
-weights sliced out of the stacked params ONCE per call (`decoder_layers`), outside the token loop,
-so no step copies any weight (XLA:CPU would slice them at every step from inside the layer scan);
-and the prompt's logits are computed at each row's last real position only.
+weights made ONCE per call (`decoder_layers` = `gemma.decode_layers`: sliced out of the stacked
+params, projections stored [out, in]), outside the token loop, so no step copies any weight and
+every matmul contracts its weight's minor axis; and the prompt's logits are computed at each row's
+last real position only.
 
 Axis letters: B batch, W beams, T prompt length (the `prepare` sequence: image tokens ++ text),
 S cache slots = T + max_decode_len, L max_decode_len, V vocabulary.
@@ -80,10 +81,10 @@ def _gemma_decoder(module) -> gemma.Gemma | None:
 
 
 def _unstacked(module) -> tuple | None:
-  """The Gemma decoder's per-layer weights (a tuple of L param trees sliced out of the stacked
-  [L,...] ones); None for a model with another decoder (run through its `decode` method)."""
+  """The Gemma decoder's `gemma.decode_layers` (L per-layer weight trees); None for a model with
+  another decoder (run through its `decode` method)."""
   llm = _gemma_decoder(module)
-  return None if llm is None else gemma.unstack_layers(llm.variables["params"]["layers"])
+  return None if llm is None else gemma.decode_layers(llm.variables["params"]["layers"])
 
 
 def decoder_layers(model: Any, params: dict) -> tuple | None:
@@ -294,9 +295,10 @@ class _Beams:
 
 
 def _gather_beams(tree, flat_idx):
-  """Reorders the B*W batch axis of a Prefix (cache k/v carry it on axis 1)."""
+  """Reorders the B*W batch axis (axis 0 of every array) of a Prefix."""
   cache = tree.cache
-  cache = cache.replace(k=cache.k[:, flat_idx], v=cache.v[:, flat_idx], pos=cache.pos[flat_idx])
+  rows = lambda arrays: tuple(a[flat_idx] for a in arrays)  # noqa: E731
+  cache = cache.replace(k=rows(cache.k), v=rows(cache.v), pos=cache.pos[flat_idx])
   return Prefix(cache=cache, slot_valid=tree.slot_valid[flat_idx],
                 next_pos=tree.next_pos[flat_idx], logits=tree.logits[flat_idx])
 
@@ -378,7 +380,7 @@ def _beam_loop(model, params, layers, prefix: Prefix, settings: Settings) -> Out
 
 @functools.partial(jax.jit, static_argnames=("model", "settings"))
 def _generate_jit(model, params, batch, rng, settings: Settings) -> Output:
-  layers = decoder_layers(model, params)  # sliced once: the token loop reads them in place
+  layers = decoder_layers(model, params)  # made once: the token loop reads them in place
   prefix = prefill(model, params, batch, settings.max_decode_len, layers)
   if settings.sampler == "beam":
     return _beam_loop(model, params, layers, prefix, settings)

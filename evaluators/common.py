@@ -215,6 +215,7 @@ def _load_types() -> None:
   from evaluators import chartqa  # noqa: F401
   from evaluators import coco_caption  # noqa: F401
   from evaluators import perplexity  # noqa: F401
+  from evaluators import refcoco_seg  # noqa: F401
   from evaluators import storepreds  # noqa: F401
   from evaluators import vqa  # noqa: F401
 

@@ -19,7 +19,8 @@ Typical use:
 
 Decoding with a cache: `cache = init_cache(cfg, B, S)`; every call writes its T keys/values at
 `cache.index` and attends over all S slots with a caller mask [B,T,S] over the slots (slice the rows
-index:index+T of `make_attn_mask` built over the whole S-long sequence).
+index:index+T of `make_attn_mask` built over the whole S-long sequence). Calls with a cache run the
+layers one by one on `decode_layers` weights (each projection stored [out, in]; see there).
 """
 import dataclasses
 import math
@@ -156,20 +157,22 @@ class GemmaConfig:
 
 @flax.struct.dataclass
 class KVCache:
-  """Keys and values of every layer. k, v: [L,B,S,K,H]; pos: [B,S] int32 key positions; index: the
-  next slot to write (int32 scalar)."""
-  k: jax.Array
-  v: jax.Array
+  """Keys and values, one buffer per layer. k, v: tuples of L arrays [B,K,S,H] (heads before slots:
+  the layout attention's batched dots read, so no step transposes the cache); pos: [B,S] int32 key
+  positions; index: the next slot to write (int32 scalar)."""
+  k: tuple
+  v: tuple
   pos: jax.Array
   index: jax.Array
 
 
 def init_cache(config: GemmaConfig, batch: int, max_len: int, dtype: Any = None) -> KVCache:
   """An empty cache of `max_len` slots (dtype defaults to the compute dtype)."""
-  shape = (config.num_layers, batch, max_len, config.num_kv_heads, config.head_dim)
+  shape = (batch, config.num_kv_heads, max_len, config.head_dim)
   dtype = dtype or config.dtype
-  return KVCache(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
-                 pos=jnp.zeros((batch, max_len), jnp.int32), index=jnp.zeros((), jnp.int32))
+  zeros = lambda: tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))  # noqa: E731
+  return KVCache(k=zeros(), v=zeros(), pos=jnp.zeros((batch, max_len), jnp.int32),
+                 index=jnp.zeros((), jnp.int32))
 
 
 def make_attn_mask(input_mask: jax.Array, mask_ar: jax.Array) -> jax.Array:
@@ -226,26 +229,32 @@ def apply_rope(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
   return out.astype(x.dtype)
 
 
-def attend(q, k, v, mask, *, scale: float, softcap: float | None = None, impl: str = "einsum"):
+def attend(q, k, v, mask, *, scale: float, softcap: float | None = None, impl: str = "einsum",
+           kv_layout: str = "BSKH"):
   """The one attention function (training, prefill and decode).
 
-  q [B,T,N,H], k/v [B,S,K,H], mask [B,T,S] bool -> [B,T,N,H]. Logits (scaled, then soft-capped as
-  tanh(l/c)*c) and softmax are float32. impl 'xla' uses jax.nn.dot_product_attention (no soft-cap).
+  q [B,T,N,H], k/v [B,S,K,H] (kv_layout 'BSKH') or [B,K,S,H] ('BKSH', the cache's layout), mask
+  [B,T,S] bool -> [B,T,N,H]. Logits (scaled, then soft-capped as tanh(l/c)*c) and softmax are
+  float32. impl 'xla' uses jax.nn.dot_product_attention (no soft-cap) on 'BSKH' inputs; 'BKSH'
+  inputs always take the einsum path (the same math, without transposing the cache).
   """
-  if impl == "xla":
+  if kv_layout not in ("BSKH", "BKSH"):
+    raise ValueError(f"attend(kv_layout={kv_layout!r}); use 'BSKH' or 'BKSH'.")
+  if impl == "xla" and kv_layout == "BSKH":
     if softcap:
       raise ValueError("attend(impl='xla') has no soft-cap; use impl='einsum'.")
     return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None], scale=scale,
                                         implementation="xla")
   b, t, n, h = q.shape
-  kv = k.shape[2]
+  kv = k.shape[2] if kv_layout == "BSKH" else k.shape[1]
   qg = q.reshape(b, t, kv, n // kv, h)
-  logits = jnp.einsum("BTKGH,BSKH->BKGTS", qg, k, preferred_element_type=jnp.float32) * scale
+  logits = jnp.einsum(f"BTKGH,{kv_layout}->BKGTS", qg, k,
+                      preferred_element_type=jnp.float32) * scale
   if softcap:
     logits = jnp.tanh(logits / softcap) * softcap
   logits = jnp.where(mask[:, None, None], logits, _MASK_VALUE)
   probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-  return jnp.einsum("BKGTS,BSKH->BTKGH", probs, v).reshape(b, t, n, h)
+  return jnp.einsum(f"BKGTS,{kv_layout}->BTKGH", probs, v).reshape(b, t, n, h)
 
 
 class RMSNorm(nn.Module):
@@ -286,23 +295,15 @@ class Einsum(Weight):
 def contract_width(x: jax.Array, w: jax.Array, d_axis: int) -> jax.Array:
   """x [...,D] contracted with w's axis `d_axis` (size D) -> [..., *w's other axes].
 
-  Written so that XLA:CPU copies neither the weight nor big activations (a plain einsum that
-  contracts a middle weight axis makes it transpose the weight, and big activations, every step):
-  - many rows M (training, prefill): the weight moved D-first, flattened to [D, rest], one 2-D
-    matmul whose product is already in its final layout;
-  - few rows (decoding): x broadcast over the axes before D (at most as many bytes as the weight)
-    and one matmul batched over them on the weight as stored, so the weight is only read.
+  One 2-D matmul on the weight moved D-first and flattened to [D, rest], whose product is already
+  in its final layout (a plain einsum contracting a middle weight axis makes XLA:CPU transpose big
+  activations too). On `decode_layers` weights (stored [rest, D]) the move is the exact inverse of
+  the stored view, so XLA folds it away: the matmul contracts the stored weight's minor axis and
+  copies nothing.
   """
   lead, d, trail = w.shape[:d_axis], w.shape[d_axis], w.shape[d_axis + 1:]
-  n_lead, n_trail = math.prod(lead), math.prod(trail)
-  rows = x.reshape(-1, d)
-  m = rows.shape[0]
-  if m * (d + n_trail) > d * n_trail:
-    w2 = jnp.moveaxis(w, d_axis, 0).reshape(d, -1)
-    return jnp.dot(rows, w2).reshape(x.shape[:-1] + lead + trail)
-  xb = jnp.broadcast_to(rows, (n_lead, m, d))
-  out = jax.lax.dot_general(xb, w.reshape(n_lead, d, n_trail), (((2,), (1,)), ((0,), (0,))))
-  return jnp.moveaxis(out, 0, 1).reshape(x.shape[:-1] + lead + trail)
+  w2 = jnp.moveaxis(w, d_axis, 0).reshape(d, -1)
+  return jnp.dot(x.reshape(-1, d), w2).reshape(x.shape[:-1] + lead + trail)
 
 
 class Attention(nn.Module):
@@ -310,11 +311,9 @@ class Attention(nn.Module):
   config: GemmaConfig
 
   @nn.compact
-  def __call__(self, x, sin, cos, mask, kv_cache=None, layer=None, write_index=None):
-    """x [B,T,D], sin/cos [B,T,H/2], mask [B,T,S]; kv_cache (k, v) of every layer [L,B,S,K,H] or
-    None (S = T); layer: this layer's index into it. Returns (out [B,T,D], (k, v) written or None).
-
-    The T new keys/values are written into the all-layer cache in place (no per-step re-stack)."""
+  def __call__(self, x, sin, cos, mask, kv_cache=None, write_index=None):
+    """x [B,T,D], sin/cos [B,T,H/2], mask [B,T,S]; kv_cache: this layer's (k, v) [B,K,S,H] or None
+    (S = T). Returns (out [B,T,D], this layer's (k, v) with the T new slots written, or None)."""
     c = self.config
     n, kv, d, h = c.num_heads, c.num_kv_heads, c.width, c.head_dim
     dt, pdt = jnp.dtype(c.dtype), jnp.dtype(c.param_dtype)
@@ -326,14 +325,15 @@ class Attention(nn.Module):
       q = RMSNorm(c.norm_eps, pdt, name="query_norm")(q)
       k = RMSNorm(c.norm_eps, pdt, name="key_norm")(k)
     q, k = apply_rope(q, sin, cos), apply_rope(k, sin, cos)
-    new_cache = None
+    new_cache, layout = None, "BSKH"
     if kv_cache is not None:
-      start = (layer, 0, write_index, 0, 0)
-      new_cache = tuple(jax.lax.dynamic_update_slice(old, new[None].astype(old.dtype), start)
-                        for old, new in zip(kv_cache, (k, v)))
-      k, v = (jax.lax.dynamic_index_in_dim(c, layer, 0, keepdims=False) for c in new_cache)
+      new_cache = tuple(
+          jax.lax.dynamic_update_slice(old, jnp.swapaxes(new, 1, 2).astype(old.dtype),
+                                       (0, 0, write_index, 0))
+          for old, new in zip(kv_cache, (k, v)))
+      (k, v), layout = new_cache, "BKSH"
     out = attend(q, k.astype(dt), v.astype(dt), mask, scale=c.scale,
-                 softcap=c.attn_logit_softcap, impl=c.attention_impl)
+                 softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout)
     w_out = Weight((n, h, d), n * h, dt, pdt, name="attn_vec_einsum")()
     return jnp.dot(out.reshape(out.shape[:2] + (n * h,)), w_out.reshape(n * h, d)), new_cache
 
@@ -358,8 +358,8 @@ class MLP(nn.Module):
 class Block(nn.Module):
   """One decoder layer; `nn.scan` runs it over the stacked [L,...] params.
 
-  Carry: x and the (k, v) cache of all layers [L,B,S,K,H] or None. Scanned inputs: is_local (bool
-  scalar) and the layer index. Broadcast `ctx`:
+  Carry: x and this layer's (k, v) cache [B,K,S,H] (None when scanned: a cache is only used layer
+  by layer, `_run_unstacked`). Scanned input: is_local (bool scalar). Broadcast `ctx`:
   masks (global, local) [B,T,S], rope (sin, cos) for local and global [B,T,H/2], write_index.
   """
   config: GemmaConfig
@@ -369,14 +369,13 @@ class Block(nn.Module):
     c = self.config
     pdt = jnp.dtype(c.param_dtype)
     x, kv_cache = carry
-    is_local, layer = scanned
+    is_local = scanned
     pick = lambda local, glob: jnp.where(is_local, local, glob)  # noqa: E731
     mask = pick(ctx["mask_local"], ctx["mask_global"])
     sin = pick(ctx["sin_local"], ctx["sin_global"])
     cos = pick(ctx["cos_local"], ctx["cos_global"])
     y = RMSNorm(c.norm_eps, pdt, name="pre_attention_norm")(x)
-    y, new_cache = Attention(c, name="attn")(y, sin, cos, mask, kv_cache, layer,
-                                             ctx.get("write_index"))
+    y, new_cache = Attention(c, name="attn")(y, sin, cos, mask, kv_cache, ctx.get("write_index"))
     if c.post_attn_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_attention_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
@@ -405,15 +404,95 @@ def unstack_layers(layers: Any) -> tuple:
   return tuple(jax.tree_util.tree_map(lambda a, i=i: a[i], layers) for i in range(n))
 
 
-def _run_unstacked(config: GemmaConfig, layer_params: tuple, carry, ctx, deterministic):
-  """The Block of `_layer_stack` applied layer by layer (static layer index and kind)."""
-  if len(layer_params) != config.num_layers:
-    raise ValueError(f"layer_params has {len(layer_params)} layers, the config "
-                     f"{config.num_layers}; pass unstack_layers(params['layers']).")
+# Per-layer projections -> (first input axis, number of input axes) of the weight as the layer
+# uses it: q/kv/gating through contract_width, attn_vec_einsum and linear as [in, D] matrices.
+_PROJ_INPUT_AXES = {
+    ("attn", "q_einsum", "w"): (1, 1),        # [N,D,H]
+    ("attn", "kv_einsum", "w"): (2, 1),       # [2,K,D,H]
+    ("attn", "attn_vec_einsum", "w"): (0, 2),  # [N,H,D]
+    ("mlp", "gating_einsum"): (1, 1),         # [2,D,F]
+    ("mlp", "linear"): (0, 1),                # [F,D]
+}
+
+
+def _proj_axes(path) -> tuple[int, int] | None:
+  keys = tuple(getattr(k, "key", k) for k in path)
+  return _PROJ_INPUT_AXES.get(keys)
+
+
+def _stored_out_in(w: jax.Array, first: int, count: int) -> jax.Array:
+  """w with its input axes [first, first+count) moved to the front, flattened, transposed:
+  [out, in]."""
+  n_in = math.prod(w.shape[first:first + count])
+  front = jnp.moveaxis(w, tuple(range(first, first + count)), tuple(range(count)))
+  return front.reshape(n_in, -1).T
+
+
+def _layer_view(stored: jax.Array, shape: tuple, first: int, count: int) -> jax.Array:
+  """The weight of `shape` viewed from its [out, in] copy: the exact inverse of the layer's own
+  move-input-first-and-flatten, so XLA cancels both and the matmul reads `stored` in place."""
+  in_shape = shape[first:first + count]
+  rest = shape[:first] + shape[first + count:]
+  front = stored.T.reshape(in_shape + rest)
+  return jnp.moveaxis(front, tuple(range(count)), tuple(range(first, first + count)))
+
+
+@flax.struct.dataclass
+class DecodeLayer:
+  """One layer's weights for decoding: its param tree with each projection stored as an [out, in]
+  matrix (a copy, made once per decode call by `decode_layers`)."""
+  params: Any
+
+
+def decode_layers(layers: Any) -> tuple:
+  """The stacked `layers` params as L `DecodeLayer`s (per-layer, projections stored [out, in]).
+
+  Decoding multiplies a few rows by every weight at every step; XLA:CPU's fp32 matmul at 8 rows
+  reads an [out, in] weight (contracting its minor axis) ~1.3x faster than an [in, out] one, and
+  per-layer weights are read in place where slicing stacked [L,...] ones copies them every step."""
+  def store(path, w):
+    axes = _proj_axes(path)
+    return w if axes is None else _stored_out_in(w, *axes)
+  # The barrier keeps XLA from cancelling these transposes against the layers' views of them
+  # (it would, in one jit with the token loop) and so from handing the loop [in, out] weights.
+  return tuple(DecodeLayer(jax.lax.optimization_barrier(
+      jax.tree_util.tree_map_with_path(store, layer))) for layer in unstack_layers(layers))
+
+
+def _proj_shapes(c: GemmaConfig) -> dict:
+  """The projections' shapes in the layer's param tree (keys as in _PROJ_INPUT_AXES)."""
+  n, k, d, h, f = c.num_heads, c.num_kv_heads, c.width, c.head_dim, c.mlp_dim
+  return {("attn", "q_einsum", "w"): (n, d, h), ("attn", "kv_einsum", "w"): (2, k, d, h),
+          ("attn", "attn_vec_einsum", "w"): (n, h, d), ("mlp", "gating_einsum"): (2, d, f),
+          ("mlp", "linear"): (f, d)}
+
+
+def _params_view(config: GemmaConfig, layer: DecodeLayer) -> Any:
+  """The layer's param tree (standard shapes) as views of its stored copies."""
+  shapes = _proj_shapes(config)
+  def view(path, w):
+    axes = _proj_axes(path)
+    if axes is None:
+      return w
+    shape = shapes[tuple(getattr(k, "key", k) for k in path)]
+    return _layer_view(w, shape, *axes)
+  return jax.tree_util.tree_map_with_path(view, layer.params)
+
+
+def _run_unstacked(config: GemmaConfig, layers: tuple, x, caches, ctx, deterministic):
+  """The Block of `_layer_stack` applied layer by layer (static kind) on `decode_layers` weights.
+  caches: per layer (k, v) or None. Returns (x, new caches as (k tuple, v tuple) or None)."""
+  if len(layers) != config.num_layers or not all(isinstance(p, DecodeLayer) for p in layers):
+    raise ValueError(f"layer_params must be the {config.num_layers} DecodeLayers of "
+                     "decode_layers(params['layers']).")
   block = Block(config, parent=None)
-  for i, p in enumerate(layer_params):
-    carry, _ = block.apply({"params": p}, carry, (config.is_local[i], i), ctx, deterministic)
-  return carry
+  new = []
+  for i, p in enumerate(layers):
+    kv = None if caches is None else caches[i]
+    params = {"params": _params_view(config, p)}
+    (x, kv), _ = block.apply(params, (x, kv), config.is_local[i], ctx, deterministic)
+    new.append(kv)
+  return x, None if caches is None else (tuple(k for k, _ in new), tuple(v for _, v in new))
 
 
 class Gemma(nn.Module):
@@ -441,8 +520,9 @@ class Gemma(nn.Module):
     """Final-normed hidden states. x [B,T,D] embedded inputs, positions [B,T] int, attn_mask [B,T,S]
     bool (S = T without a cache, else the cache length). Returns (h [B,T,D], new cache or None).
 
-    layer_params: `unstack_layers(params["layers"])` to run the layers one by one on per-layer
-    weights (decoding: sliced once, outside the token loop) instead of scanning the stacked ones."""
+    layer_params: `decode_layers(params["layers"])`, the per-layer weights the layers then run on
+    one by one (decoding makes them once, outside the token loop). A call with a cache always runs
+    that way (making them here when not given); without either, the layers are scanned."""
     c = self.config
     k_pos = positions
     if cache is not None:
@@ -456,14 +536,17 @@ class Gemma(nn.Module):
       sin, cos = rope_tables(positions, c.head_dim, getattr(c, f"rope_base_{kind}"),
                              getattr(c, f"rope_scale_{kind}"))
       ctx[f"sin_{kind}"], ctx[f"cos_{kind}"] = sin, cos
-    carry = (x.astype(c.dtype), None if cache is None else (cache.k, cache.v))
+    x = x.astype(c.dtype)
+    if cache is None and layer_params is None:
+      (x, _), _ = self.layers((x, None), jnp.array(c.is_local), ctx, deterministic)
+      return self.final_norm(x), None
+    if layer_params is None:
+      layer_params = decode_layers(self.variables["params"]["layers"])
+    caches = None
     if cache is not None:
       ctx["write_index"] = cache.index
-    if layer_params is None:
-      scanned = (jnp.array(c.is_local), jnp.arange(c.num_layers))
-      (x, kv), _ = self.layers(carry, scanned, ctx, deterministic)
-    else:
-      x, kv = _run_unstacked(c, layer_params, carry, ctx, deterministic)
+      caches = tuple(zip(cache.k, cache.v))
+    x, kv = _run_unstacked(c, layer_params, x, caches, ctx, deterministic)
     if cache is None:
       return self.final_norm(x), None
     new_cache = KVCache(k=kv[0], v=kv[1], pos=k_pos, index=cache.index + x.shape[1])

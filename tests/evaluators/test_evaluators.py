@@ -55,18 +55,19 @@ class CopyModel(nn.Module):
 
   def decode(self, x, positions, attn_mask, cache=None, deterministic=True):
     t = x.shape[1]
-    k = jax.lax.dynamic_update_slice(cache.k, x[None, :, :, :, None], (0, 0, cache.index, 0, 0))
-    v = cache.v
+    # One layer's cache [B,K=1,S,H=1]: k holds the token ids, v[:, 0, 0, 0] the prompt length.
+    k = jax.lax.dynamic_update_slice(cache.k[0], x[:, None], (0, 0, cache.index, 0))
+    v = cache.v[0]
     if t > 1:  # Prefill: remember the prompt length L in v.
       length = jnp.diagonal(attn_mask[:, :, :t], axis1=1, axis2=2).sum(-1).astype(jnp.float32)
-      v = v.at[0, :, 0, 0, 0].set(length)
-    length = v[0, :, 0, 0, 0].astype(jnp.int32)[:, None]  # [B,1]
+      v = v.at[:, 0, 0, 0].set(length)
+    length = v[:, 0, 0, 0].astype(jnp.int32)[:, None]  # [B,1]
     j = positions - length + 2  # [B,T]: the prompt slot to copy.
-    prompt = k[0, :, :, 0, 0].astype(jnp.int32)  # [B,S]
+    prompt = k[:, 0, :, 0].astype(jnp.int32)  # [B,S]
     copied = jnp.take_along_axis(prompt, jnp.clip(j, 0, prompt.shape[1] - 1), axis=1)
     token = jnp.where((j >= 1) & (j <= length - 2), copied, 1)
     logits = 10.0 * jax.nn.one_hot(token, self.config.llm.vocab_size)
-    return logits, gemma.KVCache(k=k, v=v, pos=cache.pos, index=cache.index + t)
+    return logits, gemma.KVCache(k=(k,), v=(v,), pos=cache.pos, index=cache.index + t)
 
   def __call__(self, batch, train=False):
     b, t = batch["text"].shape

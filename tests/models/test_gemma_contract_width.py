@@ -1,5 +1,7 @@
-"""gemma.contract_width: both formulations (many rows: 2-D matmul on the weight moved D-first; few
-rows: batched over the leading weight axes) equal the einsum that defines the projection."""
+"""gemma.contract_width equals the einsum that defines each projection, on stored weights and on
+the views of `decode_layers`' [out, in] copies; and those views cost no copy inside a token loop."""
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,7 @@ _CASES = [  # (weight shape, d_axis, einsum of x [B,T,D] with the weight)
 
 
 @pytest.mark.parametrize("shape,d_axis,eqn", _CASES)
-@pytest.mark.parametrize("b,t", [(1, 1), (3, 1), (2, 40)])  # few rows and many rows
+@pytest.mark.parametrize("b,t", [(1, 1), (3, 1), (2, 40)])
 def test_contract_width_equals_einsum(shape, d_axis, eqn, b, t):
   kx, kw = jax.random.split(jax.random.key(0))
   x = jax.random.normal(kx, (b, t, shape[d_axis]))
@@ -26,9 +28,75 @@ def test_contract_width_equals_einsum(shape, d_axis, eqn, b, t):
   np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
-def test_both_branches_are_exercised():
-  """The row counts above fall on both sides of the switch for every case (else a branch is
-  untested): rows * (D + trailing) > D * trailing selects the 2-D matmul."""
-  for shape, d_axis, _ in _CASES:
-    d, trail = shape[d_axis], int(np.prod(shape[d_axis + 1:]))
-    assert 1 * (d + trail) <= d * trail < 80 * (d + trail), shape
+def _layers(cfg):
+  params = gemma.Gemma(cfg).init(jax.random.key(1), jnp.zeros((1, 3, cfg.width)),
+                                 jnp.zeros((1, 3), jnp.int32), jnp.ones((1, 3, 3), bool))
+  return params["params"]["layers"]
+
+
+def test_decode_layers_store_out_in_and_view_back_exactly():
+  """Each projection is stored as [out, in] = the weight with its input axes first, flattened and
+  transposed (checked by hand per weight), and the layer's view of it is the original weight."""
+  cfg = gemma.GemmaConfig.tiny(2)
+  layers = _layers(cfg)
+  dec = gemma.decode_layers(layers)
+  assert len(dec) == cfg.num_layers
+  n, k, d, h, f = cfg.num_heads, cfg.num_kv_heads, cfg.width, cfg.head_dim, cfg.mlp_dim
+  for i, layer in enumerate(dec):
+    p, orig = layer.params, jax.tree_util.tree_map(lambda a, i=i: np.asarray(a[i]), layers)
+    q = np.asarray(p["attn"]["q_einsum"]["w"])  # [N*H, D]: row n*H + h is w[n, :, h]
+    assert q.shape == (n * h, d)
+    np.testing.assert_array_equal(q[1 * h + 2], orig["attn"]["q_einsum"]["w"][1, :, 2])
+    kv = np.asarray(p["attn"]["kv_einsum"]["w"])  # [2*K*H, D]: row (c*K + j)*H + e
+    assert kv.shape == (2 * k * h, d)
+    np.testing.assert_array_equal(kv[(1 * k + 1) * h + 3], orig["attn"]["kv_einsum"]["w"][1, 1, :, 3])
+    o = np.asarray(p["attn"]["attn_vec_einsum"]["w"])  # [D, N*H]
+    np.testing.assert_array_equal(o, orig["attn"]["attn_vec_einsum"]["w"].reshape(n * h, d).T)
+    g = np.asarray(p["mlp"]["gating_einsum"])  # [2*F, D]: row c*F + j is w[c, :, j]
+    np.testing.assert_array_equal(g[f + 5], orig["mlp"]["gating_einsum"][1, :, 5])
+    np.testing.assert_array_equal(np.asarray(p["mlp"]["linear"]), orig["mlp"]["linear"].T)
+    np.testing.assert_array_equal(np.asarray(p["pre_attention_norm"]["scale"]),
+                                  orig["pre_attention_norm"]["scale"])
+    view = gemma._params_view(cfg, layer)  # pylint: disable=protected-access
+    for a, b in zip(jax.tree_util.tree_leaves(view), jax.tree_util.tree_leaves(orig)):
+      np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_plain_layer_trees_are_refused():
+  cfg = gemma.GemmaConfig.tiny(1)
+  layers = _layers(cfg)
+  model = gemma.Gemma(cfg)
+  x, pos, mask = jnp.zeros((1, 2, cfg.width)), jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2, 2))
+  with pytest.raises(ValueError, match="decode_layers"):
+    model.apply({"params": {"layers": layers}}, x, pos, mask.astype(bool),
+                layer_params=gemma.unstack_layers(layers), method="hidden")
+
+
+def test_token_loop_matmuls_read_the_stored_weights_in_place():
+  """Inside a while loop over decode_layers weights, every projection is one dot on the stored
+  [out, in] matrix contracting its minor axis: no transpose or copy of a weight-sized array."""
+  cfg = gemma.GemmaConfig.tiny(1, width=64, mlp_dim=128, num_heads=4, num_kv_heads=2,
+                               head_dim=16, num_layers=2)
+  model = gemma.Gemma(cfg)
+  params = model.init(jax.random.key(1), jnp.zeros((1, 3, cfg.width)),
+                      jnp.zeros((1, 3), jnp.int32), jnp.ones((1, 3, 3), bool))["params"]
+  dec = gemma.decode_layers(params["layers"])
+
+  def run(params, dec, x):
+    def body(c):
+      i, x = c
+      h, _ = model.apply({"params": params}, x, jnp.zeros((4, 1), jnp.int32),
+                         jnp.ones((4, 1, 1), bool), layer_params=dec, method="hidden")
+      return i + 1, h
+    return jax.lax.while_loop(lambda c: c[0] < 3, body, (0, x))[1]
+
+  hlo = jax.jit(run).lower(params, dec, jnp.ones((4, 1, cfg.width))).compile().as_text()
+  weight_sizes = {a.size for a in jax.tree_util.tree_leaves(dec) if a.ndim == 2}
+  for line in hlo.splitlines():
+    m = re.search(r"= f32\[([\d,]+)\]\S* (copy|transpose)\(", line)
+    if m:
+      size = int(np.prod([int(s) for s in m.group(1).split(",")]))
+      assert size not in weight_sizes, line
+  dots = [l for l in hlo.splitlines() if " dot(" in l and "batch_dims" not in l]  # not attention
+  assert len(dots) == 5 * cfg.num_layers, dots  # q, kv, attn_vec, gating, linear per layer
+  assert all("rhs_contracting_dims={1}" in l for l in dots), dots
