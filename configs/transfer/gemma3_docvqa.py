@@ -6,7 +6,8 @@
 
 Arguments: model (a Gemma 3 multimodal preset: gemma3_4b, gemma3_12b, gemma3_27b or their
 gemma3_instruct_ names), res (896, Gemma 3's own; the patch grid must pool to 16x16), init (an HF
-Gemma3ForConditionalGeneration directory; its tokenizer.model is the default tokenizer),
+Gemma3ForConditionalGeneration directory; its tokenizer.model is the default tokenizer; the
+decoder then takes HF's padded vocabulary, 262208),
 tokenizer (the Gemma 3 tokenizer.model: it must hold `<start_of_image>` and `<end_of_image>`),
 plus the common ones (configs/common.py).
 
@@ -19,6 +20,9 @@ Settings: there is no published Gemma 3 DocVQA transfer recipe, so PaliGemma's p
 demo: a tiny random Gemma 3 (configs/common.py gemma3_demo_model) on `tools/make_demo_data.py`'s
 data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 at lr 1e-3.
 """
+import os
+
+from big_paligemma.models import presets
 from configs import common
 from pp import ops_gemma3
 
@@ -32,8 +36,8 @@ def get_config(arg: str | None = None):
   res = common.DEMO_RES if args.demo else args.res
   c = common.base_config()
   c.model = (common.gemma3_demo_model(res, args.unroll) if args.demo else
-             common.gemma3_preset_model(args.model, res, args.unroll))
-  model_cfg = common.presets.get_preset(c.model.preset, **c.model.overrides.to_dict())
+             common.gemma3_preset_model(args.model, res, args.unroll, llm=_llm_fields(args)))
+  model_cfg = presets.get_preset(c.model.preset, **c.model.overrides.to_dict())
   n, image_id = model_cfg.tokens_per_image, model_cfg.image_token_id
   text_len = n + IMAGE_BLOCK_LEN + TEXT_LEN
   c.input.data = common.tfds_source("docvqa", "train", args)
@@ -53,3 +57,10 @@ def get_config(arg: str | None = None):
   if args.demo:
     c.tokenizer = args.tokenizer or f"{args.demo_data}/gemma3.model"
   return c
+
+
+def _llm_fields(args) -> dict:
+  """HF checkpoints pad Gemma 3's 262144 pieces to 262208 rows; fine-tune them at that size."""
+  if args.init and os.path.exists(os.path.join(args.init, "config.json")):
+    return {"vocab_size": presets.HF_PADDED_VOCAB[presets.GEMMA3_VOCAB]}
+  return {}
