@@ -292,23 +292,35 @@ class Einsum(Weight):
     return jnp.einsum(eqn, x.astype(self.dtype), self.weight())
 
 
-def contract_width(x: jax.Array, w: jax.Array, d_axis: int) -> jax.Array:
+def contract_width(x: jax.Array, w: jax.Array, d_axis: int, out_in: bool = False) -> jax.Array:
   """x [...,D] contracted with w's axis `d_axis` (size D) -> [..., *w's other axes].
 
-  One 2-D matmul on the weight moved D-first and flattened to [D, rest], whose product is already
-  in its final layout (a plain einsum contracting a middle weight axis makes XLA:CPU transpose big
-  activations too). On `decode_layers` weights (stored [rest, D]) the move is the exact inverse of
-  the stored view, so XLA folds it away: the matmul contracts the stored weight's minor axis and
-  copies nothing.
+  Written so that XLA:CPU copies neither the weight nor big activations (a plain einsum that
+  contracts a middle weight axis makes it transpose the weight, and big activations, every step):
+  - many rows M (training, prefill): the weight moved D-first, flattened to [D, rest], one 2-D
+    matmul whose product is already in its final layout;
+  - few rows (decoding): x broadcast over the axes before D (at most as many bytes as the weight)
+    and one matmul batched over them on the weight as stored, so the weight is only read.
+  out_in: w is a view of a `decode_layers` [out, in] copy; the 2-D form's moves are then the exact
+  inverse of the view's, XLA folds both away and the matmul contracts the copy's minor axis.
   """
   lead, d, trail = w.shape[:d_axis], w.shape[d_axis], w.shape[d_axis + 1:]
-  w2 = jnp.moveaxis(w, d_axis, 0).reshape(d, -1)
-  return jnp.dot(x.reshape(-1, d), w2).reshape(x.shape[:-1] + lead + trail)
+  n_lead, n_trail = math.prod(lead), math.prod(trail)
+  rows = x.reshape(-1, d)
+  m = rows.shape[0]
+  if out_in or m * (d + n_trail) > d * n_trail:
+    w2 = jnp.moveaxis(w, d_axis, 0).reshape(d, -1)
+    return jnp.dot(rows, w2).reshape(x.shape[:-1] + lead + trail)
+  xb = jnp.broadcast_to(rows, (n_lead, m, d))
+  out = jax.lax.dot_general(xb, w.reshape(n_lead, d, n_trail), (((2,), (1,)), ((0,), (0,))))
+  return jnp.moveaxis(out, 0, 1).reshape(x.shape[:-1] + lead + trail)
 
 
 class Attention(nn.Module):
-  """Grouped-query attention with optional QK-norm, RoPE tables chosen by the caller."""
+  """Grouped-query attention with optional QK-norm, RoPE tables chosen by the caller. out_in: the
+  weights are views of `decode_layers` copies (see contract_width)."""
   config: GemmaConfig
+  out_in: bool = False
 
   @nn.compact
   def __call__(self, x, sin, cos, mask, kv_cache=None, write_index=None):
@@ -318,8 +330,9 @@ class Attention(nn.Module):
     n, kv, d, h = c.num_heads, c.num_kv_heads, c.width, c.head_dim
     dt, pdt = jnp.dtype(c.dtype), jnp.dtype(c.param_dtype)
     x = x.astype(dt)
-    q = contract_width(x, Weight((n, d, h), d, dt, pdt, name="q_einsum")(), 1)  # [B,T,N,H]
-    kv_proj = contract_width(x, Weight((2, kv, d, h), d, dt, pdt, name="kv_einsum")(), 2)
+    proj = lambda w, d_axis: contract_width(x, w, d_axis, self.out_in)  # noqa: E731
+    q = proj(Weight((n, d, h), d, dt, pdt, name="q_einsum")(), 1)  # [B,T,N,H]
+    kv_proj = proj(Weight((2, kv, d, h), d, dt, pdt, name="kv_einsum")(), 2)
     k, v = kv_proj[:, :, 0], kv_proj[:, :, 1]  # [B,T,K,H] each
     if c.qk_norm:
       q = RMSNorm(c.norm_eps, pdt, name="query_norm")(q)
@@ -339,8 +352,9 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-  """Gated gelu_tanh MLP: linear(gelu(x @ gate) * (x @ up))."""
+  """Gated gelu_tanh MLP: linear(gelu(x @ gate) * (x @ up)). out_in: as in Attention."""
   config: GemmaConfig
+  out_in: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -350,7 +364,7 @@ class MLP(nn.Module):
                         (2, c.width, c.mlp_dim), pdt).astype(dt)
     linear = self.param("linear", nn.initializers.normal(c.mlp_dim**-0.5),
                         (c.mlp_dim, c.width), pdt).astype(dt)
-    both = contract_width(x.astype(dt), gating, 1)  # [B,T,2,F]
+    both = contract_width(x.astype(dt), gating, 1, self.out_in)  # [B,T,2,F]
     gate, up = both[..., 0, :], both[..., 1, :]
     return jnp.einsum("BTF,FD->BTD", nn.gelu(gate, approximate=True) * up, linear)
 
@@ -361,8 +375,10 @@ class Block(nn.Module):
   Carry: x and this layer's (k, v) cache [B,K,S,H] (None when scanned: a cache is only used layer
   by layer, `_run_unstacked`). Scanned input: is_local (bool scalar). Broadcast `ctx`:
   masks (global, local) [B,T,S], rope (sin, cos) for local and global [B,T,H/2], write_index.
+  out_in: the weights are views of `decode_layers` copies.
   """
   config: GemmaConfig
+  out_in: bool = False
 
   @nn.compact
   def __call__(self, carry, scanned, ctx, deterministic):
@@ -375,12 +391,13 @@ class Block(nn.Module):
     sin = pick(ctx["sin_local"], ctx["sin_global"])
     cos = pick(ctx["cos_local"], ctx["cos_global"])
     y = RMSNorm(c.norm_eps, pdt, name="pre_attention_norm")(x)
-    y, new_cache = Attention(c, name="attn")(y, sin, cos, mask, kv_cache, ctx.get("write_index"))
+    y, new_cache = Attention(c, self.out_in, name="attn")(y, sin, cos, mask, kv_cache,
+                                                       ctx.get("write_index"))
     if c.post_attn_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_attention_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
     y = RMSNorm(c.norm_eps, pdt, name="pre_ffw_norm")(x)
-    y = MLP(c, name="mlp")(y)
+    y = MLP(c, self.out_in, name="mlp")(y)
     if c.post_ffw_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_ffw_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
@@ -480,16 +497,18 @@ def _params_view(config: GemmaConfig, layer: DecodeLayer) -> Any:
 
 
 def _run_unstacked(config: GemmaConfig, layers: tuple, x, caches, ctx, deterministic):
-  """The Block of `_layer_stack` applied layer by layer (static kind) on `decode_layers` weights.
+  """The Block of `_layer_stack` applied layer by layer (static kind) on per-layer weights: the L
+  trees of `unstack_layers` or the L `DecodeLayer`s of `decode_layers`.
   caches: per layer (k, v) or None. Returns (x, new caches as (k tuple, v tuple) or None)."""
-  if len(layers) != config.num_layers or not all(isinstance(p, DecodeLayer) for p in layers):
-    raise ValueError(f"layer_params must be the {config.num_layers} DecodeLayers of "
-                     "decode_layers(params['layers']).")
-  block = Block(config, parent=None)
+  out_in = bool(layers) and isinstance(layers[0], DecodeLayer)
+  if len(layers) != config.num_layers or any(isinstance(p, DecodeLayer) != out_in for p in layers):
+    raise ValueError(f"layer_params must be the {config.num_layers} layers of unstack_layers or "
+                     f"decode_layers(params['layers']), got {len(layers)}.")
+  block = Block(config, out_in, parent=None)
   new = []
   for i, p in enumerate(layers):
     kv = None if caches is None else caches[i]
-    params = {"params": _params_view(config, p)}
+    params = {"params": _params_view(config, p) if out_in else p}
     (x, kv), _ = block.apply(params, (x, kv), config.is_local[i], ctx, deterministic)
     new.append(kv)
   return x, None if caches is None else (tuple(k for k, _ in new), tuple(v for _, v in new))
@@ -520,9 +539,10 @@ class Gemma(nn.Module):
     """Final-normed hidden states. x [B,T,D] embedded inputs, positions [B,T] int, attn_mask [B,T,S]
     bool (S = T without a cache, else the cache length). Returns (h [B,T,D], new cache or None).
 
-    layer_params: `decode_layers(params["layers"])`, the per-layer weights the layers then run on
-    one by one (decoding makes them once, outside the token loop). A call with a cache always runs
-    that way (making them here when not given); without either, the layers are scanned."""
+    layer_params: `unstack_layers(params["layers"])` or `decode_layers(params["layers"])`, the
+    per-layer weights the layers then run on one by one (decoding makes them once, outside the token
+    loop). A call with a cache always runs that way (slicing them here when not given); without
+    either, the layers are scanned."""
     c = self.config
     k_pos = positions
     if cache is not None:
@@ -541,7 +561,7 @@ class Gemma(nn.Module):
       (x, _), _ = self.layers((x, None), jnp.array(c.is_local), ctx, deterministic)
       return self.final_norm(x), None
     if layer_params is None:
-      layer_params = decode_layers(self.variables["params"]["layers"])
+      layer_params = unstack_layers(self.variables["params"]["layers"])
     caches = None
     if cache is not None:
       ctx["write_index"] = cache.index

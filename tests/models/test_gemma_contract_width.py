@@ -62,14 +62,35 @@ def test_decode_layers_store_out_in_and_view_back_exactly():
       np.testing.assert_array_equal(np.asarray(a), b)
 
 
-def test_plain_layer_trees_are_refused():
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("b,t", [(1, 1), (3, 1), (2, 7)])
+def test_hidden_is_the_same_scanned_sliced_or_on_decode_layers(version, b, t):
+  cfg = gemma.GemmaConfig.tiny(version)
+  model = gemma.Gemma(cfg)
+  kx, kp = jax.random.split(jax.random.key(2))
+  x = jax.random.normal(kx, (b, t, cfg.width))
+  pos = jnp.broadcast_to(jnp.arange(t), (b, t))
+  mask = gemma.make_attn_mask(jnp.ones((b, t), bool), jnp.ones((b, t), jnp.int32))
+  params = model.init(kp, x, pos, mask)["params"]
+  # Non-zero norm scales, so a mixed-up norm would show.
+  params = jax.tree_util.tree_map(lambda a: a + 0.1 if a.ndim <= 2 else a, params)
+  hidden = lambda lp: model.apply({"params": params}, x, pos, mask, layer_params=lp,  # noqa: E731
+                                  method="hidden")[0]
+  want = hidden(None)
+  for layers in (gemma.unstack_layers(params["layers"]), gemma.decode_layers(params["layers"])):
+    np.testing.assert_allclose(np.asarray(hidden(layers)), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_wrong_layer_lists_are_refused():
   cfg = gemma.GemmaConfig.tiny(1)
   layers = _layers(cfg)
   model = gemma.Gemma(cfg)
-  x, pos, mask = jnp.zeros((1, 2, cfg.width)), jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2, 2))
-  with pytest.raises(ValueError, match="decode_layers"):
-    model.apply({"params": {"layers": layers}}, x, pos, mask.astype(bool),
-                layer_params=gemma.unstack_layers(layers), method="hidden")
+  x, pos = jnp.zeros((1, 2, cfg.width)), jnp.zeros((1, 2), jnp.int32)
+  mask = jnp.ones((1, 2, 2), bool)
+  mixed = (gemma.unstack_layers(layers)[0], gemma.decode_layers(layers)[1])
+  for bad in (mixed, gemma.decode_layers(layers)[:1]):
+    with pytest.raises(ValueError, match="decode_layers"):
+      model.apply({"params": {"layers": layers}}, x, pos, mask, layer_params=bad, method="hidden")
 
 
 def test_token_loop_matmuls_read_the_stored_weights_in_place():
