@@ -137,7 +137,3 @@ def masked_concat(keys=("prefix", "septok", "suffix"), mask_ar=(0, 0, 1), mask_l
     return {**example, outkey: text, "mask_ar": masks(mask_ar), "mask_loss": masks(mask_loss),
             "mask_input": tf.ones_like(text)}
   return _masked_concat
-
-
-# Registers the Gemma 3 prompt ops with the text ops (pp/__init__.py imports this module).
-from pp import ops_gemma3  # noqa: E402,F401  pylint: disable=g-import-not-at-top,unused-import

@@ -155,7 +155,8 @@ def _concrete(x) -> bool:
 
 
 def _check_placeholder_count(text, is_img, want: int):
-  if _concrete(text):
+  del text  # is_img is what is tested: a concrete text closed over in a jit gives a traced is_img.
+  if _concrete(is_img):
     counts = jnp.sum(is_img, axis=1)
     if bool(jnp.any(counts > want)):
       raise ValueError(f"Gemma3: placeholders per example {counts.tolist()} exceed the {want} soft "
@@ -163,6 +164,7 @@ def _check_placeholder_count(text, is_img, want: int):
 
 
 def _check_no_placeholders(text, is_img):
-  if _concrete(text) and bool(jnp.any(is_img)):
+  del text  # as above
+  if _concrete(is_img) and bool(jnp.any(is_img)):
     raise ValueError("Gemma3: the text has image placeholders but the batch has no 'images' "
                      "(or config.img is None); pass images [B,M,h,w,3].")

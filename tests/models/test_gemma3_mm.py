@@ -177,6 +177,19 @@ def test_placeholders_without_images_raise():
     model.init(jax.random.key(0), batch)
 
 
+def test_batch_closed_over_in_a_jit_is_traced_without_error():
+  """A concrete batch captured by a jitted function (not an argument) still has traced
+  placeholder flags: the eager checks must skip them instead of calling bool() on a tracer."""
+  cfg = _tiny_config()
+  i = cfg.image_token_id
+  batch = dict(text=np.array([[2, i, i, i, i, 5]]), mask_input=np.ones((1, 6)),
+               images=np.zeros((1, 1, 16, 16, 3), np.float32))
+  batch = jax.tree_util.tree_map(jax.numpy.asarray, batch)  # concrete jax.Arrays
+  model = gemma3.Gemma3(cfg)
+  params = jax.jit(lambda key: model.init(key, batch))(jax.random.key(0))
+  assert params["params"]["mm"]["input_projection"]["w"].shape == (16, 32)
+
+
 def test_text_only_config_has_no_image_params():
   cfg = gemma3.Gemma3Config(llm=gemma.GemmaConfig.tiny(3))
   batch = dict(text=np.array([[2, 5, 6]]), mask_input=np.ones((1, 3)))
