@@ -11,23 +11,18 @@ Variants: the weights as stored in the checkpoint layout and contracted batched 
 reads for 2+ rows), plus a multiply-and-reduce formulation.
 """
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tools import timing
+
 _L, _D, _N, _K, _H, _F, _V = 8, 768, 8, 4, 96, 3072, 32768
 
 
 def _time(fn, *args, reps: int = 15) -> float:
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(reps):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return sorted(times)[len(times) // 4]
+  return sorted(timing.call_times(fn, args, reps))[reps // 4]
 
 
 def _stored_batched(x, w, d_axis):

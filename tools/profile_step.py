@@ -5,7 +5,6 @@ and counts the copy / transpose ops XLA:CPU leaves in each compiled program.
 """
 import argparse
 import re
-import time
 
 import jax
 import jax.numpy as jnp
@@ -15,16 +14,11 @@ from big_paligemma.interop import hf_paligemma
 from big_paligemma.models import gemma
 from big_paligemma.models import paligemma
 from tools import bench_train
+from tools import timing
 
 
 def _time(fn, args, reps):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(reps):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return min(times)
+  return min(timing.call_times(fn, args, reps))
 
 
 def _hlo_ops(fn, args) -> dict[str, int]:
