@@ -186,11 +186,14 @@ class DecodingEvaluator(Evaluator):
   def predict(self, params) -> list[dict]:
     kwargs, seed = self.sampler, self.seed
     tok = self.tokenizer
+    # The decoder's per-layer weights, made once for every batch of this evaluation.
+    rows = self.cfg["batch_size"] * kwargs.get("beam_size", 1)
+    layers = decode.loop_layers(self.model, params, rows)
 
     def fn(batch, i):
       out = decode.generate(self.model, params, batch, max_decode_len=self.cfg["max_decode_len"],
                             rng=jax.random.fold_in(jax.random.key(seed), i), eos_id=tok.eos_id,
-                            pad_id=tok.pad_id, **kwargs)
+                            pad_id=tok.pad_id, layers=layers, **kwargs)
       return {"tokens": out.tokens}
 
     records = run_batches(self.iterator(), fn, sharding=self.sharding, desc=self.name)

@@ -238,17 +238,20 @@ def test_batch_sharded_over_data_gives_same_tokens(params):
 
 
 
-def _carried_shapes(hlo: str) -> set:
-  """Shapes (leading 1s dropped: XLA may keep a slice's unit axis) carried by the HLO whiles."""
+def _carried_shapes(hlo: str) -> list[set]:
+  """Per HLO while: the shapes it carries (leading 1s dropped: XLA may keep a slice's unit axis)."""
   loops = [line.split(" while(")[0] for line in hlo.splitlines() if " while(" in line]
   assert loops, "no while loop in the compiled generate"
-  shapes = set()
-  for dims in re.findall(r"f32\[([\d,]*)\]", "".join(loops)):
-    dims = tuple(int(d) for d in dims.split(",") if d)
-    while dims and dims[0] == 1:
-      dims = dims[1:]
-    shapes.add(dims)
-  return shapes
+  out = []
+  for loop in loops:
+    shapes = set()
+    for dims in re.findall(r"f32\[([\d,]*)\]", loop):
+      dims = tuple(int(d) for d in dims.split(",") if d)
+      while dims and dims[0] == 1:
+        dims = dims[1:]
+      shapes.add(dims)
+    out.append(shapes)
+  return out
 
 
 def test_token_loop_reads_per_layer_weights_not_the_stacked_ones(params):
@@ -258,9 +261,26 @@ def test_token_loop_reads_per_layer_weights_not_the_stacked_ones(params):
   settings = decode.Settings(max_decode_len=4)
   hlo = decode._generate_jit.lower(LM, params, _batch(PROMPTS), jax.random.key(0),
                                    settings).compile().as_text()
-  carried = _carried_shapes(hlo)
-  weights = [a for a in jax.tree_util.tree_leaves(params["layers"]) if a.ndim >= 3]  # not norms
-  assert not [a.shape for a in weights if a.shape in carried], carried
   stored = {a.shape for a in jax.tree_util.tree_leaves(gemma.decode_layers(params["layers"]))
             if a.ndim == 2}
-  assert stored and stored <= carried, (stored, carried)
+  token_loops = [c for c in _carried_shapes(hlo) if stored <= c]
+  assert len(token_loops) == 1, _carried_shapes(hlo)  # (prefill's layer scan is another while)
+  weights = [a for a in jax.tree_util.tree_leaves(params["layers"]) if a.ndim >= 3]  # not norms
+  assert not [a.shape for a in weights if a.shape in token_loops[0]], token_loops[0]
+
+
+def test_layers_made_once_give_the_same_tokens(params):
+  """loop_layers: [out, in] copies for a loop of 2+ rows on XLA:CPU, plain slices for 1 row;
+  generate(layers=...) reuses them and decodes exactly what it decodes making its own."""
+  batch = _batch(PROMPTS)
+  rows = len(PROMPTS)
+  many = decode.loop_layers(LM, params, rows)
+  assert all(isinstance(layer, gemma.DecodeLayer) for layer in many)
+  assert len(many) == CFG.num_layers
+  one = decode.loop_layers(LM, params, 1)
+  assert not any(isinstance(layer, gemma.DecodeLayer) for layer in one)
+  want = decode.generate(LM, params, batch, max_decode_len=5)
+  for layers in (many, one):
+    got = decode.generate(LM, params, batch, max_decode_len=5, layers=layers)
+    np.testing.assert_array_equal(got.tokens, want.tokens)
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5, atol=1e-5)

@@ -372,20 +372,20 @@ class MLP(nn.Module):
 class Block(nn.Module):
   """One decoder layer; `nn.scan` runs it over the stacked [L,...] params.
 
-  Carry: x and this layer's (k, v) cache [B,K,S,H] (None when scanned: a cache is only used layer
-  by layer, `_run_unstacked`). Scanned input: is_local (bool scalar). Broadcast `ctx`:
-  masks (global, local) [B,T,S], rope (sin, cos) for local and global [B,T,H/2], write_index.
-  out_in: the weights are views of `decode_layers` copies.
+  Carry: x [B,T,D]. Per-layer input (scanned, or given layer by layer by `_run_unstacked`):
+  (is_local bool scalar, this layer's (k, v) cache [B,K,S,H] or None); output: the (k, v) with the
+  T new slots written, or None. Broadcast `ctx`: masks (global, local) [B,T,S], rope (sin, cos)
+  for local and global [B,T,H/2], write_index. out_in: the weights are views of `decode_layers`
+  copies.
   """
   config: GemmaConfig
   out_in: bool = False
 
   @nn.compact
-  def __call__(self, carry, scanned, ctx, deterministic):
+  def __call__(self, x, layer_in, ctx, deterministic):
     c = self.config
     pdt = jnp.dtype(c.param_dtype)
-    x, kv_cache = carry
-    is_local = scanned
+    is_local, kv_cache = layer_in
     pick = lambda local, glob: jnp.where(is_local, local, glob)  # noqa: E731
     mask = pick(ctx["mask_local"], ctx["mask_global"])
     sin = pick(ctx["sin_local"], ctx["sin_global"])
@@ -401,7 +401,7 @@ class Block(nn.Module):
     if c.post_ffw_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_ffw_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
-    return (x, new_cache), None
+    return x, new_cache
 
 
 def _layer_stack(config: GemmaConfig):
@@ -509,7 +509,7 @@ def _run_unstacked(config: GemmaConfig, layers: tuple, x, caches, ctx, determini
   for i, p in enumerate(layers):
     kv = None if caches is None else caches[i]
     params = {"params": _params_view(config, p) if out_in else p}
-    (x, kv), _ = block.apply(params, (x, kv), config.is_local[i], ctx, deterministic)
+    x, kv = block.apply(params, x, (config.is_local[i], kv), ctx, deterministic)
     new.append(kv)
   return x, None if caches is None else (tuple(k for k, _ in new), tuple(v for _, v in new))
 
@@ -540,9 +540,9 @@ class Gemma(nn.Module):
     bool (S = T without a cache, else the cache length). Returns (h [B,T,D], new cache or None).
 
     layer_params: `unstack_layers(params["layers"])` or `decode_layers(params["layers"])`, the
-    per-layer weights the layers then run on one by one (decoding makes them once, outside the token
-    loop). A call with a cache always runs that way (slicing them here when not given); without
-    either, the layers are scanned."""
+    per-layer weights the layers then run on one by one (decoding makes them once, outside the
+    token loop); None: the layers are scanned over the stacked params (with a cache, each layer's
+    buffer is scanned in and out: a per-call stack of the cache, fine for a prefill)."""
     c = self.config
     k_pos = positions
     if cache is not None:
@@ -557,16 +557,16 @@ class Gemma(nn.Module):
                              getattr(c, f"rope_scale_{kind}"))
       ctx[f"sin_{kind}"], ctx[f"cos_{kind}"] = sin, cos
     x = x.astype(c.dtype)
-    if cache is None and layer_params is None:
-      (x, _), _ = self.layers((x, None), jnp.array(c.is_local), ctx, deterministic)
-      return self.final_norm(x), None
-    if layer_params is None:
-      layer_params = unstack_layers(self.variables["params"]["layers"])
-    caches = None
     if cache is not None:
       ctx["write_index"] = cache.index
-      caches = tuple(zip(cache.k, cache.v))
-    x, kv = _run_unstacked(c, layer_params, x, caches, ctx, deterministic)
+    if layer_params is None:
+      kv = None if cache is None else (jnp.stack(cache.k), jnp.stack(cache.v))
+      x, kv = self.layers(x, (jnp.array(c.is_local), kv), ctx, deterministic)
+      if kv is not None:
+        kv = tuple(tuple(a[i] for i in range(c.num_layers)) for a in kv)
+    else:
+      caches = None if cache is None else tuple(zip(cache.k, cache.v))
+      x, kv = _run_unstacked(c, layer_params, x, caches, ctx, deterministic)
     if cache is None:
       return self.final_norm(x), None
     new_cache = KVCache(k=kv[0], v=kv[1], pos=k_pos, index=cache.index + x.shape[1])
