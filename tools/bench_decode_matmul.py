@@ -51,8 +51,9 @@ def _weights(variant: str, rng) -> list[dict]:
     if variant == "stored, batched":
       layer = {"q": q, "kv": kv, "o": o.reshape(_N * _H, _D), "g": g, "l": l}
     else:  # [in, out] 2-D, transposed for the [out, in] variants
-      layer = {"q": np.moveaxis(q, 1, 0).reshape(_D, -1), "kv": np.moveaxis(kv, 2, 0).reshape(_D, -1),
-               "o": o.reshape(_N * _H, _D), "g": np.moveaxis(g, 1, 0).reshape(_D, -1), "l": l}
+      layer = {"q": np.moveaxis(q, 1, 0).reshape(_D, -1),
+               "kv": np.moveaxis(kv, 2, 0).reshape(_D, -1), "o": o.reshape(_N * _H, _D),
+               "g": np.moveaxis(g, 1, 0).reshape(_D, -1), "l": l}
       if "[out, in]" in variant:
         layer = {k: np.ascontiguousarray(v.T) for k, v in layer.items()}
     layers.append({k: jnp.asarray(v) for k, v in layer.items()})

@@ -49,7 +49,8 @@ def test_decode_layers_store_out_in_and_view_back_exactly():
     np.testing.assert_array_equal(q[1 * h + 2], orig["attn"]["q_einsum"]["w"][1, :, 2])
     kv = np.asarray(p["attn"]["kv_einsum"]["w"])  # [2*K*H, D]: row (c*K + j)*H + e
     assert kv.shape == (2 * k * h, d)
-    np.testing.assert_array_equal(kv[(1 * k + 1) * h + 3], orig["attn"]["kv_einsum"]["w"][1, 1, :, 3])
+    np.testing.assert_array_equal(kv[(1 * k + 1) * h + 3],
+                                  orig["attn"]["kv_einsum"]["w"][1, 1, :, 3])
     o = np.asarray(p["attn"]["attn_vec_einsum"]["w"])  # [D, N*H]
     np.testing.assert_array_equal(o, orig["attn"]["attn_vec_einsum"]["w"].reshape(n * h, d).T)
     g = np.asarray(p["mlp"]["gating_einsum"])  # [2*F, D]: row c*F + j is w[c, :, j]
