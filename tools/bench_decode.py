@@ -8,10 +8,10 @@ depth 6, 6 heads, MLP 1536, patch 16 at 224 px (P = 196) + Gemma 2 width 768, 8 
 decoder). Prompt: 196 image tokens + 10 text tokens; EOS disabled so both sides write every token.
 
 Prefill = the time to produce the first token (for ours, also with the per-layer weights made once
-beforehand by `decode.loop_layers`, as the evaluators do); per token = (time for N tokens -
-prefill) / (N - 1), each the best of `--trials` runs. The batch-1 per-token time is compared with the decoder's
-weight bytes divided by a read bandwidth measured in the same run (the best of a numpy and a
-jnp sum over a 1 GiB float32 array): the time a memory-bound step can not beat.
+beforehand by `decode.loop_layers`, as the evaluators do); per token = (time for N tokens - prefill)
+/ (N - 1), each the best of `--trials` runs. The batch-1 per-token time is compared with the
+decoder's weight bytes divided by a read bandwidth measured in the same run (the best of a numpy and
+a jnp sum over a 1 GiB float32 array): the time a memory-bound step can not beat.
 
 On XLA:CPU, decode.py runs the decoder layer by layer on per-layer weights made once per call
 (none is copied inside the token loop; for 2+ rows the projections are copied to [out, in], which
