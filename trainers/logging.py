@@ -1,9 +1,14 @@
 """Run metrics: workdir/metrics.jsonl, TensorBoard event files, a console line, FLOPs and MFU.
 
-`train_flops_per_example` counts the matmul FLOPs of one training example (forward + backward =
-3 x forward): 6 x (matmul params) per token for the image encoder over its P patches and for the
-decoder over its P + T tokens, plus attention scores and values (12 x layers x sequence^2 x
-heads x head dim for training), plus the output logits on the T text tokens (6 x D x V each).
+`train_flops_per_example` counts the matmul FLOPs of one training example, forward + backward =
+3 x forward, 2 x m x k x n per forward matmul: 6 x (matmul weights) per token, plus the dense
+attention scores and values (12 x layers x queries x keys x width), plus the output logits
+(6 x D x V per position that gets logits). Biases, norms, pooling and softmax are not counted.
+  PaliGemma: the image encoder over its P patches; the decoder over the P image tokens ahead of
+    the T text tokens; logits on the T text tokens only.
+  Gemma 3: the image encoder over the P patches of each image and the projector over each image's
+    tokens_per_image pooled tokens; the decoder over the T tokens of the text, which already holds
+    the image placeholders; logits on all T positions.
 """
 import json
 import math
@@ -14,6 +19,7 @@ from typing import Any
 import jax
 
 from big_paligemma import tree as tree_lib
+from big_paligemma.models import gemma3
 
 # Dense peak FLOP/s per device by `device_kind` (bf16 tensor cores), for the MFU estimate.
 PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "NVIDIA A100-SXM4-80GB": 312e12,
@@ -21,25 +27,48 @@ PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "NVIDIA A1
 
 
 def _matmul_params(params_tree: Any, prefix: str) -> int:
-  """Parameters of `prefix`'s matrices (ndim >= 2), without embeddings and position embeddings."""
+  """Weights of `prefix`'s matmuls (a stacked [L, ...] weight counts once per layer): every leaf
+  but biases, norm scales, the token embedder and position embeddings."""
   total = 0
   for path, x in tree_lib.flatten(params_tree).items():
-    if path.startswith(prefix) and len(x.shape) >= 2 and "embedder" not in path \
+    name = path.rsplit("/", 1)[-1]
+    if path.startswith(prefix) and name not in ("bias", "scale") and "embedder" not in path \
         and "pos_embedding" not in path:
       total += math.prod(x.shape)
   return total
 
 
-def train_flops_per_example(model_cfg, abstract_params: Any, text_len: int) -> float:
-  """Training FLOPs (fwd + bwd) of one example of `text_len` text tokens; see the docstring."""
+def _attention_flops(layers: int, queries: int, keys: int, width: int) -> int:
+  """Scores and values of dense attention (width = heads x head dim), forward + backward."""
+  return 12 * layers * queries * keys * width
+
+
+def train_flops_per_example(model_cfg, abstract_params: Any, text_len: int,
+                            num_images: int = 1) -> float:
+  """Training FLOPs (fwd + bwd) of one example of `text_len` text tokens (see the docstring;
+  Gemma 3: text_len includes the placeholders of its `num_images` images)."""
   img, llm = model_cfg.img, model_cfg.llm
-  p = model_cfg.num_image_tokens
-  seq = p + text_len
-  vision = 6 * _matmul_params(abstract_params, "img/") * p + 12 * img.depth * p * p * img.width
+  p = img.num_patches
+  vision = 6 * _matmul_params(abstract_params, "img/") * p
+  vision += _attention_flops(img.depth, p, p, img.width)
+  if isinstance(model_cfg, gemma3.Gemma3Config):
+    vision += 6 * _matmul_params(abstract_params, "mm/") * model_cfg.tokens_per_image
+    vision *= num_images
+    seq = logit_positions = text_len
+  else:
+    seq, logit_positions = model_cfg.num_image_tokens + text_len, text_len
   decoder = 6 * _matmul_params(abstract_params, "llm/") * seq
-  decoder += 12 * llm.num_layers * seq * seq * llm.num_heads * llm.head_dim
-  logits = 6 * llm.width * llm.vocab_size * text_len
+  decoder += _attention_flops(llm.num_layers, seq, seq, llm.num_heads * llm.head_dim)
+  logits = 6 * llm.width * llm.vocab_size * logit_positions
   return float(vision + decoder + logits)
+
+
+def decoder_tokens_per_example(model_cfg, text_len: int) -> int:
+  """Tokens the decoder sees per example: PaliGemma's image tokens + text, Gemma 3's text (its
+  image placeholders included)."""
+  if isinstance(model_cfg, gemma3.Gemma3Config):
+    return text_len
+  return model_cfg.num_image_tokens + text_len
 
 
 def peak_flops(config_value: float | None) -> float | None:

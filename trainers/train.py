@@ -139,22 +139,19 @@ def check_tokenizer(config, model_cfg) -> None:
                      f"vocabulary is {model_cfg.llm.vocab_size}; use a matching tokenizer or model.")
 
 
-def flops_and_tokens_per_example(model_cfg, text_len: int) -> tuple[float, int]:
-  """(training FLOPs, decoder tokens) of one example of `text_len` text tokens.
-
-  PaliGemma: P image tokens ahead of the text. Gemma 3: the image tokens are inside the text
-  (P = img.num_patches patches per image, one image): logging's count for P image tokens ahead
-  of T - P text tokens (the same encoder and decoder sequence), plus the logits at the P image
-  positions, which Gemma 3 computes too (the small mm projector is not counted).
-  """
-  params = state_lib.abstract_params(model_cfg)
-  if not isinstance(model_cfg, state_lib.gemma3.Gemma3Config):
-    flops = log_lib.train_flops_per_example(model_cfg, params, text_len)
-    return flops, model_cfg.num_image_tokens + text_len
-  p = model_cfg.img.num_patches
-  view = argparse.Namespace(img=model_cfg.img, llm=model_cfg.llm, num_image_tokens=p)
-  flops = log_lib.train_flops_per_example(view, params, text_len - p)
-  return flops + 6 * model_cfg.llm.width * model_cfg.llm.vocab_size * p, text_len
+def make_logger(config, model_cfg, data: Data, plan: Plan,
+                workdir: str) -> log_lib.MetricsLogger:
+  """The metrics logger, with the FLOPs and decoder tokens of a global batch of `data`."""
+  spec = data.iterator.dataset.element_spec
+  text_len = spec["text"].shape[-1]
+  num_images = spec["images"].shape[-4] if "images" in spec else 1  # [B?,M,h,w,3]
+  flops = log_lib.train_flops_per_example(model_cfg, state_lib.abstract_params(model_cfg),
+                                          text_len, num_images)
+  batch = config.input.batch_size
+  return log_lib.MetricsLogger(
+      workdir, plan.total_steps, batch * flops, log_lib.peak_flops(config.peak_flops),
+      examples_per_step=batch,
+      tokens_per_step=batch * log_lib.decoder_tokens_per_example(model_cfg, text_len))
 
 
 def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
@@ -276,12 +273,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
   step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
                                      lora_alpha=alpha)
   train_step = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
-  text_len = data.iterator.dataset.element_spec["text"].shape[-1]
-  flops, tokens = flops_and_tokens_per_example(model_cfg, text_len)
-  logger = log_lib.MetricsLogger(
-      flags.workdir, plan.total_steps, config.input.batch_size * flops,
-      log_lib.peak_flops(config.peak_flops), examples_per_step=config.input.batch_size,
-      tokens_per_step=config.input.batch_size * tokens)
+  logger = make_logger(config, model_cfg, data, plan, flags.workdir)
   evaluators = build_evaluators(config, model, mesh, plan)
   try:
     state = train_loop(state, train_step, data, plan, ckpt, logger, evaluators, alpha,
