@@ -1,12 +1,15 @@
-"""Answers one prompt about one image with a PaliGemma checkpoint.
+"""Answers one prompt about one image with a PaliGemma or Gemma 3 multimodal checkpoint.
 
   python -m tools.predict --ckpt PATH [--config CFG[:args]] [--tokenizer PATH] --image IMG
       --prompt "answer en what is the title?" [--max_decode_len 32] [--sampler greedy|sample|beam
       --temperature T --top_k K --top_p P --beam_size W --seed S] [--json] [--out boxes.png]
 
---ckpt: an HF PaliGemma directory (its tokenizer.model is used unless --tokenizer is given) or one
-of our runs (workdir or checkpoint dir; needs --config for the model and the tokenizer). The
-prompt is encoded as in evaluation: <bos> prompt "\\n"; the image is resized to the model's
+--ckpt: an HF PaliGemma or Gemma3ForConditionalGeneration directory (its tokenizer.model is used
+unless --tokenizer is given) or one of our runs (workdir or checkpoint dir; needs --config for the
+model and the tokenizer). The prompt is encoded as in evaluation: <bos> prompt "\\n". Gemma 3: the
+prompt's one `<start_of_image>` (put first when the prompt has none) is expanded as
+pp/ops_gemma3.py does (Gemma3Processor's image block with the model's tokens_per_image
+placeholders) and the image goes in as "images" [1,1,h,w,3]. The image is resized to the model's
 resolution and scaled to [-1, 1] with the eval pp ops. Prints the answer, or with --json
 {"text", "tokens" (generated ids, incl. the EOS when produced), "boxes"}. For `detect ...`
 prompts the boxes are parsed from the loc tokens; --out draws them on the image.
@@ -23,9 +26,11 @@ import tensorflow as tf
 
 from big_paligemma import decode
 from big_paligemma import loc_tokens
+from big_paligemma.models import gemma3
 from big_paligemma.tokenizer import Tokenizer
 from evaluators import run as eval_run
 import pp
+from pp import ops_gemma3
 
 
 def load(ckpt: str, config_spec: str | None, tokenizer_path: str | None):
@@ -39,23 +44,52 @@ def load(ckpt: str, config_spec: str | None, tokenizer_path: str | None):
       tokenizer_path = os.path.join(ckpt, "tokenizer.model")
     else:
       raise ValueError(f"{ckpt} has no tokenizer.model: pass --tokenizer PATH.")
+  if getattr(model.config, "img", None) is None:
+    raise ValueError(f"{ckpt} holds a text-only {type(model.config).__name__}; predict answers "
+                     "about an image: give a PaliGemma or Gemma 3 multimodal checkpoint.")
   return model, params, Tokenizer.load(tokenizer_path)
 
 
-def make_batch(image_bytes: bytes, prompt: str, tokenizer: Tokenizer, res: int) -> dict:
-  """One example: image [1,res,res,3] in [-1,1], text = <bos> prompt "\\n" [1,T], masks."""
+def _image(image_bytes: bytes, res: int) -> np.ndarray:
+  """[res,res,3] float32 in [-1,1], resized by the eval pp ops."""
   image_pp = pp.get_preprocess_fn(f"decode|resize({res}, antialias=True)|value_range(-1, 1)")
-  image = image_pp({"image": tf.constant(image_bytes)})["image"].numpy()
-  ids = tokenizer.encode(prompt, bos=True) + tokenizer.encode("\n")
+  return image_pp({"image": tf.constant(image_bytes)})["image"].numpy().astype(np.float32)
+
+
+def _text_batch(ids: list[int]) -> dict:
   text = np.asarray([ids], np.int32)
-  return {"image": image[None].astype(np.float32), "text": text,
-          "mask_ar": np.zeros_like(text), "mask_input": np.ones_like(text)}
+  return {"text": text, "mask_ar": np.zeros_like(text), "mask_input": np.ones_like(text)}
+
+
+def make_batch(image_bytes: bytes, prompt: str, tokenizer: Tokenizer, res: int) -> dict:
+  """PaliGemma: image [1,res,res,3] in [-1,1], text = <bos> prompt "\\n" [1,T], masks."""
+  ids = tokenizer.encode(prompt, bos=True) + tokenizer.encode("\n")
+  return {"image": _image(image_bytes, res)[None], **_text_batch(ids)}
+
+
+def make_gemma3_batch(image_bytes: bytes, prompt: str, tokenizer: Tokenizer,
+                      model_cfg: gemma3.Gemma3Config) -> dict:
+  """Gemma 3: images [1,1,res,res,3] in [-1,1]; text [1,T] = <bos> prompt (its one
+  `<start_of_image>`, put first when absent, expanded as pp/ops_gemma3.py does) "\\n"; masks."""
+  boi = ops_gemma3.BOI
+  if prompt.count(boi) > 1:
+    raise ValueError(f"--prompt {prompt!r} has {prompt.count(boi)} {boi}; predict takes one "
+                     "image: keep one (or none, to put the image first).")
+  if boi not in prompt:
+    prompt = boi + prompt
+  ids = ops_gemma3.gemma3_ids(prompt, tokenizer, ops_gemma3.special_ids(tokenizer),
+                              model_cfg.tokens_per_image, model_cfg.image_token_id)
+  ids = [tokenizer.bos_id] + ids + tokenizer.encode("\n")
+  return {"images": _image(image_bytes, model_cfg.img.image_size)[None, None], **_text_batch(ids)}
 
 
 def predict(model, params, tokenizer: Tokenizer, image_bytes: bytes, prompt: str, *,
             max_decode_len: int = 32, seed: int = 0, **sampler) -> dict:
   """{"text": answer, "tokens": generated ids (with the EOS when produced)}."""
-  batch = make_batch(image_bytes, prompt, tokenizer, model.config.image_size)
+  if isinstance(model.config, gemma3.Gemma3Config):
+    batch = make_gemma3_batch(image_bytes, prompt, tokenizer, model.config)
+  else:
+    batch = make_batch(image_bytes, prompt, tokenizer, model.config.image_size)
   out = decode.generate(model, params, batch, max_decode_len=max_decode_len,
                         rng=jax.random.key(seed), eos_id=tokenizer.eos_id,
                         pad_id=tokenizer.pad_id, **sampler)
