@@ -4,24 +4,20 @@
       [--only name1,name2] [--out metrics.json]
 
 --ckpt is a run's workdir (its checkpoints in workdir/ckpt), a Checkpointer directory itself, or an
-HF PaliGemma directory (config.json + safetensors). The model comes from the config's `model`
-entry (trainers.state.model_config), for HF directories from their config.json. Prints one JSON
-line of metrics per evaluator.
+HF directory (config.json + safetensors). The model comes from the config's `model` entry
+(trainers.state.model_config), for HF directories from their config.json; the module from
+trainers.state.make_model either way. Prints one JSON line of metrics per evaluator.
 """
 import argparse
 import importlib.util
 import json
 import os
-from typing import Any
 
 import jax
 
 from big_paligemma import checkpoint
 from big_paligemma import sharding
 from big_paligemma.interop import hf
-from big_paligemma.models import gemma
-from big_paligemma.models import gemma3
-from big_paligemma.models import paligemma
 from evaluators import common
 from trainers import state as state_lib
 
@@ -37,17 +33,6 @@ def load_config(spec: str):
   return module.get_config(arg or None)
 
 
-def model_for(cfg) -> Any:
-  """The module for a model config (PaliGemma, Gemma 3 multimodal or a plain Gemma)."""
-  if isinstance(cfg, paligemma.PaliGemmaConfig):
-    return paligemma.PaliGemma(cfg)
-  if isinstance(cfg, gemma3.Gemma3Config):
-    return gemma3.Gemma3(cfg)
-  if isinstance(cfg, gemma.GemmaConfig):
-    return gemma.Gemma(cfg)
-  raise TypeError(f"No model for config type {type(cfg).__name__}.")
-
-
 def load_params(path: str, model_cfg, step: int | None = None):
   """params of one of our runs (its workdir, checkpoint dir or a LoRA run's workdir/merged),
   checked against `model_cfg`; a LoRA run's state (frozen base beside adapters) is refused."""
@@ -58,11 +43,11 @@ def load_model(config, ckpt: str, step: int | None = None):
   """(model, params) from an HF directory (its own config) or our checkpoint + config.model."""
   if os.path.exists(os.path.join(ckpt, "config.json")):
     _, cfg, params = hf.load_hf(ckpt)
-    return model_for(cfg), params
+    return state_lib.make_model(cfg), params
   if config is None:
     raise ValueError(f"{ckpt} is not an HF directory: pass --config to build its model.")
   model_cfg = state_lib.model_config(config)
-  return model_for(model_cfg), load_params(ckpt, model_cfg, step)
+  return state_lib.make_model(model_cfg), load_params(ckpt, model_cfg, step)
 
 
 def replicate(params, mesh):

@@ -105,11 +105,18 @@ def check_trainable(model_cfg, what: str) -> ModelConfig:
                    "pali_gemma2_pt_3b_448 or gemma3_4b (presets.names() lists them).")
 
 
-def make_model(model_cfg: ModelConfig):
-  """The Flax module of `model_cfg`: PaliGemma or Gemma3."""
-  if isinstance(model_cfg, gemma3.Gemma3Config):
-    return gemma3.Gemma3(model_cfg)
-  return paligemma.PaliGemma(model_cfg)
+# The Flax module of each config kind (text-only Gemma for tools and evaluators; the trainer
+# refuses it, see check_trainable).
+MODULES = {paligemma.PaliGemmaConfig: paligemma.PaliGemma, gemma3.Gemma3Config: gemma3.Gemma3,
+           gemma.GemmaConfig: gemma.Gemma}
+
+
+def make_model(model_cfg: ModelConfig | gemma.GemmaConfig):
+  """The Flax module of `model_cfg`: PaliGemma, Gemma3 or Gemma (MODULES)."""
+  if type(model_cfg) not in MODULES:
+    raise TypeError(f"No model for a {type(model_cfg).__name__}; give one of "
+                    f"{[c.__name__ for c in MODULES]}.")
+  return MODULES[type(model_cfg)](model_cfg)
 
 
 def dummy_batch(model_cfg: ModelConfig, batch_size: int = 1, text_len: int = 1):
