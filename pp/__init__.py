@@ -7,6 +7,7 @@ from pp import boxes
 from pp import ops_gemma3
 from pp import ops_general
 from pp import ops_image
+from pp import ops_seg
 from pp import ops_text
 from pp.builder import get_preprocess_fn
 from pp.builder import paligemma_eval_pp
