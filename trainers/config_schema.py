@@ -2,8 +2,11 @@
 
 Top-level keys (see TRAIN_API.md; `validate` checks every one, nested ones too):
   model          {preset: NAME | None, overrides: {field: value, llm: {...}, img: {...}},
-                  img: SigLIPConfig fields | None, llm: GemmaConfig fields | None}
-                 (a preset, or explicit img + llm for tiny models; the dataclasses check the fields)
+                  img: SigLIPConfig fields | None, llm: GemmaConfig fields | None,
+                  mm: None | {tokens_per_image: int (a square), image_token_id: int,
+                              mm_norm_eps: float (optional)}}
+                 (a preset, or explicit img + llm for tiny models: PaliGemma, or Gemma 3
+                 multimodal when `mm` is given; the dataclasses check the img/llm fields)
   model_init     our checkpoint dir (a run's workdir/ckpt or a step dir), an HF dir, a big_vision
                  .npz file, or None
   tokenizer      path of a SentencePiece .model
@@ -46,7 +49,7 @@ def choice(*values):
 
 SCHEMA: dict[str, Any] = {
     "model": {"preset": (str, type(None)), "overrides": dict, "img": (dict, type(None)),
-              "llm": (dict, type(None))},
+              "llm": (dict, type(None)), "mm": (dict, type(None))},
     "model_init": (str, type(None)),
     "tokenizer": str,
     "input": {"data": dict, "pp": str, "batch_size": int, "shuffle_buffer": int,
@@ -72,6 +75,9 @@ SCHEMA: dict[str, Any] = {
     "eval_at_start": bool,
     "peak_flops": (int, float, type(None)),
 }
+# Gemma 3's soft-token layout beside explicit img/llm fields (gemma3.Gemma3Config's own fields).
+MM_SCHEMA = {"tokens_per_image": int, "image_token_id": int, "mm_norm_eps": _NUM}
+MM_REQUIRED = ("tokens_per_image", "image_token_id")
 LORA_SCHEMA = {"rules": (list, tuple, type(None)), "rank": (int, type(None)), "alpha": _NUM}
 EVAL_TYPES = ("vqa", "anls", "chartqa", "coco_caption", "vqav2", "perplexity", "storepreds")
 _DURATION_RE = re.compile(r"\s*([0-9.eE+-]+)\s*(steps?|examples?|epochs?|%)\s*")
@@ -190,10 +196,7 @@ def validate(config: ConfigDict) -> ConfigDict:
   if len(totals) != 1:
     raise ConfigError(f"Set exactly one of config.total_steps / total_epochs / total_examples; "
                       f"set: {totals}.")
-  model = _plain(config.get("model", {}))
-  if bool(model.get("preset")) == bool(model.get("img") or model.get("llm")):
-    raise ConfigError("config.model needs either `preset` (a name) or both `img` and `llm` "
-                      f"(field dicts), not both or neither; got keys {sorted(model)}.")
+  _check_model(_plain(config.get("model", {})))
   if config.get("lora"):
     _check_lora(_plain(config.lora))
   for name, ev in _plain(config.get("evals", {})).items():
@@ -201,6 +204,30 @@ def validate(config: ConfigDict) -> ConfigDict:
   if config.get("grad_accum", 1) < 1:
     raise ConfigError(f"config.grad_accum={config.grad_accum} must be >= 1.")
   return config
+
+
+def _check_model(model: dict) -> None:
+  explicit = {k for k in ("img", "llm", "mm") if model.get(k)}
+  if bool(model.get("preset")) == bool(explicit) or (explicit and not {"img", "llm"} <= explicit):
+    raise ConfigError("config.model needs either `preset` (a name) or both `img` and `llm` "
+                      "(field dicts, plus `mm` for Gemma 3), not both or neither; got "
+                      f"{sorted(k for k, v in model.items() if v)}.")
+  if model.get("mm"):
+    _check_mm(model["mm"])
+
+
+def _check_mm(mm: dict) -> None:
+  _check_dict("model.mm", mm, MM_SCHEMA)
+  for key in MM_REQUIRED:
+    if key not in mm:
+      raise ConfigError(f"config.model.mm.{key} is required (Gemma 3's soft-token layout; "
+                        f"required: {list(MM_REQUIRED)}).")
+  n = mm["tokens_per_image"]
+  if n < 1 or math.isqrt(n) ** 2 != n:
+    raise ConfigError(f"config.model.mm.tokens_per_image={n}: must be a positive square (the "
+                      "pooled grid, e.g. 256 = 16x16 or 16 = 4x4).")
+  if mm["image_token_id"] < 0:
+    raise ConfigError(f"config.model.mm.image_token_id={mm['image_token_id']}: must be >= 0.")
 
 
 def _check_lora(lora: dict) -> None:

@@ -82,8 +82,8 @@ HF_ARCHITECTURE = {paligemma.PaliGemmaConfig: "PaliGemmaForConditionalGeneration
 
 
 def model_config(config: ml_collections.ConfigDict) -> ModelConfig:
-  """config.model -> PaliGemmaConfig or Gemma3Config (a preset with overrides, or explicit
-  PaliGemma img/llm fields)."""
+  """config.model -> PaliGemmaConfig or Gemma3Config: a preset with overrides, or explicit
+  img/llm fields (PaliGemma; Gemma 3 multimodal with the `mm` fields too)."""
   m = config.model.to_dict()
   if m.get("preset"):
     return check_trainable(presets.get_preset(m["preset"], **(m.get("overrides") or {})),
@@ -91,8 +91,19 @@ def model_config(config: ml_collections.ConfigDict) -> ModelConfig:
   if m.get("overrides"):
     raise ValueError("config.model.overrides applies to a preset; with explicit img/llm fields, "
                      "put the values into those.")
-  return paligemma.PaliGemmaConfig(img=siglip.SigLIPConfig(**m["img"]),
-                                   llm=gemma.GemmaConfig(**m["llm"]))
+  img = _fields(siglip.SigLIPConfig, m["img"], "img")
+  llm = _fields(gemma.GemmaConfig, m["llm"], "llm")
+  if m.get("mm"):
+    return _fields(gemma3.Gemma3Config, dict(m["mm"], img=img, llm=llm), "mm")
+  return paligemma.PaliGemmaConfig(img=img, llm=llm)
+
+
+def _fields(cls, fields: dict, key: str):
+  """cls(**fields); an unknown or bad field raises naming config.model.<key>."""
+  try:
+    return cls(**fields)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"config.model.{key}: {e}") from None
 
 
 def check_trainable(model_cfg, what: str) -> ModelConfig:
