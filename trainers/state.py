@@ -2,7 +2,8 @@
 
 Models: PaliGemma (`paligemma.PaliGemma`, batches with "image" [B,h,w,3]) and Gemma 3 multimodal
 (`gemma3.Gemma3`, batches with "images" [B,M,h,w,3] and image placeholders in the text), from a
-preset name (e.g. pali_gemma_3b_224, gemma3_4b) with overrides or explicit PaliGemma img/llm fields.
+preset name (e.g. pali_gemma_3b_224, gemma3_4b) with overrides, or explicit img/llm fields
+(PaliGemma) plus `mm` {tokens_per_image, image_token_id} (Gemma 3).
 
 TrainState holds plain arrays only (the rng as key data), so a checkpoint saves it as it is:
   step [] int32, params (slash-path tree, see models/paligemma.py), opt_state (optax), rng [2] uint32,
