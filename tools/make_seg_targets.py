@@ -1,0 +1,142 @@
+"""Adds referring-segmentation targets (box + 16 vae-oid seg codes) to a jsonl file, offline.
+
+  python -m tools.make_seg_targets --input refcoco/train.jsonl --vae vae-oid.npz \
+      --out refcoco/train_seg.jsonl
+
+Input lines: {"image": path, "mask": path, "expression": text, ...any other fields}; paths are
+relative to the input file's folder (or absolute). The mask is an image of the image's size, inside
+where channel 0 is > 0. Each output line keeps the input's fields and adds, in the layout of
+big_paligemma/data/jsonl.py (strings, so the jsonl source reads them):
+  "box":       "y0 x0 y1 x1", the mask's tight box normalised by the image size (end exclusive);
+  "seg_codes": 16 space-separated codes 0..127 of the mask's vae-oid encoding;
+  "prefix":    --prompt filled with the line's fields; "suffix": the target string of
+               pp.seg_suffix (`<loc>`x4 then 16 `<seg>`); an input prefix/suffix is replaced.
+Image and mask paths are rewritten relative to the output file's folder.
+
+Codes as big_vision builds its targets: the mask cropped to the box (pixel corners round(v * size)),
+resized to 64x64 with TF's antialiased bilinear on 0/255 values, divided by 255, then
+`segmentation.encode_masks`.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+import tqdm
+
+from big_paligemma import segmentation
+from pp import ops_seg
+
+REQUIRED = ("image", "mask", "expression")
+
+
+def read_lines(path: str) -> list[dict]:
+  """The input's rows with absolute "image" and "mask" paths and "_where" (file:line)."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"Input jsonl {path} does not exist.")
+  root = os.path.dirname(os.path.abspath(path))
+  rows = []
+  with open(path) as f:
+    for number, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      row, where = json.loads(line), f"{path}:{number}"
+      missing = [k for k in REQUIRED if k not in row]
+      if missing:
+        raise ValueError(f"{where} lacks the fields {missing}; every line needs {list(REQUIRED)}.")
+      for key in ("image", "mask"):
+        row[key] = os.path.join(root, row[key])
+        if not os.path.exists(row[key]):
+          raise FileNotFoundError(f"{where}: {key} file {row[key]} does not exist.")
+      rows.append({**row, "_where": where})
+  if not rows:
+    raise ValueError(f"Input jsonl {path} has no lines.")
+  return rows
+
+
+def load_mask(row: dict) -> np.ndarray:
+  """The row's mask [H, W] bool (channel 0 > 0); it must match the image's size and be non-empty."""
+  mask = np.asarray(Image.open(row["mask"]))
+  mask = (mask[..., 0] if mask.ndim == 3 else mask) > 0
+  with Image.open(row["image"]) as image:
+    w, h = image.size
+  if mask.shape != (h, w):
+    raise ValueError(f"{row['_where']}: mask {row['mask']} is {mask.shape[1]}x{mask.shape[0]} "
+                     f"(w x h), its image {row['image']} is {w}x{h}; they must match.")
+  if not mask.any():
+    raise ValueError(f"{row['_where']}: mask {row['mask']} is empty (no pixel > 0); drop the line "
+                     "or fix the mask.")
+  return mask
+
+
+def tight_box(mask: np.ndarray) -> tuple[float, float, float, float]:
+  """Normalised (y0, x0, y1, x1) of the mask's inside pixels, end exclusive."""
+  h, w = mask.shape
+  ys, xs = np.nonzero(mask)
+  return ys.min() / h, xs.min() / w, (ys.max() + 1) / h, (xs.max() + 1) / w
+
+
+def mask64(mask: np.ndarray, box) -> np.ndarray:
+  """The mask cropped to `box` (corners round(v * size)), as [64, 64] float32 in [0, 1]."""
+  h, w = mask.shape
+  y0, x0, y1, x1 = (int(round(v * s)) for v, s in zip(box, (h, w, h, w)))
+  crop = tf.constant(mask[y0:y1, x0:x1, None] * 255.0, tf.float32)[None]
+  size = (segmentation.MASK_SIZE, segmentation.MASK_SIZE)
+  return tf.image.resize(crop, size, method="bilinear", antialias=True)[0, ..., 0].numpy() / 255.0
+
+
+def encode_rows(rows: list[dict], vae_path: str, batch_size: int = 64):
+  """(boxes, codes [N, 16] int32) of the rows' masks; batches padded to `batch_size`."""
+  module, params = segmentation.load_mask_encoder(vae_path)
+  boxes, codes = [], []
+  for start in tqdm.trange(0, len(rows), batch_size, desc="seg targets"):
+    batch = []
+    for row in rows[start:start + batch_size]:
+      mask = load_mask(row)
+      boxes.append(tight_box(mask))
+      batch.append(mask64(mask, boxes[-1]))
+    pad = [np.zeros_like(batch[0])] * (batch_size - len(batch))
+    codes.append(segmentation.encode_masks(module, params, np.stack(batch + pad))[:len(batch)])
+  return boxes, np.concatenate(codes)
+
+
+def target_row(row: dict, box, codes, prompt: str, out_dir: str) -> dict:
+  """The output line of `row` (see the module docstring)."""
+  out = {k: v for k, v in row.items() if k != "_where"}
+  out.update(image=os.path.relpath(row["image"], out_dir), mask=os.path.relpath(row["mask"], out_dir),
+             box=" ".join(repr(float(v)) for v in box), seg_codes=" ".join(str(int(c)) for c in codes))
+  out["prefix"] = prompt.format(**out)
+  suffix = ops_seg.seg_suffix()({"box": tf.constant(out["box"]), "seg_codes": tf.constant(out["seg_codes"])})
+  out["suffix"] = suffix["suffix"].numpy().decode()
+  return out
+
+
+def make_targets(input_path: str, vae_path: str, out_path: str,
+                 prompt: str = "segment {expression}", batch_size: int = 64) -> int:
+  """Writes `out_path`; returns the number of lines."""
+  rows = read_lines(input_path)
+  boxes, codes = encode_rows(rows, vae_path, batch_size)
+  out_dir = os.path.dirname(os.path.abspath(out_path))
+  os.makedirs(out_dir, exist_ok=True)
+  with open(out_path, "w") as f:
+    for row, box, row_codes in zip(rows, boxes, codes):
+      f.write(json.dumps(target_row(row, box, row_codes, prompt, out_dir)) + "\n")
+  return len(rows)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--input", required=True, help="jsonl of {image, mask, expression} lines")
+  parser.add_argument("--vae", required=True, help="big_vision's vae-oid.npz")
+  parser.add_argument("--out", required=True, help="output jsonl (train / eval data)")
+  parser.add_argument("--prompt", default="segment {expression}", help="prefix template")
+  parser.add_argument("--batch_size", type=int, default=64)
+  args = parser.parse_args(argv)
+  n = make_targets(args.input, args.vae, args.out, args.prompt, args.batch_size)
+  print(f"Wrote {n} lines to {args.out}.")
+
+
+if __name__ == "__main__":
+  main()
