@@ -36,24 +36,23 @@ def read_lines(path: str) -> list[dict]:
   """The input's rows with absolute "image" and "mask" paths and "_where" (file:line)."""
   if not os.path.exists(path):
     raise FileNotFoundError(f"Input jsonl {path} does not exist.")
-  root = os.path.dirname(os.path.abspath(path))
-  rows = []
   with open(path) as f:
-    for number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      row, where = json.loads(line), f"{path}:{number}"
-      missing = [k for k in REQUIRED if k not in row]
-      if missing:
-        raise ValueError(f"{where} lacks the fields {missing}; every line needs {list(REQUIRED)}.")
-      for key in ("image", "mask"):
-        row[key] = os.path.join(root, row[key])
-        if not os.path.exists(row[key]):
-          raise FileNotFoundError(f"{where}: {key} file {row[key]} does not exist.")
-      rows.append({**row, "_where": where})
-  if not rows:
+    lines = [(n, json.loads(text)) for n, text in enumerate(f, start=1) if text.strip()]
+  if not lines:
     raise ValueError(f"Input jsonl {path} has no lines.")
-  return rows
+  root = os.path.dirname(os.path.abspath(path))
+  return [_with_paths(row, f"{path}:{n}", root) for n, row in lines]
+
+
+def _with_paths(row: dict, where: str, root: str) -> dict:
+  missing = [k for k in REQUIRED if k not in row]
+  if missing:
+    raise ValueError(f"{where} lacks the fields {missing}; every line needs {list(REQUIRED)}.")
+  paths = {k: os.path.join(root, row[k]) for k in ("image", "mask")}
+  for key, file in paths.items():
+    if not os.path.exists(file):
+      raise FileNotFoundError(f"{where}: {key} file {file} does not exist.")
+  return {**row, **paths, "_where": where}
 
 
 def load_mask(row: dict) -> np.ndarray:
