@@ -104,10 +104,13 @@ def encode_rows(rows: list[dict], vae_path: str, batch_size: int = 64):
 def target_row(row: dict, box, codes, prompt: str, out_dir: str) -> dict:
   """The output line of `row` (see the module docstring)."""
   out = {k: v for k, v in row.items() if k != "_where"}
-  out.update(image=os.path.relpath(row["image"], out_dir), mask=os.path.relpath(row["mask"], out_dir),
-             box=" ".join(repr(float(v)) for v in box), seg_codes=" ".join(str(int(c)) for c in codes))
+  out.update(image=os.path.relpath(row["image"], out_dir),
+             mask=os.path.relpath(row["mask"], out_dir),
+             box=" ".join(repr(float(v)) for v in box),
+             seg_codes=" ".join(str(int(c)) for c in codes))
   out["prefix"] = prompt.format(**out)
-  suffix = ops_seg.seg_suffix()({"box": tf.constant(out["box"]), "seg_codes": tf.constant(out["seg_codes"])})
+  fields = {"box": tf.constant(out["box"]), "seg_codes": tf.constant(out["seg_codes"])}
+  suffix = ops_seg.seg_suffix()(fields)
   out["suffix"] = suffix["suffix"].numpy().decode()
   return out
 

@@ -1,4 +1,4 @@
-"""pp ops of referring segmentation: decode_mask, keep_size, seg_suffix (expected values by hand)."""
+"""Referring-segmentation pp ops: decode_mask, keep_size, seg_suffix (expected values by hand)."""
 import io
 
 import numpy as np

@@ -63,10 +63,12 @@ def test_boxes_codes_suffix_and_jsonl_round_trip(tmp_path, vae_path):
   np.testing.assert_array_equal(codes[0], seg.encode_masks(module, params, np.ones((1, 64, 64)))[0])
   segs = "".join(f"<seg{c:03d}>" for c in codes[0])
   assert rows[0]["suffix"] == "<loc0128><loc0307><loc0448><loc0921>" + segs
-  assert (rows[0]["prefix"], rows[1]["prefix"], rows[1]["id"]) == ("segment thing 0", "segment thing 1", 1)
+  assert [r["prefix"] for r in rows] == ["segment thing 0", "segment thing 1"]
+  assert rows[1]["id"] == 1
   # The output is a valid jsonl source whose mask paths pp.decode_mask reads under its folder.
   ex = next(iter(jsonl.load(out)))
-  spec = f"decode_mask(root={os.path.dirname(out)!r})|keep_size(key=\"mask\")|seg_suffix(outkey=\"s\")"
+  spec = (f"decode_mask(root={os.path.dirname(out)!r})|keep_size(key=\"mask\")"
+          "|seg_suffix(outkey=\"s\")")
   got = pp.get_preprocess_fn(spec)(ex)
   np.testing.assert_array_equal(got["mask"].numpy(), _masks()[0] > 0)
   assert list(got["size"].numpy()) == [H, W] and got["s"].numpy().decode() == rows[0]["suffix"]
