@@ -175,6 +175,18 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, logical_to_spec([BATCH], mesh.axis_names))
 
 
+def check_batch_size(mesh: Mesh, batch_size: int, key: str) -> None:
+  """Raises naming `key` unless the global `batch_size` splits evenly over the mesh's
+  data-parallel axes (what `batch_sharding` lays the batch over)."""
+  axes = [a for a in LOGICAL_RULES[BATCH] if a in mesh.axis_names]
+  ways = math.prod(mesh.shape[a] for a in axes)
+  if batch_size % ways:
+    sizes = " x ".join(f"{a}={mesh.shape[a]}" for a in axes)
+    raise ValueError(f"{key}={batch_size} does not split over the mesh's data-parallel axes "
+                     f"({sizes} = {ways} ways); use a multiple of {ways} or a smaller mesh "
+                     "(config.mesh).")
+
+
 def with_logical_constraint(x: jax.Array, logical_axes: Sequence[str | None],
                             mesh: Mesh | None = None) -> jax.Array:
   """`with_sharding_constraint` by logical axis names. The mesh is `mesh`, else the one set with

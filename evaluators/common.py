@@ -135,6 +135,7 @@ class Evaluator:
     self.model = model
     self.mesh = mesh
     self.sharding = data_sharding or sharding_lib.batch_sharding(mesh)
+    sharding_lib.check_batch_size(mesh, self.cfg["batch_size"], f"evals.{name}.batch_size")
     self.tokenizer = Tokenizer.load(tokenizer_path)
     self.pp_fn = pp.get_preprocess_fn(self.cfg["pp"], tokenizer_path=tokenizer_path)
 

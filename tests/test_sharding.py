@@ -91,6 +91,14 @@ def test_make_mesh_sizes_and_errors():
     sharding.make_mesh([("data", -1), ("fsdp", -1)])
 
 
+def test_batch_size_must_split_over_the_data_parallel_axes():
+  mesh = sharding.make_mesh([("data", 2), ("fsdp", 2), ("tensor", 2)])
+  sharding.check_batch_size(mesh, 12, "config.input.batch_size")  # 4 ways: tensor not counted
+  with pytest.raises(ValueError, match=r"config.input.batch_size=6 does not split over the mesh's "
+                     r"data-parallel axes \(data=2 x fsdp=2 = 4 ways\); use a multiple of 4"):
+    sharding.check_batch_size(mesh, 6, "config.input.batch_size")
+
+
 def gemma_like():
   s = jax.ShapeDtypeStruct
   return {"llm": {"embedder": {"input_embedding": s((300, 64), jnp.float32)},

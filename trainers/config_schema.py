@@ -79,7 +79,9 @@ SCHEMA: dict[str, Any] = {
 MM_SCHEMA = {"tokens_per_image": int, "image_token_id": int, "mm_norm_eps": _NUM}
 MM_REQUIRED = ("tokens_per_image", "image_token_id")
 LORA_SCHEMA = {"rules": (list, tuple, type(None)), "rank": (int, type(None)), "alpha": _NUM}
-EVAL_TYPES = ("vqa", "anls", "chartqa", "coco_caption", "vqav2", "perplexity", "storepreds")
+# The evaluator types (registered as `evaluator.<type>` by evaluators/; a test keeps both equal).
+EVAL_TYPES = ("vqa", "anls", "chartqa", "coco_caption", "vqav2", "perplexity", "storepreds",
+              "refcoco_seg")
 _DURATION_RE = re.compile(r"\s*([0-9.eE+-]+)\s*(steps?|examples?|epochs?|%)\s*")
 
 

@@ -121,6 +121,7 @@ class Data:
 def build_data(config, mesh) -> Data:
   """The training iterator (this host's rows of each global batch) and the global batch sharding."""
   import pp  # pylint: disable=import-outside-toplevel  (TensorFlow; only the data path needs it)
+  sharding_lib.check_batch_size(mesh, config.input.batch_size, "config.input.batch_size")
   pp_fn = pp.get_preprocess_fn(config.input.pp, tokenizer_path=config.tokenizer)
   data_cfg = config.input.data.to_dict()
   iterator = input_pipeline.make_train_iterator(

@@ -63,10 +63,9 @@ def test_published_settings():
     refcoco_seg.get_config("demo")
 
 
-@pytest.mark.xfail(strict=True, raises=cs.ConfigError,
-                   reason="trainers/config_schema.EVAL_TYPES lacks 'refcoco_seg' (lead to add)")
 def test_config_validates():
-  cs.validate(refcoco_seg.get_config("res=224,vae=/x/vae.npz"))
+  for res in (224, 448, 896):
+    cs.validate(refcoco_seg.get_config(f"res={res},vae=/x/vae.npz"))
 
 
 def test_train_pp_target_is_the_loss_text(data):
@@ -91,3 +90,38 @@ def test_eval_batch_masks_crop_back_to_original(data):
   np.testing.assert_array_equal(batch["size"], SIZES)
   for i, want in enumerate(masks):
     np.testing.assert_array_equal(ev_refcoco.gt_mask(batch["mask"][i], batch["size"][i]), want)
+
+
+RUN_CONFIG = '''
+from configs.transfer import refcoco_seg
+
+def get_config(arg=None):
+  c = refcoco_seg.get_config(arg)
+  c.model = dict(preset=None, overrides={},
+                 img=dict(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=56,
+                          image_size=224),
+                 llm=dict(vocab_size=1664, num_layers=1, num_heads=2, num_kv_heads=1, width=32,
+                          mlp_dim=64, head_dim=16))
+  c.total_epochs, c.total_steps = None, 2
+  c.input.update(batch_size=8, shuffle_buffer=2, num_parallel=1)  # 8 test devices
+  c.log_every = 1
+  c.evals.refcoco_seg_val.update(batch_size=8, every="100%")
+  return c
+'''
+
+
+def test_trainer_trains_and_scores_the_config(data, tmp_path):
+  """trainers.train runs the config itself (a tiny model swapped in) and its evaluator scores the
+  validation split at the end: every key of the evaluator's result in metrics.jsonl."""
+  from trainers import train  # pylint: disable=import-outside-toplevel
+  path, vae, tok, _ = data
+  (tmp_path / "run_config.py").write_text(RUN_CONFIG)
+  spec = f"{tmp_path / 'run_config.py'}:res=224,train={path},val={path},vae={vae},tokenizer={tok}"
+  train.main(["--config", spec, "--workdir", str(tmp_path / "work")])
+  rows = [json.loads(line) for line in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
+  scores = [r for r in rows if "refcoco_seg_val/miou" in r]
+  assert [r["step"] for r in scores] == [2]
+  (got,) = scores
+  assert got["refcoco_seg_val/total"] == len(SIZES)
+  for key in ("miou", "ciou"):
+    assert 0.0 <= got[f"refcoco_seg_val/{key}"] <= 1.0

@@ -240,6 +240,9 @@ def test_make_evaluators_from_config_and_errors(tmp_path, tok_path, mesh):
   with pytest.raises(KeyError, match="Did you mean"):
     common.make_evaluator("x", {"type": "anl", **_cfg(path)}, model=None,
                           tokenizer_path=tok_path, mesh=mesh)
+  with pytest.raises(ValueError, match=r"evals.x.batch_size=3 does not split .* multiple of"):
+    common.make_evaluator("x", {"type": "anls", **_cfg(path), "batch_size": 3}, model=None,
+                          tokenizer_path=tok_path, mesh=mesh)
 
 
 def test_to_python_converts_batch_values():

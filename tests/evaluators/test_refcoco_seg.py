@@ -90,3 +90,10 @@ def test_config_needs_vae_path(tmp_path):
   with pytest.raises(ValueError, match="vae_path"):
     common.make_evaluator("seg", cfg, model=None, tokenizer_path=tok,
                           mesh=sharding.make_mesh([("data", -1)]))
+
+
+def test_no_valid_answer_scores_zero(evaluator):
+  """An untrained model's batch: no answer is a box + 16 codes; every one counts as invalid."""
+  records = [{"prediction": "the cat", "mask": _rect((0, 5), (0, 10)).tolist()},
+             {"prediction": "", "mask": _rect((2, 4), (0, 10)).tolist()}]
+  assert evaluator.score(records) == {"miou": 0.0, "ciou": 0.0, "invalid": 2.0, "total": 2.0}

@@ -4,6 +4,8 @@ import pytest
 from configs.transfer import chartqa
 from configs.transfer import cococap
 from configs.transfer import docvqa
+from big_paligemma import registry
+from evaluators import common as ev_common
 from trainers import config_schema as cs
 
 
@@ -45,6 +47,13 @@ def test_unknown_and_wrong_kind_keys_name_the_key_and_allowed():
     cs.apply_override(c, "input.batch_size", "many")
   cs.apply_override(c, "optim.lr", "2e-5")
   assert c.optim.lr == 2e-5
+
+
+def test_eval_types_are_the_registered_evaluators():
+  ev_common._load_types()  # pylint: disable=protected-access
+  assert sorted(cs.EVAL_TYPES) == registry.names("evaluator")
+  with pytest.raises(cs.ConfigError, match=r"config.evals.v.type='vqa2'; allowed: .*'vqav2'"):
+    cs._check_eval("v", {"type": "vqa2"})
 
 
 def test_exactly_one_total():

@@ -89,6 +89,13 @@ def test_two_step_run_logs_and_checkpoints(spec, tmp_path):
   assert row["examples_per_s"] == pytest.approx(8 * row["steps_per_s"])  # batch 8
 
 
+def test_batch_size_not_splitting_over_the_mesh_is_named_before_any_step(spec, tmp_path):
+  with pytest.raises(ValueError, match=r"config.input.batch_size=6 does not split .*"
+                     r"\(data=8 x fsdp=1 = 8 ways\); use a multiple of 8"):
+    train.main(["--config", spec + ",batch=6", "--workdir", str(tmp_path)])
+  assert not os.path.exists(tmp_path / "ckpt") or not os.listdir(tmp_path / "ckpt")
+
+
 def test_step_compiles_once_and_loss_matches_definition(spec, tmp_path):
   config = train.load_config(spec + ",batch=8")
   mesh = train.build_mesh(config)
