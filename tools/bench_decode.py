@@ -14,11 +14,13 @@ decoder's weight bytes divided by a read bandwidth measured in the same run (the
 a jnp sum over a 1 GiB float32 array): the time a memory-bound step can not beat.
 
 On XLA:CPU, decode.py runs the decoder layer by layer on per-layer weights made once per call
-(none is copied inside the token loop; for 2+ rows the projections are copied to [out, in], which
-XLA's 8-row fp32 matmuls read ~1.3x faster), writes each layer's KV cache buffer [B,K,S,H] in
-place and attends over it without a transpose. At batch 1 a step is close to the weight-read
-floor; at batch 8 it is bound by the fp32 matmul kernels at 8 rows (they stream the weights at
-~13-14 GB/s, half the measured read bandwidth) and attention over the cache (~5 ms).
+(none is copied inside the token loop; for 2+ rows the projections are copied to [out, in] and
+multiplied on the left of the rows, `gemma.weight_lhs_matmul`, which XLA's few-row fp32 matmuls
+read in place, ~1.7x faster at 8 rows than a right-hand weight that they repack at every call),
+writes each layer's KV cache buffer [B,K,S,H] in place and attends over it without a transpose
+(the cache too on the left of the query product). At batch 1 a step is close to the weight-read
+floor; at batch 8 the matmuls stream the weights at ~19 GB/s (`tools.bench_decode_matmul`) and
+attention over the cache takes ~4 ms.
 """
 import argparse
 import os

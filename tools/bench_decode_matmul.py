@@ -7,8 +7,10 @@ Shapes of tools/bench_decode's decoder (8 layers of width 768, 8/4 heads of dim 
 runs the step's chain of matmuls (q, kv, attention output, gate/up, down per layer, then the logits)
 on `--rows` rows; the rate is the weight bytes over the median-ish (first quartile) time.
 Variants: the weights as stored in the checkpoint layout and contracted batched over their head axes
-(decode before session 3), flattened 2-D [in, out], and 2-D [out, in] (what decode.py's token loop
-reads for 2+ rows), plus a multiply-and-reduce formulation.
+(decode before session 3), flattened 2-D [in, out], 2-D [out, in] on the right of the rows
+(session 3), the same [out, in] weight on the LEFT of the rows (`gemma.weight_lhs_matmul`: what
+decode.py's token loop runs for 2+ rows now; XLA:CPU repacks a right-hand weight at every call and
+reads a left-hand one in place), plus a multiply-and-reduce formulation.
 """
 import argparse
 
@@ -16,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from big_paligemma.models import gemma
 from tools import timing
 
 _L, _D, _N, _K, _H, _F, _V = 8, 768, 8, 4, 96, 3072, 32768
@@ -37,6 +40,7 @@ _VARIANTS = {
     "stored, batched": lambda x, w: x @ w if w.ndim == 2 else _stored_batched(x, w, w.ndim - 2),
     "2-D [in, out]": lambda x, w: x @ w,
     "2-D [out, in]": lambda x, wt: jax.lax.dot_general(x, wt, (((1,), (1,)), ((), ()))),
+    "[out, in] on the left": gemma.weight_lhs_matmul,
     "multiply-reduce [out, in]": lambda x, wt: jnp.sum(wt[None] * x[:, None], axis=-1),
 }
 
@@ -68,7 +72,8 @@ def _step(matmul):
       x = x + 0.01 * matmul(a, p["o"])
       gu = matmul(x, p["g"])
       x = x + 0.01 * matmul(jax.nn.gelu(gu[:, :_F]) * gu[:, _F:], p["l"])
-    return jax.lax.dot_general(x, emb, (((1,), (1,)), ((), ())))  # logits on [V,D] as stored
+    return matmul(x, emb) if matmul is gemma.weight_lhs_matmul else jax.lax.dot_general(
+        x, emb, (((1,), (1,)), ((), ())))  # logits on [V,D] as stored
   return jax.jit(run)
 
 

@@ -121,4 +121,29 @@ def test_token_loop_matmuls_read_the_stored_weights_in_place():
       assert size not in weight_sizes, line
   dots = [l for l in hlo.splitlines() if " dot(" in l and "batch_dims" not in l]  # not attention
   assert len(dots) == 5 * cfg.num_layers, dots  # q, kv, attn_vec, gating, linear per layer
-  assert all("rhs_contracting_dims={1}" in l for l in dots), dots
+  # The weight on the left (weight_lhs_matmul): the product is [out, rows=4], both operands
+  # contracted on their minor axis.
+  assert all(re.search(r"= f32\[\d+,4\]\S* dot\(", l) and "lhs_contracting_dims={1}, "
+             "rhs_contracting_dims={1}" in l for l in dots), dots
+
+
+@pytest.mark.parametrize("m", [1, 8, 64])
+def test_weight_lhs_matmul_equals_the_plain_product(m):
+  kx, kw = jax.random.split(jax.random.key(3))
+  rows, w = jax.random.normal(kx, (m, 48)), jax.random.normal(kw, (80, 48))
+  want = np.asarray(rows, np.float64) @ np.asarray(w, np.float64).T
+  got = jax.jit(gemma.weight_lhs_matmul)(rows, w)
+  assert got.shape == (m, 80)
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("b,t", [(2, 1), (4, 16), (3, 40)])  # 2 and 64 rows: table on the left
+def test_embedder_logits_equal_the_einsum_for_few_and_many_rows(b, t):
+  emb = gemma.Embedder(vocab_size=50, width=24)
+  h = jax.random.normal(jax.random.key(4), (b, t, 24))
+  params = emb.init(jax.random.key(5), h, method="decode")
+  table = np.asarray(params["params"]["input_embedding"], np.float64)
+  want = np.einsum("btd,vd->btv", np.asarray(h, np.float64), table)
+  got = emb.apply(params, h, method="decode")
+  assert got.shape == (b, t, 50) and got.dtype == jnp.float32
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
