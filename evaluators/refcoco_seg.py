@@ -42,7 +42,8 @@ def predicted_masks(answers: list[str], shapes: list[tuple[int, int]], decoder_p
   """Masks [h, w] bool of the answers (empty for invalid ones) and the invalid flags."""
   parsed = [segmentation.parse_answer(a) for a in answers]
   valid = [p for p in parsed if p is not None]
-  codes = np.array([c for _, c in valid], np.int32).reshape(len(valid), segmentation.NUM_MASK_TOKENS)
+  codes = np.array([c for _, c in valid], np.int32)
+  codes = codes.reshape(len(valid), segmentation.NUM_MASK_TOKENS)
   mask64 = iter(segmentation.decode_masks(decoder_params, codes))
   masks, invalid = [], []
   for p, hw in zip(parsed, shapes):

@@ -10,7 +10,8 @@ Variants: the weights as stored in the checkpoint layout and contracted batched 
 (decode before session 3), flattened 2-D [in, out], 2-D [out, in] on the right of the rows
 (session 3), the same [out, in] weight on the LEFT of the rows (`gemma.weight_lhs_matmul`: what
 decode.py's token loop runs for 2+ rows now; XLA:CPU repacks a right-hand weight at every call and
-reads a left-hand one in place), plus a multiply-and-reduce formulation.
+reads a left-hand one in place), plus a multiply-and-reduce formulation. First it times the step's
+attention alone (`gemma.attend` over the 8 layers' caches).
 """
 import argparse
 
@@ -77,11 +78,33 @@ def _step(matmul):
   return jax.jit(run)
 
 
+def attention_time(rows: int, slots: int, rng) -> float:
+  """Seconds of one step's attention alone: `gemma.attend` of one query per row over each of the
+  8 layers' [B,K,S,H] caches (what decode.py's token loop runs), soft-cap 50."""
+  def cache():
+    return jnp.asarray(rng.standard_normal((rows, _K, slots, _H)).astype(np.float32))
+  ks, vs = [cache() for _ in range(_L)], [cache() for _ in range(_L)]
+  q = jnp.asarray(rng.standard_normal((rows, 1, _N, _H)).astype(np.float32))
+  mask = jnp.ones((rows, 1, slots), bool)
+
+  @jax.jit
+  def run(q, ks, vs):
+    for k, v in zip(ks, vs):
+      q = q + 0.01 * gemma.attend(q, k, v, mask, scale=_H**-0.5, softcap=50.0, kv_layout="BKSH")
+    return q
+  return _time(run, q, ks, vs)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--rows", type=int, default=8)
+  parser.add_argument("--slots", type=int, default=238,
+                      help="cache slots for the attention timing (bench_decode: 206 + 32)")
   args = parser.parse_args()
   rng = np.random.RandomState(0)
+  seconds = attention_time(args.rows, args.slots, rng)
+  print(f"rows {args.rows}, attention over {args.slots} cache slots, 8 layers: "
+        f"{seconds * 1e3:.2f} ms a step", flush=True)
   emb = jnp.asarray(rng.standard_normal((_V, _D)).astype(np.float32) * 0.02)
   x = jnp.asarray(rng.standard_normal((args.rows, _D)).astype(np.float32))
   for name, matmul in _VARIANTS.items():

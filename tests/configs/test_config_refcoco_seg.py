@@ -118,7 +118,8 @@ def test_trainer_trains_and_scores_the_config(data, tmp_path):
   (tmp_path / "run_config.py").write_text(RUN_CONFIG)
   spec = f"{tmp_path / 'run_config.py'}:res=224,train={path},val={path},vae={vae},tokenizer={tok}"
   train.main(["--config", spec, "--workdir", str(tmp_path / "work")])
-  rows = [json.loads(line) for line in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
+  lines = (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()
+  rows = [json.loads(line) for line in lines]
   scores = [r for r in rows if "refcoco_seg_val/miou" in r]
   assert [r["step"] for r in scores] == [2]
   (got,) = scores
