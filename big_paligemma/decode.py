@@ -5,9 +5,9 @@ Gemma 3, or a plain `gemma.Gemma` wrapped by `GemmaLM`) and `gemma.init_cache`; 
 When the decoder is a `gemma.Gemma` (`model.llm` or the model itself), its `hidden` and `logits`
 (the two halves of `decode`) are called instead, for speed: the layers run one by one on per-layer
 weights made ONCE per call (`decoder_layers`: sliced out of the stacked params; for the token
-loop of 2+ rows, projections also copied to [out, in] so its matmuls contract the weight's minor
-axis), outside the token loop, so no step copies any weight; and the prompt's logits are computed
-at each row's last real position only.
+loop of 2+ rows, projections also copied to [out, in] so that each is multiplied on the left of
+the rows, `gemma.weight_lhs_matmul`), outside the token loop, so no step copies any weight; and
+the prompt's logits are computed at each row's last real position only.
 
 Axis letters: B batch, W beams, T prompt length (the `prepare` sequence: image tokens ++ text),
 S cache slots = T + max_decode_len, L max_decode_len, V vocabulary.
@@ -94,8 +94,8 @@ def decoder_layers(model: Any, params: dict, out_in: bool = False) -> tuple | No
   """`model`'s per-layer decoder weights for `prefill` / `extend` (None: not a Gemma decoder).
 
   out_in: projections copied to [out, in] (`gemma.decode_layers`): the token loop's matmuls of 2+
-  rows then contract the weight's minor axis, ~1.3x faster on XLA:CPU, for a one-off copy
-  (~0.15 s per 300 MiB here). Plain slices otherwise: what prefill's many-row matmuls and 1-row
+  rows then take each weight as their left operand, ~1.7x faster at 8 rows on XLA:CPU, for a
+  one-off copy (~0.15 s per 300 MiB here). Plain slices otherwise: what prefill's many-row matmuls and 1-row
   steps (matrix-vector products) run fastest on."""
   return model.apply({"params": params}, out_in, method=_unstacked)
 
