@@ -343,7 +343,8 @@ def contract_width(x: jax.Array, w: jax.Array, d_axis: int, out_in: bool = False
   return jnp.moveaxis(out, 0, 1).reshape(x.shape[:-1] + lead + trail)
 
 
-# Up to this many rows, a weight stored [out, in] is multiplied as the LEFT operand on XLA:CPU.
+# From 2 up to this many rows, a weight stored [out, in] is multiplied as the LEFT operand on
+# XLA:CPU (at 1 row both forms read the weights at the same rate).
 WEIGHT_LHS_MAX_ROWS = 64
 
 
@@ -360,7 +361,7 @@ def weight_lhs_matmul(rows: jax.Array, w: jax.Array, preferred_element_type=None
 
 
 def _few_rows_on_cpu(m: int) -> bool:
-  return m <= WEIGHT_LHS_MAX_ROWS and jax.default_backend() == "cpu"
+  return 2 <= m <= WEIGHT_LHS_MAX_ROWS and jax.default_backend() == "cpu"
 
 
 class Attention(nn.Module):
