@@ -221,6 +221,13 @@ def convert_gemma(read: Read, cfg: gemma.GemmaConfig) -> Iterator[tuple[str, Any
   yield "layers/mlp/gating_einsum", stack(
       lambda i: np.stack([layer(i, f"mlp.{c}_proj").T for c in ("gate", "up")]))
   yield "layers/mlp/linear", stack(lambda i: layer(i, "mlp.down_proj").T)
+  for ours, theirs in gemma_norm_names(cfg).items():
+    yield f"layers/{ours}/scale", stack(lambda i, theirs=theirs: layer(i, theirs))
+
+
+def gemma_norm_names(cfg: gemma.GemmaConfig) -> dict[str, str]:
+  """Our per-layer norm (under layers/) -> its HF name in a decoder layer (loading and saving).
+  Gemma 1's post_attention_layernorm is the norm before the MLP."""
   norms = {"pre_attention_norm": "input_layernorm"}
   if cfg.post_attn_norm:
     norms.update(post_attention_norm="post_attention_layernorm",
@@ -230,8 +237,7 @@ def convert_gemma(read: Read, cfg: gemma.GemmaConfig) -> Iterator[tuple[str, Any
     norms["pre_ffw_norm"] = "post_attention_layernorm"
   if cfg.qk_norm:
     norms.update({"attn/query_norm": "self_attn.q_norm", "attn/key_norm": "self_attn.k_norm"})
-  for ours, theirs in norms.items():
-    yield f"layers/{ours}/scale", stack(lambda i, theirs=theirs: layer(i, theirs))
+  return norms
 
 
 def gemma_param_shapes(cfg: gemma.GemmaConfig):

@@ -24,6 +24,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from big_paligemma import tree as tree_lib
+from big_paligemma.interop import hf
 from big_paligemma.interop import hf_siglip
 from big_paligemma.models import gemma
 from big_paligemma.models import gemma3
@@ -170,19 +171,6 @@ def _np(x) -> np.ndarray:
   return np.asarray(jax.device_get(x))
 
 
-def _norm_names(cfg: gemma.GemmaConfig) -> list[tuple[str, str]]:
-  """(HF norm name in a layer, our norm) pairs: hf.convert_gemma's norm table, reversed. Gemma 1's
-  post_attention_layernorm is the norm before the MLP."""
-  post = "post_attention_norm" if cfg.post_attn_norm else "pre_ffw_norm"
-  names = [("input_layernorm", "pre_attention_norm"), ("post_attention_layernorm", post)]
-  if cfg.post_attn_norm:
-    names += [("pre_feedforward_layernorm", "pre_ffw_norm"),
-              ("post_feedforward_layernorm", "post_ffw_norm")]
-  if cfg.qk_norm:
-    names += [("self_attn.q_norm", "attn/query_norm"), ("self_attn.k_norm", "attn/key_norm")]
-  return names
-
-
 def gemma_to_hf(params: Any, cfg: gemma.GemmaConfig) -> Tensors:
   """Inverse of `hf.convert_gemma`: our Gemma params -> (HF key after `model.`, array), one
   tensor at a time (stacked [L,...] params are sliced per layer before leaving the device)."""
@@ -206,7 +194,7 @@ def gemma_to_hf(params: Any, cfg: gemma.GemmaConfig) -> Tensors:
     yield pre + "mlp.gate_proj.weight", gating[0].T
     yield pre + "mlp.up_proj.weight", gating[1].T
     yield pre + "mlp.down_proj.weight", layer("mlp/linear").T
-    for theirs, ours in _norm_names(cfg):
+    for ours, theirs in hf.gemma_norm_names(cfg).items():
       yield pre + f"{theirs}.weight", layer(f"{ours}/scale")
 
 
