@@ -11,8 +11,9 @@ Writes, under --out:
                 augmented: "how many bars are there?" (1..3).
   raw/coco/     Karpathy layout: dataset_coco.json (splits train/restval/val/test), train2014/
                 and val2014/ JPEGs. A coloured shape on a plain background, 5 template captions.
-  tfds/         the TFDS datasets built from those files with the repo's builders: docvqa,
-                chartqa/human, chartqa/augmented, coco_captions (data_dir for the configs).
+  tfds/         the TFDS datasets built from those files with the repo's builders as ArrayRecord
+                files (what the input pipeline reads): docvqa, chartqa/human, chartqa/augmented,
+                coco_captions (data_dir for the configs).
   paligemma.model  the small demo tokenizer (tools/make_tokenizer.py), unless --no_tokenizer;
   gemma3.model     the same with Gemma 3's <start_of_image>, <end_of_image> (Gemma 3 configs).
 Every image is --size pixels square. Same arguments -> the same files (seeded).
@@ -186,13 +187,13 @@ def write_coco(root: str, counts: dict[str, int], size: int, seed: int) -> str:
 
 
 def build_tfds(raw: str, data_dir: str) -> None:
-  """Builds docvqa, chartqa/{human,augmented} and coco_captions into `data_dir`."""
+  """Builds docvqa, chartqa/{human,augmented} and coco_captions into `data_dir` (ArrayRecord)."""
   for cls, sub, configs in [(docvqa.DocVQA, "docvqa", [None]),
                             (chartqa.ChartQA, "chartqa", ["human", "augmented"]),
                             (coco_captions.CocoCaptions, "coco", [None])]:
     for config in configs:
       print(f"  building TFDS {cls.name}{'/' + config if config else ''} ...", flush=True)
-      cls(config=config, data_dir=data_dir).download_and_prepare(
+      cls(config=config, data_dir=data_dir, file_format="array_record").download_and_prepare(
           download_config=tfds.download.DownloadConfig(manual_dir=os.path.join(raw, sub)))
 
 
