@@ -308,7 +308,8 @@ class Iterator:
       self._it = None
 
   def __del__(self):
-    self.close()
+    if getattr(self, "_it", None) is not None:
+      self.close()
 
   def get_state(self) -> np.ndarray:
     raise ValueError("Eval iterators have no state: they always run from the first example.")
@@ -409,8 +410,8 @@ def _seed(seed: int, salt: int) -> int:
   return int(np.random.SeedSequence([seed % 2**64, salt]).generate_state(1)[0])
 
 
-def _weights(specs: list) -> list:
-  weights = [float(s["weight"]) if "weight" in s else num_examples(s) for s in specs]
+def _weights(specs: list, srcs: list) -> list:
+  weights = [float(s["weight"]) if "weight" in s else len(src) for s, src in zip(specs, srcs)]
   if min(weights) < 0 or not sum(weights) > 0:
     raise ValueError(f"Mixture weights {weights} must be >= 0 with a positive sum.")
   return weights
@@ -462,7 +463,7 @@ def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int
     if not len(src):
       raise ValueError(f"Training source {spec} has no examples; remove it or fill it.")
   pps = [_Preprocess(pp_fn, s.signature) for s in srcs]
-  stream = _stream(srcs, _weights(specs) if len(specs) > 1 else [1.0], seed)
+  stream = _stream(srcs, _weights(specs, srcs) if len(specs) > 1 else [1.0], seed)
   example = _row_example(stream, pps, global_batch_size, skip_bad_examples)
   first_row = index * local_batch
 
