@@ -6,7 +6,7 @@ Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"mixture": [{"name": "chartqa/human", "split": "train", "data_dir": D},
                {"name": "chartqa/augmented", "split": "train", "data_dir": D}]}
 A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7398 : 20901).
-`docvqa`, `chartqa` and `coco_captions` are this project's builders (data/datasets/); any other name
+The names of data/datasets.BUILDERS are this project's builders (data/datasets/); any other name
 is looked up in the TFDS catalogue. Images stay encoded bytes: the pp function decodes them.
 
 Engine. Every source is read by example index: TFDS datasets through TFDS's random-access data
@@ -59,13 +59,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from big_paligemma.data import datasets
 from big_paligemma.data import jsonl
-from big_paligemma.data.datasets import chartqa
-from big_paligemma.data.datasets import coco_captions
-from big_paligemma.data.datasets import docvqa
 
-BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
-            "coco_captions": coco_captions.CocoCaptions}
 SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight")
 ID_FIELDS = ("question_id", "image_id", "id")
 MAX_TRIES = 16  # skip_bad_examples: examples tried for one training row before giving up
@@ -95,8 +91,8 @@ def _check_source(source: dict) -> dict:
 
 def _builder(source: dict) -> tfds.core.DatasetBuilder:
   name, _, config = source["name"].partition("/")
-  if name in BUILDERS:
-    return BUILDERS[name](config=config or None, data_dir=source.get("data_dir"))
+  if name in datasets.BUILDERS:
+    return datasets.BUILDERS[name](config=config or None, data_dir=source.get("data_dir"))
   return tfds.builder(source["name"], data_dir=source.get("data_dir"))
 
 
@@ -113,10 +109,10 @@ def num_examples(source: dict) -> int:
 def build_command(source: dict, data_dir: str = "DATA_DIR") -> str:
   """The `tfds build` command line that writes `source`'s dataset as ArrayRecord files."""
   name, _, config = source["name"].partition("/")
-  target = f"big_paligemma/data/datasets/{BUILDERS[name].__module__.rsplit('.', 1)[-1]}.py" \
-      if name in BUILDERS else name
-  flags = (f" --config {config}" if config and name in BUILDERS else "") + \
-      (" --manual_dir RAW_FILES" if name in BUILDERS else "")
+  target, flags = source["name"], ""
+  if name in datasets.BUILDERS:  # ours: built by path from the release files
+    target = datasets.BUILDERS[name].__module__.replace(".", "/") + ".py"
+    flags = (f" --config {config}" if config else "") + " --manual_dir RAW_FILES"
   return f"tfds build {target}{flags} --data_dir {data_dir} --file_format array_record"
 
 

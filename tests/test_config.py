@@ -1,12 +1,12 @@
 """Config validation, get_config argument parsing, durations and the published transfer settings."""
 import pytest
 
+from big_paligemma import config as cs
+from big_paligemma import registry
 from configs.transfer import chartqa
 from configs.transfer import cococap
 from configs.transfer import docvqa
-from big_paligemma import registry
-from evaluators import common as ev_common
-from trainers import config_schema as cs
+import evaluators  # noqa: F401  (registers the evaluator types)
 
 
 def test_parse_arg_kinds_and_bare_words():
@@ -50,10 +50,30 @@ def test_unknown_and_wrong_kind_keys_name_the_key_and_allowed():
 
 
 def test_eval_types_are_the_registered_evaluators():
-  ev_common._load_types()  # pylint: disable=protected-access
-  assert sorted(cs.EVAL_TYPES) == registry.names("evaluator")
+  assert cs.eval_types() == registry.names("evaluator")
+  assert {"anls", "vqav2", "refcoco_seg", "storepreds"} <= set(cs.eval_types())
   with pytest.raises(cs.ConfigError, match=r"config.evals.v.type='vqa2'; allowed: .*'vqav2'"):
-    cs._check_eval("v", {"type": "vqa2"})
+    cs._check_eval("v", {"type": "vqa2"})  # pylint: disable=protected-access
+  registry.register("evaluator.test_only_kind")(lambda *a, **k: None)
+  cs._check_eval("v", {"type": "test_only_kind"})  # pylint: disable=protected-access
+
+
+def test_load_config_spec_overrides_and_errors(tmp_path):
+  path = tmp_path / "my.cfg.py"
+  path.write_text("from configs.transfer import docvqa\n"
+                  "def get_config(arg=None):\n  return docvqa.get_config(arg)\n")
+  config = cs.load_config(f"{path}:res=448", [("optim.lr", "3e-5")])
+  assert (config.model.preset, config.optim.lr) == ("pali_gemma_3b_448", 3e-5)
+  assert cs.split_spec("a/b.py:x=1,y=a:b") == ("a/b.py", "x=1,y=a:b")
+  assert cs.split_spec("a/b.py") == ("a/b.py", None)
+  with pytest.raises(FileNotFoundError, match=r"'nope.py' does not exist"):
+    cs.load_config("nope.py:res=448")
+  with pytest.raises(cs.ConfigError, match=r"unknown key 'lrate' in config.optim"):
+    cs.load_config(str(path), [("optim.lrate", "1")])
+  assert cs.parse_overrides(["--config.optim.lr=1e-4", "--config.seed=3"]) == [
+      ("optim.lr", "1e-4"), ("seed", "3")]
+  with pytest.raises(cs.ConfigError, match=r"unrecognised argument '--lr=1'"):
+    cs.parse_overrides(["--lr=1"])
 
 
 def test_exactly_one_total():
@@ -63,10 +83,33 @@ def test_exactly_one_total():
     cs.validate(c)
 
 
+def test_model_choice_and_freezing():
+  c = docvqa.get_config("res=448,model=pg2_10b")
+  assert c.model.preset == "pali_gemma2_pt_10b_448"
+  assert (c.model.overrides.final_logit_softcap, c.model.overrides.all_global) == (None, True)
+  assert docvqa.get_config("res=224").model.preset == "pali_gemma_3b_224"
+  with pytest.raises(cs.ConfigError, match=r"model='pg3_3b'; allowed: \['pg1_3b', 'pg2_10b'"):
+    docvqa.get_config("model=pg3_3b")
+  with pytest.raises(cs.ConfigError, match=r"res=336; allowed: \[224, 448, 896\]"):
+    docvqa.get_config("res=336")
+  assert docvqa.get_config("freeze_vit").optim.frozen == [r"img/.*"]
+  assert docvqa.get_config("freeze_llm").optim.frozen == [r"llm/.*"]
+  with pytest.raises(cs.ConfigError, match=r"leave nothing to train"):
+    docvqa.get_config("freeze_vit,freeze_llm")
+  with pytest.raises(cs.ConfigError, match=r"chartqa has no published recipe at res=896; "
+                     r"published: \[224, 448\]"):
+    chartqa.get_config("res=896")
+
+
 def test_published_settings():
   d = docvqa.get_config()
   assert d.model.preset == "pali_gemma_3b_896" and d.total_epochs == 10
-  assert d.input.batch_size == 256 and "answer en {question}" in d.input.pp
+  # big_vision prompts DocVQA with the bare question (not "answer en ...").
+  assert d.input.batch_size == 256 and "strfmt('{question}'" in d.input.pp
+  assert "answer en" not in d.input.pp and d.evals.docvqa_validation.to_lower
+  assert d.input.data.split == "train[:-5%]"
+  assert {n: e.data.split for n, e in d.evals.items() if e.type == "perplexity"} == {
+      "docvqa_minitrain_pplx": "train[:5%]", "docvqa_minival_pplx": "train[-5%:]"}
   assert "tolen(32" in d.input.pp and "choice(" in d.input.pp
   assert (d.optim.optax_name, d.optim.optax.b2, d.optim.lr, d.optim.wd, d.optim.grad_clip_norm) \
       == ("adam", 0.999, 1e-5, 1e-6, 1.0)
