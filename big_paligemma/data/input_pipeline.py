@@ -139,6 +139,10 @@ class _TfdsSource:
           source["split"], decoders={k: tfds.decode.SkipDecoding() for k in images})
     except NotImplementedError as e:
       raise ValueError(_not_array_record(source, builder)) from e
+    except ValueError:  # array_record refuses a split of no files (e.g. train[-5%:] of 4)
+      if builder.info.splits[source["split"]].num_examples:
+        raise
+      self._data = []
     self.signature = {**features.get_tensor_spec(), **{k: tf.TensorSpec([], tf.string)
                                                          for k in images + ["_id"]}}
     self._key = next((k for k in ID_FIELDS if k in features), None)
