@@ -4,20 +4,22 @@ Config keys (besides the common ones, see common.py): max_decode_len, sampler, a
 (the host field with the reference answers: a list of strings or one string; default "answers"),
 metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default).
 Padding "" entries of the answer lists (the eval batches pad lists to the longest) are dropped.
+
+"vqav2" also takes answer_type_key (default None): the host field with each question's answer type
+("yes/no", "number", "other" in the VQAv2 annotations). When given, it reports beside the overall
+"vqav2" accuracy the mean accuracy of each answer type, "vqav2/yesno", "vqav2/number",
+"vqav2/other" (the "perAnswerType" averages of the official vqaEval.py; the overall accuracy stays
+the mean over all questions), and the number of questions of each, "num/yesno", ...
 """
 from big_paligemma import registry
 from evaluators import common
+from evaluators import fields
+from evaluators.metrics import grouped
 from evaluators.metrics import anls as anls_lib
 from evaluators.metrics import vqa as vqa_lib
 
 PER_QUESTION = {"exact": vqa_lib.exact_match, "vqa_accuracy": vqa_lib.vqa_accuracy,
                 "vqav2": vqa_lib.vqav2_accuracy, "anls": anls_lib.anls_one}
-
-
-def answer_list(value) -> list[str]:
-  """The reference answers of one record ("" padding dropped)."""
-  values = [value] if isinstance(value, str) else list(value)
-  return [v for v in values if v != ""]
 
 
 def qa_scores(answers: list[list[str]], preds: list[str], metrics) -> dict[str, float]:
@@ -44,7 +46,7 @@ class VQAEvaluator(common.DecodingEvaluator):
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["answers_key"]
     self.require_fields(records, key)
-    answers = [answer_list(r[key]) for r in records]
+    answers = [fields.answer_list(r[key]) for r in records]
     return qa_scores(answers, [r["prediction"] for r in records], self.cfg["metrics"])
 
 
@@ -59,4 +61,30 @@ class ANLSEvaluator(VQAEvaluator):
 class VQAv2Evaluator(VQAEvaluator):
   """VQAv2: the official normalised accuracy (and exact match)."""
 
-  DEFAULTS = {**VQAEvaluator.DEFAULTS, "metrics": ("vqav2", "exact")}
+  DEFAULTS = {**VQAEvaluator.DEFAULTS, "metrics": ("vqav2", "exact"), "answer_type_key": None}
+
+  def __init__(self, name: str, cfg, **kwargs):
+    super().__init__(name, cfg, **kwargs)
+    if self.cfg["answer_type_key"] and "vqav2" not in self.cfg["metrics"]:
+      raise ValueError(f"evals.{name}: answer_type_key needs 'vqav2' in metrics "
+                       f"{list(self.cfg['metrics'])}.")
+
+  def score(self, records: list[dict]) -> dict[str, float]:
+    out = super().score(records)
+    type_key = self.cfg["answer_type_key"]
+    if type_key:
+      self.require_fields(records, type_key)
+      answers = [fields.answer_list(r[self.cfg["answers_key"]]) for r in records]
+      accs = [vqa_lib.vqav2_accuracy(a, r["prediction"]) for a, r in zip(answers, records)]
+      out.update(per_answer_type(accs, [fields.single(r[type_key], type_key) for r in records]))
+    return out
+
+
+def per_answer_type(accuracies: list[float], types: list[str]) -> dict[str, float]:
+  """{"vqav2/<type>": mean accuracy, "num/<type>": count} ("yes/no" written "yesno")."""
+  means, counts = grouped.group_means(accuracies, types), grouped.group_counts(types)
+  out = {}
+  for t in sorted(means):
+    name = t.replace("/", "")
+    out[f"vqav2/{name}"], out[f"num/{name}"] = means[t], float(counts[t])
+  return out

@@ -81,7 +81,8 @@ MM_REQUIRED = ("tokens_per_image", "image_token_id")
 LORA_SCHEMA = {"rules": (list, tuple, type(None)), "rank": (int, type(None)), "alpha": _NUM}
 # The evaluator types (registered as `evaluator.<type>` by evaluators/; a test keeps both equal).
 EVAL_TYPES = ("vqa", "anls", "chartqa", "coco_caption", "vqav2", "perplexity", "storepreds",
-              "refcoco_seg")
+              "refcoco_seg", "refcoco_det", "tallyqa", "rsvqa", "science_qa", "aokvqa_mc", "pope",
+              "nlvr2")
 _DURATION_RE = re.compile(r"\s*([0-9.eE+-]+)\s*(steps?|examples?|epochs?|%)\s*")
 
 
