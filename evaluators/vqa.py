@@ -14,7 +14,6 @@ the mean over all questions), and the number of questions of each, "num/yesno", 
 from big_paligemma import registry
 from evaluators import common
 from evaluators import fields
-from evaluators.metrics import grouped
 from evaluators.metrics import anls as anls_lib
 from evaluators.metrics import vqa as vqa_lib
 
@@ -76,15 +75,7 @@ class VQAv2Evaluator(VQAEvaluator):
       self.require_fields(records, type_key)
       answers = [fields.answer_list(r[self.cfg["answers_key"]]) for r in records]
       accs = [vqa_lib.vqav2_accuracy(a, r["prediction"]) for a, r in zip(answers, records)]
-      out.update(per_answer_type(accs, [fields.single(r[type_key], type_key) for r in records]))
+      types = [fields.single(r[type_key], type_key) for r in records]
+      out.update(vqa_lib.per_answer_type(accs, types, "vqav2"))
     return out
 
-
-def per_answer_type(accuracies: list[float], types: list[str]) -> dict[str, float]:
-  """{"vqav2/<type>": mean accuracy, "num/<type>": count} ("yes/no" written "yesno")."""
-  means, counts = grouped.group_means(accuracies, types), grouped.group_counts(types)
-  out = {}
-  for t in sorted(means):
-    name = t.replace("/", "")
-    out[f"vqav2/{name}"], out[f"num/{name}"] = means[t], float(counts[t])
-  return out

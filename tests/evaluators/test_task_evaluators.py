@@ -148,7 +148,8 @@ def test_vqav2_per_answer_type(tok_path, mesh):
                   answers=[ten("yes", 10, "no"), ten("2", 2, "3"), ten("red", 3, "blue"),
                            ten("red", 10, "x")],
                   answer_type=["yes/no", "number", "other", "other"])
-  # Exact: "yes" and "red" are among the answers. "two" -> "2": 2 matches: leave-one-out mean of min(k/3, 1) = (2 * 1/3 + 8 * 2/3) / 10 = 0.6.
+  # Exact: "yes" and "red" are among the answers. "two" -> "2", 2 matches: the leave-one-out
+  # mean of min(k/3, 1) = (2 * 1/3 + 8 * 2/3) / 10 = 0.6.
   # "red" with 3 matches: (3 * 2/3 + 7 * 1) / 10 = 0.9; "blue" with 0 matches of 10 "red": 0.
   assert ev.score(recs) == pytest.approx({
       "vqav2": (1 + 0.6 + 0.9 + 0) / 4, "exact": 2 / 4, "vqav2/yesno": 1.0, "num/yesno": 1,
