@@ -12,7 +12,8 @@
   scienceqa  problems.json {pid: {"choices", "answer": index, "split", ...}}; results:
              {"results": {pid: chosen index}, ...} (as models/run_gpt3.py writes it).
 Every reader returns {key: value} in file order; an id twice, a null answer or a malformed record
-is an error naming the file and the record.
+is an error naming the file and the record. The writers produce the prediction files above (what
+the "storepreds" evaluator writes for these benchmarks).
 """
 import csv
 import io
@@ -157,3 +158,31 @@ def read_scienceqa_results(path: str) -> dict[str, int]:
                        "the index of the chosen option.")
     out[pid] = int(idx)
   return out
+
+
+def write_pope_answers(path: str, answers: Mapping[Hashable, str]) -> None:
+  """POPE answers as JSON Lines {"question_id", "answer"}."""
+  with open(path, "w", encoding="utf-8") as f:
+    f.writelines(json.dumps({"question_id": k, "answer": v}, ensure_ascii=False) + "\n"
+                 for k, v in answers.items())
+
+
+def write_nlvr2_predictions(path: str, answers: Mapping[Hashable, str]) -> None:
+  """NLVR2 predictions CSV: "identifier,prediction" lines."""
+  with open(path, "w", encoding="utf-8", newline="") as f:
+    csv.writer(f, lineterminator="\n").writerows([k, v] for k, v in answers.items())
+
+
+def _write_aokvqa(path: str, answers: Mapping[Hashable, str], setting: str) -> None:
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({k: {setting: v} for k, v in answers.items()}, f, ensure_ascii=False)
+
+
+def write_aokvqa_mc(path: str, answers: Mapping[Hashable, str]) -> None:
+  """A-OKVQA predictions {question_id: {"multiple_choice": text}}."""
+  _write_aokvqa(path, answers, "multiple_choice")
+
+
+def write_aokvqa_da(path: str, answers: Mapping[Hashable, str]) -> None:
+  """A-OKVQA predictions {question_id: {"direct_answer": text}}."""
+  _write_aokvqa(path, answers, "direct_answer")

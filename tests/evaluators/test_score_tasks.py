@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from evaluators import score
+from evaluators import task_formats
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -204,3 +205,25 @@ def test_cli_null_answers_are_errors_naming_the_record(tmp_path):
   empty = _json(tmp_path / "pred3.json", [{"questionId": 1, "answer": ""}])
   out = json.loads(_cli("--metric", "exact", "--gt", gt, "--pred", empty).stdout.splitlines()[-1])
   assert out["exact"] == 0.0
+
+
+# ---------------------------------------------------------------------------- writers
+
+def test_prediction_writers_round_trip_through_the_scorer(tmp_path):
+  gt = _jsonl(tmp_path / "labels.json", _POPE_LABELS)
+  pred = str(tmp_path / "pope_answers.jsonl")
+  task_formats.write_pope_answers(pred, {l["question_id"]: a
+                                         for l, a in zip(_POPE_LABELS, _POPE_ANSWERS)})
+  assert _score("pope", gt, pred)["acc"] == pytest.approx(3 / 5)
+  gt = _jsonl(tmp_path / "dev.json", _NLVR2)
+  pred = str(tmp_path / "nlvr2.csv")
+  task_formats.write_nlvr2_predictions(pred, {"dev-0-0-0": "True", "dev-0-1-0": "False",
+                                              "dev-1-0-1": "False", "dev-1-1-1": "True"})
+  assert (tmp_path / "nlvr2.csv").read_text().startswith("dev-0-0-0,True\n")
+  assert _score("nlvr2", gt, pred)["acc"] == 0.75
+  gt = _json(tmp_path / "aokvqa.json", _AOKVQA)
+  pred = str(tmp_path / "mc.json")
+  task_formats.write_aokvqa_mc(pred, {"a": "blue", "b": "dog", "c": "3"})
+  assert _score("aokvqa_mc", gt, pred)["mc_acc"] == pytest.approx(2 / 3)
+  task_formats.write_aokvqa_da(pred, {"a": "navy", "b": "x", "c": "3"})
+  assert _score("aokvqa_da", gt, pred)["da_acc"] == pytest.approx(5 / 6)

@@ -195,6 +195,17 @@ def test_nlvr2_end_to_end(tok_path, mesh, tmp_path):
   assert out == pytest.approx({"ev/acc": 6 / 13, "ev/valid": 1.0, "ev/num": 13})
 
 
+def test_storepreds_writes_the_nlvr2_csv(tok_path, mesh, tmp_path):
+  rows = [{"prefix": "True" if i % 2 else "False", "identifier": f"dev-{i}-0-0"}
+          for i in range(13)]
+  outfile = tmp_path / "out" / "nlvr2_test.csv"
+  out = _run_stub("storepreds", rows, tok_path, mesh, tmp_path, keep=("identifier",),
+                  format="nlvr2", outfile=str(outfile))
+  assert out == {"ev/num_predictions": 13.0}
+  assert outfile.read_text() == "".join(f"dev-{i}-0-0,{'True' if i % 2 else 'False'}\n"
+                                        for i in range(13))
+
+
 def test_unknown_key_is_refused(tok_path, mesh):
   with pytest.raises(ValueError, match=r"unknown keys \['answers_key'\] for type 'pope'"):
     _make("pope", tok_path, mesh, answers_key="a")
