@@ -188,7 +188,8 @@ def test_cli_names_the_file_that_is_not_json(tmp_path):
   labels = tmp_path / "labels.json"
   labels.write_text(json.dumps(_POPE_LABELS[0]) + "\n" + '{"question_id": 2, "label": no}\n')
   proc = _cli("--metric", "pope", "--gt", str(labels), "--pred", pred)
-  assert f"{labels} is not valid JSON: Expecting value at line 2 column 29." in proc.stderr  # At "no".
+  # Line 2 of the JSON Lines file, at "no".
+  assert f"{labels} is not valid JSON: Expecting value at line 2 column 29." in proc.stderr
 
 
 def test_cli_null_answers_are_errors_naming_the_record(tmp_path):
