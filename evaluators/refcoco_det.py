@@ -32,6 +32,14 @@ class RefCocoDetEvaluator(common.DecodingEvaluator):
   DEFAULTS = {**common.DecodingEvaluator.DEFAULTS, "box_key": "objects/bbox",
               "thresholds": (0.5, 0.75)}
 
+  def __init__(self, name: str, cfg, **kwargs):
+    super().__init__(name, cfg, **kwargs)
+    t = self.cfg["thresholds"]
+    if not (isinstance(t, (list, tuple)) and t and all(
+        isinstance(v, (int, float)) and 0 < v <= 1 for v in t)):
+      raise ValueError(f"evals.{name}.thresholds={t!r}: give a list of IoU thresholds in (0, 1], "
+                       "e.g. (0.5, 0.75).")
+
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["box_key"]
     self.require_fields(records, key)

@@ -175,6 +175,8 @@ def test_refcoco_det(tok_path, mesh):
                                           "total": 3})
   with pytest.raises(ValueError, match="must hold one box per example"):
     ev.score(_records(["x"], **{"objects/bbox": [[[0, 0, 1, 1], [0, 0, 0.5, 0.5]]]}))
+  with pytest.raises(ValueError, match=r"evals.ev.thresholds=0.5: give a list of IoU thresholds"):
+    _make("refcoco_det", tok_path, mesh, thresholds=0.5)
 
 
 # ---------------------------------------------------------------------------- nlvr2
