@@ -2,7 +2,8 @@
 
 Config keys (besides the common ones, see common.py): max_decode_len, sampler, answers_key
 (the host field with the reference answers: a list of strings or one string; default "answers"),
-metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default).
+metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default), to_lower
+(lower-case predictions and answers before scoring, as big_vision's `to_lower`; default False).
 Padding "" entries of the answer lists (the eval batches pad lists to the longest) are dropped.
 
 "vqav2" also takes answer_type_key (default None): the host field with each question's answer type
@@ -40,13 +41,20 @@ class VQAEvaluator(common.DecodingEvaluator):
   """Generated answers scored against reference answer lists."""
 
   DEFAULTS = {**common.DecodingEvaluator.DEFAULTS, "answers_key": "answers",
-              "metrics": ("exact", "vqa_accuracy")}
+              "metrics": ("exact", "vqa_accuracy"), "to_lower": False}
 
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["answers_key"]
     self.require_fields(records, key)
-    answers = [fields.answer_list(r[key]) for r in records]
-    return qa_scores(answers, [r["prediction"] for r in records], self.cfg["metrics"])
+    answers, preds = self.references_and_predictions(records)
+    return qa_scores(answers, preds, self.cfg["metrics"])
+
+  def references_and_predictions(self, records: list[dict]) -> tuple[list[list[str]], list[str]]:
+    """The reference lists and predictions of the records, lower-cased when to_lower."""
+    case = str.lower if self.cfg["to_lower"] else str
+    key = self.cfg["answers_key"]
+    answers = [[case(a) for a in fields.answer_list(r[key])] for r in records]
+    return answers, [case(r["prediction"]) for r in records]
 
 
 @registry.register("evaluator.anls")
@@ -73,8 +81,8 @@ class VQAv2Evaluator(VQAEvaluator):
     type_key = self.cfg["answer_type_key"]
     if type_key:
       self.require_fields(records, type_key)
-      answers = [fields.answer_list(r[self.cfg["answers_key"]]) for r in records]
-      accs = [vqa_lib.vqav2_accuracy(a, r["prediction"]) for a, r in zip(answers, records)]
+      answers, preds = self.references_and_predictions(records)
+      accs = [vqa_lib.vqav2_accuracy(a, p) for a, p in zip(answers, preds)]
       types = [fields.single(r[type_key], type_key) for r in records]
       out.update(vqa_lib.per_answer_type(accs, types, "vqav2"))
     return out
