@@ -1,6 +1,8 @@
 """The VQA transfers' TFDS builders read their official layouts (tests/data_fixtures_vqa.py)."""
 import io
 import os
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -55,9 +57,30 @@ def _pixels(encoded):
 
 
 def test_every_vqa_builder_is_registered_under_its_name():
-  for cls in (vqav2.VQAv2, textvqa.TextVQA, okvqa.OKVQA, aokvqa.AOKVQA, gqa.GQA, xgqa.XGQA,
-              vizwizvqa.VizWizVQA, ai2d.AI2D, stvqa.STVQA, infovqa.InfoVQA, ocrvqa.OCRVQA):
+  classes = (vqav2.VQAv2, textvqa.TextVQA, okvqa.OKVQA, aokvqa.AOKVQA, gqa.GQA, xgqa.XGQA,
+             vizwizvqa.VizWizVQA, ai2d.AI2D, stvqa.STVQA, infovqa.InfoVQA, ocrvqa.OCRVQA)
+  for cls in classes:
     assert datasets.BUILDERS[cls.name] is cls
+
+
+MODULES = (vqav2, textvqa, okvqa, aokvqa, gqa, xgqa, vizwizvqa, ai2d, stvqa, infovqa, ocrvqa)
+LOAD_BY_PATH = """
+import importlib.util, sys
+for path in sys.argv[1:]:
+  spec = importlib.util.spec_from_file_location("m", path)
+  spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print("loaded", len(sys.argv) - 1)
+"""
+
+
+def test_builder_modules_load_by_path_without_the_project(tmp_path):
+  # What `tfds build path.py` needs: the module imports nothing from the project (not importable
+  # from tmp_path).
+  paths = [m.__file__ for m in MODULES]
+  done = subprocess.run([sys.executable, "-c", LOAD_BY_PATH, *paths], cwd=str(tmp_path),
+                        capture_output=True, text=True,
+                        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+  assert done.returncode == 0 and f"loaded {len(paths)}" in done.stdout, done.stderr[-2000:]
 
 
 def test_vqav2(tmp_path):
