@@ -19,6 +19,7 @@ from configs import published
 from configs.transfer import ai2d
 from configs.transfer import aokvqa_da
 from configs.transfer import aokvqa_mc
+from configs.transfer import chartqa
 from configs.transfer import gqa
 from configs.transfer import infovqa
 from configs.transfer import ocrvqa
@@ -129,6 +130,14 @@ def test_big_vision_splits_holdouts_and_monitors():
     (ev,) = module.get_config("final_split").evals.values()
     assert (ev.type, ev.format, ev.data.split) == ("storepreds", fmt, "test")
   assert 'lower(key="answers")' in stvqa.get_config().input.pp
+  # ChartQA as big_vision: its test sets (published, with answers) in every run, monitors.
+  q = chartqa.get_config()
+  assert {n: e.data.split for n, e in q.evals.items() if e.type == "chartqa"} == {
+      f"chartqa_{s}_{split}": split for s in ("human", "augmented")
+      for split in ("validation", "test")}
+  assert pplx(q)["chartqa_human_minitrain_pplx"] == "train[:5%]"
+  assert sorted(chartqa.get_config("final_split").evals) == [
+      "chartqa_augmented_test", "chartqa_human_test"]
 
 
 def test_gqa_freezes_the_vision_tower_at_448_as_published():
