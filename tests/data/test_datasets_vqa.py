@@ -104,6 +104,20 @@ def test_vqav2(tmp_path):
     assert test[1001]["image/filename"] == b"COCO_test2015_000000000001.jpg"
 
 
+def test_vqav2_leaves_out_test_questions_without_image_but_not_train_ones(tmp_path, caplog):
+  manual = fx.write_vqav2(str(tmp_path / "m"))
+  _write_json = data_fixtures._write_json  # pylint: disable=protected-access
+  _write_json(os.path.join(manual, "v2_OpenEnded_mscoco_test2015_questions.json"), {"questions": [
+      {"image_id": 1, "question": "What is this?", "question_id": 1001},
+      {"image_id": 5, "question": "Where?", "question_id": 5001}]})  # no image 5
+  b = _build(vqav2.VQAv2, manual, tmp_path / "out")
+  assert list(_read(b, "test", "question_id")) == [1001]
+  assert "VQAv2 test: 1 questions left out" in caplog.text and "[5001]" in caplog.text
+  os.remove(os.path.join(manual, "val2014", "COCO_val2014_000000000042.jpg"))
+  with pytest.raises(FileNotFoundError, match=r"COCO_val2014_000000000042\.jpg of question 42001"):
+    _build(vqav2.VQAv2, manual, tmp_path / "out2")
+
+
 def test_okvqa(tmp_path):
   manual = fx.write_okvqa(str(tmp_path / "m"))
   b = _build(okvqa.OKVQA, manual, tmp_path / "out")

@@ -6,11 +6,14 @@ This module imports nothing from the project, so `tfds build` can load it by pat
 One example per question, with big_vision's feature names (its `vqa` builder): question_text,
 answers (the 10 human answers), answer_type ("yes/no", "number", "other"), question_type,
 top_answer, question_id. Splits: train, validation, test, test-dev (test and test-dev have no
-answers; test-dev's questions are a subset of test's).
+answers; test-dev's questions are a subset of test's). As big_vision's builder, a test or test-dev
+question whose image is not in test2015/ is left out (big_vision saw a few); the build logs how
+many and which. A missing train or validation image is an error.
 """
 import json
 import os
 
+from absl import logging
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
@@ -76,11 +79,14 @@ class VQAv2(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if "test" not in split:
       with open(os.path.join(root, annotations_file(split))) as f:
         annotations = {a["question_id"]: a for a in json.load(f)["annotations"]}
-    folder = _SPLITS[split][1]
+    folder, left_out = _SPLITS[split][1], []
     for q in questions:
       qid = q["question_id"]
       filename = f"COCO_{folder}_{q['image_id']:012d}.jpg"
       image = os.path.join(root, folder, filename)
+      if not os.path.exists(image) and "test" in split:
+        left_out.append(qid)
+        continue
       if not os.path.exists(image):
         raise FileNotFoundError(f"VQAv2 image {image} of question {qid} ({split}) is missing.\n"
                                 f"{_INSTRUCTIONS}")
@@ -96,3 +102,6 @@ class VQAv2(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           "answers": [a["answer"] for a in answers],
           "answer_confidences": [a["answer_confidence"] for a in answers],
           "top_answer": ann.get("multiple_choice_answer", "")}
+    if left_out:
+      logging.warning("VQAv2 %s: %d questions left out, their images are not in %s/: %s", split,
+                      len(left_out), folder, left_out[:20])
