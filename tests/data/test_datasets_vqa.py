@@ -129,7 +129,8 @@ def test_okvqa(tmp_path):
   assert list(ex["answers_confidence"]) == [True, False] * 5
   assert ex["question_type_readable"] == b"Plants and Animals"
   val = _read(b, "val", "question_id")
-  assert list(val) == [6001] and val[6001]["question_type_readable"] == b"Vehicles and Transportation"
+  assert list(val) == [6001]
+  assert val[6001]["question_type_readable"] == b"Vehicles and Transportation"
 
 
 def test_aokvqa(tmp_path):
