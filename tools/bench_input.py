@@ -12,8 +12,8 @@ jsonl lines are parsed before; the tf.data shuffle buffer is one global batch, s
 goes). Today's pipeline also reports its own counter
 (`Iterator.records_read`). The examples/s of host 0 over the same steps (pp: decode, resize to
 --pp_res, value range) are a rough figure: the runs alternate before/after but are separate
-processes (repeat a host count, e.g. --hosts 1,1,1, for several trials). The pipeline before is the module at --before_rev in this repository's
-git history, run as it was.
+processes (repeat a host count, e.g. --hosts 1,1,1, for several trials). The pipeline before is
+the module at --before_rev in this repository's git history, run as it was.
 """
 import argparse
 import importlib.util
@@ -39,7 +39,8 @@ def write_source(root: str, n: int, side: int = 32) -> tuple[str, int]:
     for i in range(n):
       pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
       Image.fromarray(pixels).save(os.path.join(root, "images", f"{i}.bmp"))
-      f.write(json.dumps({"image": f"images/{i}.bmp", "prefix": "p", "suffix": "s", "id": i}) + "\n")
+      row = {"image": f"images/{i}.bmp", "prefix": "p", "suffix": "s", "id": i}
+      f.write(json.dumps(row) + "\n")
   return os.path.join(root, "data.jsonl"), os.path.getsize(os.path.join(root, "images", "0.bmp"))
 
 
@@ -53,8 +54,9 @@ def _pipeline_module(which: str, rev: str):
   if which == "after":
     from big_paligemma.data import input_pipeline  # pylint: disable=import-outside-toplevel
     return input_pipeline
-  source = subprocess.run(["git", "-C", _REPO, "show", f"{rev}:big_paligemma/data/input_pipeline.py"],
-                          check=True, capture_output=True, text=True).stdout
+  source = subprocess.run(
+      ["git", "-C", _REPO, "show", f"{rev}:big_paligemma/data/input_pipeline.py"], check=True,
+      capture_output=True, text=True).stdout
   path = os.path.join(tempfile.mkdtemp(), "input_pipeline_before.py")
   with open(path, "w") as f:
     f.write(source)
@@ -118,11 +120,11 @@ def main(argv=None):
     for hosts in [int(h) for h in args.hosts.split(",")]:
       for which in ("before", "after"):  # alternated, so load drifts hit both alike
         one = f"--one={which},{hosts},{path},{image_bytes}"
-        out = subprocess.run([sys.executable, "-m", "tools.bench_input", one, f"--batch={args.batch}",
-                              f"--steps={args.steps}", f"--warmup={args.warmup}",
-                              f"--before_rev={args.before_rev}", f"--pp_res={args.pp_res}"],
-                             cwd=_REPO, check=True,
-                             capture_output=True, text=True).stdout
+        flags = [one, f"--batch={args.batch}", f"--steps={args.steps}",
+                 f"--warmup={args.warmup}", f"--before_rev={args.before_rev}",
+                 f"--pp_res={args.pp_res}"]
+        out = subprocess.run([sys.executable, "-m", "tools.bench_input", *flags], cwd=_REPO,
+                             check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
   if args.json:
     print(json.dumps(rows))
