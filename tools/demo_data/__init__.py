@@ -7,7 +7,15 @@ from tools.demo_data import chartqa
 from tools.demo_data import coco
 from tools.demo_data import common
 from tools.demo_data import docvqa
+# Counting and others (issue 13).
+from tools.demo_data import nlvr2
+from tools.demo_data import pope
+from tools.demo_data import rsvqa
+from tools.demo_data import science_qa
+from tools.demo_data import tallyqa
 
 SETS: dict[str, common.DemoSet] = {s.name: s for s in (docvqa.SET, chartqa.SET, coco.SET)}
+# Counting and others (issue 13).
+SETS.update({s.name: s for s in (tallyqa.SET, rsvqa.SET, science_qa.SET, pope.SET, nlvr2.SET)})
 # What `python -m tools.make_demo_data` writes without --sets: the README demos' data.
 DEFAULT_SETS = ("docvqa", "chartqa", "coco")
