@@ -39,11 +39,12 @@ def get_args(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """The parsed `get_config` argument with the keys every transfer config takes: demo,
   demo_data, init (model_init), tokenizer, data_dir, batch_size, mesh_fsdp, unroll (True: the
   layers fully unrolled, see `preset_model`; unroll=False keeps the scanned loop), model (MODELS:
-  pg1_3b, pg2_3b, pg2_10b, pg2_28b), freeze_vit / freeze_llm (train the other tower only)."""
+  pg1_3b, pg2_3b, pg2_10b, pg2_28b), freeze_vit / freeze_llm (train the other tower only).
+  `defaults` add keys or change these keys' defaults (e.g. freeze_vit=True where published)."""
   common = dict(demo=False, demo_data=DEMO_DATA_DIR, init="", tokenizer="", data_dir="",
                 batch_size=0, mesh_fsdp=1, unroll=True, model="pg1_3b", freeze_vit=False,
                 freeze_llm=False)
-  return config_lib.parse_arg(arg, **common, **defaults)
+  return config_lib.parse_arg(arg, **{**common, **defaults})
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -236,12 +237,17 @@ def train_split(final_split: bool, holdout: str = "train[:-5%]",
   return final if final_split else holdout
 
 
+MONITOR_SPLITS = {"minitrain": "train[:5%]", "minival": "train[-5%:]"}
+
+
 def monitor_evals(c: ml_collections.ConfigDict, name: str, source: dict, train_pp: str,
-                  every: str = "10%", batch_size: int = 64) -> None:
+                  every: str = "10%", batch_size: int = 64,
+                  splits: dict[str, str] | None = None) -> None:
   """big_vision's cheap held-out monitors of a run that trains on train[:-5%]: perplexity (no
   decoding, the training pp) on minitrain = train[:5%] (memorisation) and minival = train[-5%:]
-  (for tuning), as evals `<name>_minitrain_pplx` / `<name>_minival_pplx`."""
-  for sub, split in (("minitrain", "train[:5%]"), ("minival", "train[-5%:]")):
+  (for tuning), as evals `<name>_minitrain_pplx` / `<name>_minival_pplx`; `splits` {sub: split}
+  for a transfer whose big_vision config monitors other splits (e.g. minival = "val")."""
+  for sub, split in (splits or MONITOR_SPLITS).items():
     c.evals[f"{name}_{sub}_pplx"] = dict(type="perplexity", data={**source, "split": split},
                                          pp=train_pp, batch_size=batch_size, every=every)
 

@@ -27,6 +27,7 @@ class Recipe:
   batch_size: int = 256
   label_smoothing: float = 0.0
   llm_dropout: float = 0.0
+  freeze_vit: bool = False  # The image encoder is not trained (big_vision's sweep_best).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,9 @@ class Transfer:
   PaliGemma 2). pg2_recipes: (model, res) -> Recipe where PaliGemma 2 differs. scores: model ->
   {res: published score}. decode: the eval sampler (e.g. {"name": "beam", "beam_size": 2}; empty:
   greedy). to_lower: the evaluator lower-cases predictions and answers (big_vision's to_lower).
+  suffix: the target template (pp strfmt) where the target is not a plain field ("": the config
+  names the field). other_scores: published scores of further evals or metrics of the same run,
+  "<eval name>/<metric>" -> model -> {res: score} (e.g. TallyQA's complex questions).
   """
   name: str
   prompt: str
@@ -50,6 +54,9 @@ class Transfer:
   pg2_recipes: Mapping[tuple[str, int], Recipe] = dataclasses.field(default_factory=dict)
   decode: Mapping[str, object] = dataclasses.field(default_factory=dict)
   to_lower: bool = False
+  suffix: str = ""
+  other_scores: Mapping[str, Mapping[str, Mapping[int, float]]] = dataclasses.field(
+      default_factory=dict)
 
   def recipe(self, model: str, res: int) -> Recipe:
     """The recipe of `model` at `res` (KeyError naming the published resolutions)."""
@@ -85,6 +92,39 @@ TRANSFERS: dict[str, Transfer] = {t.name: t for t in (
              scores={"pg1_3b": {224: 57.1, 448: 71.4}, "pg2_3b": {224: 74.4, 448: 89.2}},
              to_lower=True),
     # ------------------------------------------------------------------ counting and others
+    # PaliGemma 1 scores: big_vision's PaliGemma README (pt-224 / pt-448); PaliGemma 2 3B: the
+    # PaliGemma 2 model card. PaliGemma 2 reuses PaliGemma's recipes (no per-size ones found).
+    Transfer("tallyqa", prompt="answer en {question}", text_len=32, metric="acc/simple",
+             suffix="{answer}",
+             recipes={224: Recipe(epochs=2, lr=1e-5), 448: Recipe(epochs=2, lr=1e-5, wd=1e-6),
+                      896: Recipe(epochs=2, lr=7e-6, wd=7e-7)},
+             scores={"pg1_3b": {224: 81.72, 448: 84.86}},
+             other_scores={"tallyqa_test/acc/complex": {"pg1_3b": {224: 69.56, 448: 72.27}},
+                           "countbenchqa/acc": {"pg2_3b": {224: 81.0, 448: 82.0}}}),
+    Transfer("rsvqa_lr", prompt="answer en {question}", text_len=32, metric="acc_avg",
+             recipes=_same(Recipe(epochs=3, lr=3e-6, label_smoothing=0.2), 224, 448),
+             scores={"pg1_3b": {224: 92.65, 448: 93.11}}, to_lower=True),
+    Transfer("rsvqa_hr", prompt="answer en {question}", text_len=32, metric="acc_avg",
+             recipes=_same(Recipe(epochs=1, lr=1e-5), 224, 448),
+             scores={"pg1_3b": {224: 92.61, 448: 92.79}}, to_lower=True,
+             other_scores={"rsvqa_hr_test_2/acc_avg": {"pg1_3b": {224: 90.58, 448: 90.54}}}),
+    Transfer("science_qa",
+             prompt="Question: {question}\nContext: {hint}\nOptions: {indexed_choices}\nAnswer:",
+             suffix="The answer is {indexed_answer}.", text_len=512, metric="acc",
+             recipes=_same(Recipe(epochs=20, lr=1e-5, batch_size=128, freeze_vit=True), 224, 448),
+             scores={"pg1_3b": {224: 95.39, 448: 95.93}}),
+    # Evaluation only, of a VQAv2 transfer (big_vision trains 0 steps): no recipe.
+    Transfer("pope", prompt="{question}", text_len=48, metric="acc", recipes={},
+             scores={"pg1_3b": {224: 87.80, 448: 88.23}},
+             other_scores={"pope_popular/acc": {"pg1_3b": {224: 85.87, 448: 86.77}},
+                           "pope_adversarial/acc": {"pg1_3b": {224: 84.27, 448: 85.90}}}),
+    Transfer("nlvr2", prompt="answer en {sentence}", text_len=64, metric="acc",
+             recipes={224: Recipe(epochs=3, lr=1e-5, wd=1e-6),
+                      448: Recipe(epochs=10, lr=3e-6, wd=3e-7)},
+             scores={"pg1_3b": {224: 90.02, 448: 88.93}},
+             # MaRVL: the mean accuracy over its 5 test languages.
+             other_scores={"marvl_mean/acc": {"pg1_3b": {224: 80.57, 448: 76.78},
+                                              "pg2_3b": {224: 83.5, 448: 82.7}}}),
     # ------------------------------------------------------------------ referring expressions
     Transfer("refcoco_seg", prompt="{expression}", text_len=48, metric="miou",
              recipes={224: Recipe(epochs=100, lr=3e-5, label_smoothing=0.3, llm_dropout=0.1),
