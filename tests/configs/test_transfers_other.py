@@ -220,3 +220,33 @@ def test_nlvr2_demo_trains_and_scores_two_images(demo, tmp_path):
   assert scores["step"] == 3 and scores["nlvr2_dev/num"] == scores["marvl_test_tr/num"] == 8
   for key in ("nlvr2_dev/acc", "nlvr2_dev/consistency", "marvl_test_tr/acc"):
     assert 0.0 <= scores[key] <= 1.0
+
+
+POPE_CONFIG = '''
+from configs.transfer import pope
+
+def get_config(arg=None):
+  c = pope.get_config(arg)
+  real = pope.get_config()  # the published run: 0 steps at lr 0, one eval at the start
+  c.total_steps, c.optim, c.eval_at_start = real.total_steps, real.optim, real.eval_at_start
+  c.input.update(batch_size=8, shuffle_buffer=8, num_parallel=1)
+  c.evals = {"pope_random": dict(c.evals.pope_random, batch_size=8)}
+  return c
+'''
+
+
+@pytest.mark.slow  # ~1.5 min on the loaded 2-core machine
+def test_pope_is_evaluated_once_without_training(demo, tmp_path):
+  from trainers import train  # pylint: disable=import-outside-toplevel
+  out, tok = demo
+  (tmp_path / "pope_config.py").write_text(POPE_CONFIG)
+  spec = f"{tmp_path / 'pope_config.py'}:demo,demo_data={out},tokenizer={tok}"
+  train.main(["--config", spec, "--workdir", str(tmp_path / "work"),
+              "--config.ckpt.async_save=False"])
+  rows = [json.loads(line)
+          for line in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
+  assert not [r for r in rows if "loss" in r]
+  (scores,) = [r for r in rows if "pope_random/acc" in r]
+  assert scores["step"] == 0 and scores["pope_random/num"] == 8
+  for key in ("acc", "precision", "recall", "f1", "yes_ratio"):
+    assert 0.0 <= scores[f"pope_random/{key}"] <= 1.0
