@@ -1,4 +1,4 @@
-"""Text ops of multiple-choice and free-form answers: lower-casing and lettered, shuffled choices.
+"""Lettered, shuffled choices of multiple-choice prompts.
 
 `shuffle_choices` writes ScienceQA's prompt fields as its dataset builder does ("indexed_choices"
 "(A) apple, (B) banana", "indexed_answer" "B"), with the choices in a per-example order (as
@@ -11,14 +11,6 @@ from pp import ops_general
 from pp.ops_general import get
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-@register("pp.lower")
-def lower(key: str, outkey: str | None = None):
-  """Lower-cases the string field `key` (any shape, e.g. a list of answers) into `outkey`."""
-  def _lower(example):
-    return {**example, outkey or key: tf.strings.lower(get(example, key), encoding="utf-8")}
-  return _lower
 
 
 def _indexed(choices: tf.Tensor, answer: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

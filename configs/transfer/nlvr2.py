@@ -28,7 +28,6 @@ def get_config(arg: str | None = None):
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, PUBLISHED, args)
-  common.freeze_towers(c, args)
   text_len, prompt = PUBLISHED.text_len, PUBLISHED.prompt
   c.input.data = common.tfds_source("nlvr2", "train+dev" if args.final_split else "train", args)
   c.input.pp = pp.paligemma_train_pp(res, text_len, prompt, "label", antialias=False,

@@ -7,7 +7,8 @@ rsvqa/lr_nonum (big_vision's rsvqa_lr/nonum), prefix "answer en {question}", suf
 lower-cased answer, text_len 32, 3 epochs, lr 3e-6, wd 0, label smoothing 0.2 at 224 and 448 (adam
 b2 0.999, clip 1.0, cosine with 5% warm-up, batch 256). Trains on train (`final_split`:
 train+val), monitors perplexity on minitrain (train[:1280]; `:demo` train[:10%]) and minival
-(val), and decodes minitrain, minival and test: accuracy per question type and their mean (acc_avg), lower-cased.
+(val), and decodes minitrain, minival and test: accuracy per question type and their mean
+(acc_avg), lower-cased.
 Published mean accuracy (test, train+val): PaliGemma 3B 92.65 / 93.11 (224 / 448).
 rsvqa_hr.py builds its config here too.
 """
@@ -37,12 +38,11 @@ def build(name: str, arg: str | None):
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, transfer, args)
-  common.freeze_towers(c, args)
   text_len, prompt, source = transfer.text_len, transfer.prompt, release["source"]
   c.input.data = common.tfds_source(source, "train+val" if args.final_split else "train", args)
   c.input.pp = pp.paligemma_train_pp(res, text_len, prompt, "answers", suffix_is_list=True,
-                                     extra=LOWER)
-  eval_pp = pp.paligemma_eval_pp(res, text_len, prompt, antialias=False, extra=LOWER,
+                                     before=(LOWER,))
+  eval_pp = pp.paligemma_eval_pp(res, text_len, prompt, antialias=False, before=(LOWER,),
                                  keep_keys=("answers", "question_type", "question_id"))
   minitrain = DEMO_MINITRAIN if args.demo else MINITRAIN
   c.evals = {f"{name}_{sub}": dict(

@@ -6,8 +6,8 @@ Published (big_vision's paligemma/transfers/science_qa.py, its QCM -> A format;
 configs/published.py): prefix "Question: {question}\\nContext: {hint}\\nOptions:
 {indexed_choices}\\nAnswer:" with the choices shuffled per example (pp shuffle_choices) when
 training, suffix "The answer is {indexed_answer}.", text_len 512, 20 epochs, batch 128, lr 1e-5,
-wd 0, the image encoder frozen (freeze_vit, on by default here) at 224 and 448 (adam b2 0.999,
-clip 1.0, cosine with 5% warm-up). Trains on train (`final_split`: train+val), monitors perplexity
+wd 0, the image encoder frozen (the recipe's freeze_vit; freeze_vit=False trains it) at 224 and
+448 (adam b2 0.999, clip 1.0, cosine with 5% warm-up). Trains on train (`final_split`: train+val), monitors perplexity
 on minitrain (train[:5%]) and minival (val), and decodes minitrain, minival and test: accuracy of
 the "The answer is X." letter.
 Published accuracy (test, train+val): PaliGemma 3B 95.39 / 95.93 (224 / 448).
@@ -17,25 +17,23 @@ from configs import published
 import pp
 
 PUBLISHED = published.TRANSFERS["science_qa"]
-FREEZE_VIT = all(r.freeze_vit for r in PUBLISHED.recipes.values())
 EVALS = {"minitrain": "train[:5%]", "minival": "val", "test": "test"}
 
 
 def get_config(arg: str | None = None):
-  args = common.get_args(arg, res=448, final_split=False, freeze_vit=FREEZE_VIT)
+  args = common.get_args(arg, res=448, final_split=False)
   res = common.DEMO_RES if args.demo else args.res
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, PUBLISHED, args)
-  common.freeze_towers(c, args)
   text_len, prompt, target = PUBLISHED.text_len, PUBLISHED.prompt, PUBLISHED.suffix
   c.input.data = common.tfds_source("science_qa", "train+val" if args.final_split else "train",
                                     args)
   c.input.pp = pp.paligemma_train_pp(
       res, text_len, prompt, "target", antialias=False,
-      extra=f'shuffle_choices|strfmt({target!r}, outkey="target")')
+      before=("shuffle_choices", f'strfmt({target!r}, outkey="target")'))
   eval_pp = pp.paligemma_eval_pp(res, text_len, prompt, keep_keys=("answer", "question_id"),
-                                 antialias=False, extra=f'strfmt({target!r}, outkey="answer")')
+                                 antialias=False, before=(f'strfmt({target!r}, outkey="answer")',))
   c.evals = {f"science_qa_{name}": dict(
       type="science_qa", data=common.tfds_source("science_qa", split, args), pp=eval_pp,
       batch_size=64, every="12.5%", max_decode_len=text_len) for name, split in EVALS.items()}

@@ -29,10 +29,9 @@ def get_config(arg: str | None = None):
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, PUBLISHED, args)
-  common.freeze_towers(c, args)
   text_len, prompt = PUBLISHED.text_len, PUBLISHED.prompt
   c.input.data = common.tfds_source("tallyqa", "train", args)
-  c.input.pp = pp.paligemma_train_pp(res, text_len, prompt, "target", extra=TARGET)
+  c.input.pp = pp.paligemma_train_pp(res, text_len, prompt, "target", before=(TARGET,))
   tally_pp = pp.paligemma_eval_pp(res, text_len, prompt, keep_keys=("answer", "issimple"))
   c.evals = {
       "tallyqa_minitrain": _decode_eval(common.tfds_source("tallyqa", "train[:5%]", args),

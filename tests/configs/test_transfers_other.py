@@ -126,7 +126,7 @@ def test_splits_monitors_and_evaluators_as_big_vision():
 def demo(tmp_path_factory):
   """(demo data dir, tokenizer path): the family's demo sets, tiny."""
   out = str(tmp_path_factory.mktemp("demo"))
-  make_demo_data.make_demo_data(out, num_train=16, num_eval=8, size=32, tokenizer=False,
+  make_demo_data.make_demo_data(out, num_train=160, num_eval=8, size=64, tokenizer=False,
                                 sets=DEMO_SETS)
   tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(os.path.join(out, "tok"))
   return out, tok

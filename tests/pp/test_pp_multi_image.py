@@ -1,5 +1,5 @@
-"""pp for several images per example (stack_images, image_keys of the PaliGemma specs) and the
-answer/choice ops (lower, shuffle_choices), on hand-made examples."""
+"""pp for several images per example (stack_images, image_keys of the PaliGemma specs) and
+shuffle_choices, on hand-made examples."""
 import io
 
 import numpy as np
@@ -71,19 +71,12 @@ def test_train_and_eval_specs_with_two_images(tok_path):
 
 def test_extra_ops_run_before_the_prompt(tok_path):
   spec = pp.paligemma_train_pp(8, 16, "answer en {question}", "target",
-                               extra='strfmt("{answer}", outkey="target")')
+                               before=('strfmt("{answer}", outkey="target")',))
   assert 'strfmt("{answer}", outkey="target")|strfmt(' in spec
   out = run(spec, {"image": _png(3, 8, 8), "question": "how many?", "answer": 7}, tok_path)
   want = run(pp.paligemma_train_pp(8, 16, "answer en {question}", "answer"),
              {"image": _png(3, 8, 8), "question": "how many?", "answer": "7"}, tok_path)
   np.testing.assert_array_equal(out["text"], want["text"])
-
-
-def test_lower_a_list_of_answers():
-  out = run('lower(key="answers")', {"answers": np.array([b"Yes", b"RURAL \xc3\x89"])})
-  assert out["answers"].tolist() == [b"yes", b"rural \xc3\xa9"]
-  out = run('lower(key="q", outkey="ql")', {"q": b"Is It?"})
-  assert (out["q"], out["ql"]) == (b"Is It?", b"is it?")
 
 
 def test_shuffle_choices_letters_follow_the_answer():

@@ -12,12 +12,12 @@ import random
 from big_paligemma.data.datasets import marvl
 from big_paligemma.data.datasets import nlvr2
 from tools.demo_data import common
-from tools.demo_data import scenes
+from tools.demo_data import mixed_scenes
 
 SENTENCES_PER_PAIR = 2
 
 
-def sentence(rng: random.Random, left: list[scenes.Item], right: list[scenes.Item]):
+def sentence(rng: random.Random, left: list[mixed_scenes.Item], right: list[mixed_scenes.Item]):
   """(sentence, truth) about the pair."""
   kind = rng.randrange(3)
   if kind == 0:
@@ -33,8 +33,8 @@ def sentence(rng: random.Random, left: list[scenes.Item], right: list[scenes.Ite
 
 
 def pair(rng: random.Random, size: int):
-  items = [scenes.random_items(rng, rng.randint(1, 4)) for _ in range(2)]
-  return items, [scenes.draw(rng, size, it) for it in items]
+  items = [mixed_scenes.random_items(rng, rng.randint(1, 4)) for _ in range(2)]
+  return items, [mixed_scenes.draw(rng, size, it) for it in items]
 
 
 def write_nlvr2(root: str, counts: dict[str, int], size: int, rng: random.Random) -> None:
@@ -83,7 +83,8 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
 
 
 def _splits(num_train: int, num_eval: int) -> dict[str, int]:
-  return {"train": num_train, "dev": num_eval, "test1": num_eval, "marvl": num_eval}
+  """A few hundred training sentences by default (num_train // 4, two per pair of pictures)."""
+  return {"train": max(2, num_train // 4), "dev": num_eval, "test1": num_eval, "marvl": num_eval}
 
 
 SET = common.DemoSet("nlvr2", write, ((nlvr2.NLVR2, None), (marvl.MaRVL, None)), _splits)

@@ -11,7 +11,7 @@ import random
 
 from big_paligemma.data.datasets import pope
 from tools.demo_data import common
-from tools.demo_data import scenes
+from tools.demo_data import mixed_scenes
 
 KINDS = [f"{c} {s}" for c in sorted(common.COLOURS) for s in common.SHAPES]
 
@@ -33,9 +33,9 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
   rng = random.Random(seed)
   images = []
   for i in range(max(1, counts["test"] // 2)):
-    items = scenes.random_items(rng, rng.randint(1, 3))
+    items = mixed_scenes.random_items(rng, rng.randint(1, 3))
     name = f"COCO_val2014_{i + 1:012d}.jpg"
-    common.save(scenes.draw(rng, size, items), os.path.join(root, "val2014", name), "JPEG")
+    common.save(mixed_scenes.draw(rng, size, items), os.path.join(root, "val2014", name), "JPEG")
     images.append((name, {f"{it.colour} {it.shape}" for it in items}))
   popularity = collections.Counter(k for _, present in images for k in present)
   for config in pope.CONFIGS:

@@ -12,7 +12,7 @@ import random
 
 from big_paligemma.data.datasets import rsvqa
 from tools.demo_data import common
-from tools.demo_data import scenes
+from tools.demo_data import mixed_scenes
 
 QUESTIONS_PER_IMAGE = 4
 
@@ -42,9 +42,9 @@ def write_release(root: str, release: str, counts: dict[str, int], size: int,
     qs, ans = [], []
     for _ in range(max(1, counts[name] // QUESTIONS_PER_IMAGE)):
       buildings, water, road = rng.randint(0, 5), rng.randint(0, 3), rng.random() < 0.5
-      items = ([scenes.Item("red", "square")] * buildings
-               + [scenes.Item("blue", "circle")] * water)
-      image = scenes.draw(rng, size, items, background=(120, 160, 90), road=road)
+      items = ([mixed_scenes.Item("red", "square")] * buildings
+               + [mixed_scenes.Item("blue", "circle")] * water)
+      image = mixed_scenes.draw(rng, size, items, background=(120, 160, 90), road=road)
       fmt = "TIFF" if info["suffix"] == ".tif" else "PNG"
       common.save(image, os.path.join(root, info["images"], f"{img_id}{info['suffix']}"), fmt)
       for qtype, text, answer in questions(rng, release, buildings, water, road):
@@ -69,7 +69,9 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
 
 
 def _splits(num_train: int, num_eval: int) -> dict[str, int]:
-  return {"train": num_train, "val": num_eval, "test": num_eval, "test_phili": num_eval}
+  """A few hundred training questions by default (num_train // 4, on a quarter as many tiles)."""
+  return {"train": max(QUESTIONS_PER_IMAGE, num_train // 4), "val": num_eval, "test": num_eval,
+          "test_phili": num_eval}
 
 
 SET = common.DemoSet("rsvqa", write, ((rsvqa.RSVQA, "lr_nonum"), (rsvqa.RSVQA, "hr_nonum")),

@@ -47,4 +47,9 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
   return root
 
 
-SET = common.DemoSet("science_qa", write, ((science_qa.ScienceQA, None),))
+def _splits(num_train: int, num_eval: int) -> dict[str, int]:
+  """A few hundred training problems by default (num_train // 8)."""
+  return {"train": max(2, num_train // 8), "val": num_eval, "test": num_eval}
+
+
+SET = common.DemoSet("science_qa", write, ((science_qa.ScienceQA, None),), _splits)

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 from big_paligemma.data.datasets import countbenchqa
 from big_paligemma.data.datasets import tallyqa
 from tools.demo_data import common
-from tools.demo_data import scenes
+from tools.demo_data import mixed_scenes
 
 
-def question(rng: random.Random, items: list[scenes.Item]) -> tuple[str, int, bool]:
+def question(rng: random.Random, items: list[mixed_scenes.Item]) -> tuple[str, int, bool]:
   """(question, answer, issimple) about `items`."""
   if rng.random() < 0.5:
     return "How many shapes are there?", len(items), True
@@ -33,9 +33,9 @@ def write_tallyqa(root: str, counts: dict[str, int], size: int, rng: random.Rand
   for split in ("train", "test"):
     entries = []
     for _ in range(counts[split]):
-      items = scenes.random_items(rng, rng.randint(1, 6))
+      items = mixed_scenes.random_items(rng, rng.randint(1, 6))
       path = f"VG_100K/{image_id}.jpg"
-      common.save(scenes.draw(rng, size, items), os.path.join(root, path), "JPEG")
+      common.save(mixed_scenes.draw(rng, size, items), os.path.join(root, path), "JPEG")
       text, answer, simple = question(rng, items)
       entry = {"image": path, "answer": answer, "data_source": "amt", "question": text,
                "image_id": image_id, "question_id": 100_000 + image_id}
@@ -56,8 +56,8 @@ def write_countbench(root: str, n: int, size: int, rng: random.Random) -> None:
   rows, questions = [], []
   for i in range(n):
     number = rng.randint(2, 6)
-    items = [scenes.Item(rng.choice(sorted(common.COLOURS)), "circle") for _ in range(number)]
-    image = scenes.draw(rng, size, items)
+    items = [mixed_scenes.Item(rng.choice(sorted(common.COLOURS)), "circle") for _ in range(number)]
+    image = mixed_scenes.draw(rng, size, items)
     rows.append({"image_url": f"https://demo/{i}.png", "text": f"{number} circles",
                  "number": number, "image": None if i % 8 == 7 else
                  {"bytes": _png(image), "path": None}})
@@ -75,7 +75,8 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
 
 
 def _splits(num_train: int, num_eval: int) -> dict[str, int]:
-  return {"train": num_train, "test": num_eval, "countbench": num_eval}
+  """A few hundred training questions by default (num_train // 8)."""
+  return {"train": max(2, num_train // 8), "test": num_eval, "countbench": num_eval}
 
 
 SET = common.DemoSet("tallyqa", write, ((tallyqa.TallyQA, None),
