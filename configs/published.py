@@ -36,15 +36,16 @@ class Transfer:
 
   name: its config, configs/transfer/<name>.py. prompt: the prefix template (pp strfmt) exactly
   as big_vision writes it ("{question}" is the bare question). text_len: the pp's text length
-  (also the decode length unless `decode` says otherwise). metric: the evaluator metric the
-  scores are in. recipes: res -> Recipe (PaliGemma 1 3B and, unless pg2_recipes has the entry,
-  PaliGemma 2). pg2_recipes: (model, res) -> Recipe where PaliGemma 2 differs. scores: model ->
-  {res: published score}. decode: the eval sampler (e.g. {"name": "beam", "beam_size": 2}; empty:
-  greedy). to_lower: the evaluator lower-cases predictions and answers (big_vision's to_lower).
-  suffix: the target template (pp strfmt) where the target is not a plain field ("": the config
-  names the field). other_scores: published scores of the transfer's other evaluations or
-  metrics, {eval or "<eval>/<metric>": {model: {res: score}}} (e.g. xGQA, the zero-shot eval of
-  the GQA transfer; TallyQA's complex questions).
+  (also the decode length unless `decode` says otherwise). metric: the evaluator's metric key
+  the scores are in (scores are as published: the evaluator's value x 100). recipes: res ->
+  Recipe (PaliGemma 1 3B and, unless pg2_recipes has the entry, PaliGemma 2). pg2_recipes:
+  (model, res) -> Recipe where PaliGemma 2 differs. scores: model -> {res: published score}.
+  decode: the eval sampler (e.g. {"name": "beam", "beam_size": 2}; empty: greedy). to_lower: the
+  evaluator lower-cases predictions and answers (big_vision's to_lower). suffix: the target
+  template (pp strfmt) where the target is not a plain field ("": the config names the field).
+  other_scores: published scores of the transfer's other evaluations or metrics, {eval or
+  "<eval>/<metric>": {model: {res: score}}} (e.g. xGQA, the zero-shot eval of the GQA transfer;
+  TallyQA's complex questions).
   """
   name: str
   prompt: str
@@ -85,7 +86,7 @@ TRANSFERS: dict[str, Transfer] = {t.name: t for t in (
              scores={"pg1_3b": {224: 43.7, 448: 78.0, 896: 84.8},
                      "pg2_3b": {224: 39.9, 448: 73.6}},
              to_lower=True),
-    Transfer("chartqa", prompt="{question}", text_len=48, metric="relaxed_acc",
+    Transfer("chartqa", prompt="{question}", text_len=48, metric="relaxed_accuracy",
              recipes=_same(Recipe(epochs=30, lr=1e-5, wd=1e-6, label_smoothing=0.2,
                                   llm_dropout=0.1), 224, 448),
              # PaliGemma 1: the mean of human and augmented; PaliGemma 2: augmented (human

@@ -13,3 +13,8 @@ from configs.transfer import rsvqa_lr
 
 def get_config(arg: str | None = None):
   return rsvqa_lr.build("rsvqa_hr", arg)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  return rsvqa_lr.sweep("rsvqa_hr", hyper, arg)

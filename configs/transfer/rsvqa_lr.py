@@ -57,5 +57,16 @@ def build(name: str, arg: str | None):
   return common.apply_args(c, args)
 
 
+def sweep(name: str, hyper, arg: str | None):
+  """`get_hyper` of `name`: its published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=224, final_split=False)
+  return common.published_sweep(hyper, published.TRANSFERS[name], args)
+
+
 def get_config(arg: str | None = None):
   return build("rsvqa_lr", arg)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  return sweep("rsvqa_lr", hyper, arg)

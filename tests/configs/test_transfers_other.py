@@ -50,6 +50,21 @@ def test_every_model_and_published_res_validates(name):
     module.get_config(f"res={bad}")
 
 
+class _Hyper:
+  """tools.sweep's `hyper` as get_hyper uses it: sweep(key, values) -> one dict per value."""
+
+  @staticmethod
+  def sweep(key, values):
+    return [{key: v} for v in values]
+
+
+@pytest.mark.parametrize("name", sorted(set(CONFIGS) - {"pope"}))  # pope trains nothing
+def test_sweeps_are_the_published_resolutions(name):
+  module = CONFIGS[name]
+  assert module.get_hyper(_Hyper) == [{"res": r} for r in _published_res(name)]
+  assert module.get_hyper(_Hyper, "demo") == [{"config.optim.lr": lr} for lr in (1e-3, 3e-3)]
+
+
 def _strfmt(template):
   return f"strfmt({template!r}"
 
