@@ -12,8 +12,8 @@ Top-level keys (`validate` checks every one, nested ones too):
   model_init     our checkpoint dir (a run's workdir/ckpt or a step dir), an HF dir, a big_vision
                  .npz file, or None
   tokenizer      path of a SentencePiece .model
-  input          {data: input_pipeline data config, pp: spec, batch_size, shuffle_buffer,
-                  skip_bad_examples, num_parallel}
+  input          {data: input_pipeline data config, pp: spec, batch_size, skip_bad_examples,
+                  num_parallel} (`shuffle_buffer` is gone: REMOVED)
   seed           int
   total_steps | total_epochs | total_examples   exactly one is set (the others None)
   log_every      duration;   grad_accum: micro-batches per step (1 = none)
@@ -59,8 +59,8 @@ SCHEMA: dict[str, Any] = {
               "llm": (dict, type(None)), "mm": (dict, type(None))},
     "model_init": (str, type(None)),
     "tokenizer": str,
-    "input": {"data": dict, "pp": str, "batch_size": int, "shuffle_buffer": int,
-              "skip_bad_examples": bool, "num_parallel": int},
+    "input": {"data": dict, "pp": str, "batch_size": int, "skip_bad_examples": bool,
+              "num_parallel": int},
     "seed": int,
     "total_steps": (int, type(None)),
     "total_epochs": (int, float, type(None)),
@@ -86,6 +86,10 @@ SCHEMA: dict[str, Any] = {
 MM_SCHEMA = {"tokens_per_image": int, "image_token_id": int, "mm_norm_eps": _NUM}
 MM_REQUIRED = ("tokens_per_image", "image_token_id")
 LORA_SCHEMA = {"rules": (list, tuple, type(None)), "rank": (int, type(None)), "alpha": _NUM}
+# Keys that are gone, with what to do instead (an old config that sets one gets this message).
+REMOVED = {"input.shuffle_buffer": (
+    "the input pipeline shuffles each epoch whole (grain's index shuffle), so there is no buffer "
+    "to size; delete the line (the order of examples is set by config.seed).")}
 _DURATION_RE = re.compile(r"\s*([0-9.eE+-]+)\s*(steps?|examples?|epochs?|%)\s*")
 
 
@@ -182,7 +186,14 @@ def _check_value(key: str, value, spec) -> None:
     raise ConfigError(f"config.{key}={value!r} has the wrong kind; allowed: {_describe(spec)}.")
 
 
+def _check_removed(dotted: str) -> None:
+  if dotted in REMOVED:
+    raise ConfigError(f"config.{dotted} was removed: {REMOVED[dotted]}")
+
+
 def _check_dict(prefix: str, value: dict, schema: dict) -> None:
+  for key in value:
+    _check_removed(f"{prefix}.{key}" if prefix else key)
   unknown = sorted(set(value) - set(schema))
   if unknown:
     where = f"config.{prefix}" if prefix else "config"
@@ -296,6 +307,7 @@ def apply_override(config: ConfigDict, dotted: str, text: str) -> None:
 
 
 def _check_known(dotted: str, parents: list[str], key: str, schema) -> None:
+  _check_removed(".".join([*parents, key]))
   if isinstance(schema, dict) and key not in schema:
     where = "config." + ".".join(parents) if parents else "config"
     raise ConfigError(f"--config.{dotted}: unknown key {key!r} in {where}; allowed: "

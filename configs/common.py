@@ -53,7 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = dict(preset=None, overrides={}, img=None, llm=None)
   c.model_init = None
   c.tokenizer = ""
-  c.input = dict(data={}, pp="", batch_size=256, shuffle_buffer=10_000, skip_bad_examples=False,
+  c.input = dict(data={}, pp="", batch_size=256, skip_bad_examples=False,
                  num_parallel=8)
   c.seed = 0
   c.total_steps = None
@@ -238,7 +238,6 @@ def apply_args(c: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
   if args.demo:
     c.tokenizer = args.tokenizer or f"{args.demo_data}/paligemma.model"
     c.model_init = args.init or None
-    c.input.shuffle_buffer = 256
     c.input.num_parallel = 2
     c.log_every = 10
     c.ckpt.every = 100

@@ -65,7 +65,8 @@ def lowercased_anls(transfer: published.Transfer, arg: str | None, dataset: str,
   c, args, res = setup(transfer, arg, res=896)
   data, lower = source(dataset, args), ('lower(key="answers")',)
   c.input.data = data("train+val" if args.final_split else "train")
-  c.input.pp = train_pp(transfer, res, "answers", suffix_is_list=True, before=lower)
+  c.input.pp = train_pp(transfer, res, "answers", suffix_is_list=True, before=lower,
+                        pick="choice_no_replacement")
   if args.final_split:
     c.evals = {f"{dataset}_test": decode_eval(
         transfer, res, data("test"), "storepreds", ("question_id",), every="100%",

@@ -185,21 +185,29 @@ def _tolen_pp(text_len: int, pads: dict[str, int]) -> str:
   return "|".join(f'tolen({text_len}, pad_value={v}, key="{k}")' for k, v in pads.items())
 
 
+PICKS = ("choice", "choice_no_replacement")  # the ops that pick one target of a list
+
+
 def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key: str,
                        antialias: bool = True, suffix_is_list: bool = False,
-                       image_keys: tuple[str, ...] = (), before: tuple[str, ...] = ()) -> str:
+                       image_keys: tuple[str, ...] = (), before: tuple[str, ...] = (),
+                       pick: str = "choice") -> str:
   """The training pp spec of a PaliGemma transfer (the big_vision layout).
 
   Output: image [res, res, 3] float32 in [-1, 1]; text int32 [text_len] = bos + prefix + "\\n" +
   suffix + eos, padded with 0 (cut at text_len, `_truncated` = 1 then); mask_ar (0 prefix+sep, 1 suffix+eos,
   1 padding); mask_loss (1 on suffix+eos); mask_input (1 on real tokens). `prefix_template` is a strfmt
   template, e.g. "answer en {question}"; `suffix_key` names the target string field, or with
-  `suffix_is_list` a 1-D field of targets of which one is picked per example (`choice`). `before`:
+  `suffix_is_list` a 1-D field of targets of which one is picked per example and epoch by the op
+  `pick` (PICKS: "choice" draws anew each epoch; "choice_no_replacement", big_vision's for most
+  transfers, uses each target once before repeating one). `before`:
   ops run after the image ops, before the prompt (e.g. 'lower(key="answers")'). `image_keys`:
   several images per example (e.g. NLVR2's ("image_left", "image_right")), each decoded and
   resized, output as images [M, res, res, 3] instead of image.
   """
-  pick = "choice" if suffix_is_list else "copy"
+  if pick not in PICKS:
+    raise ValueError(f"pick={pick!r}; allowed: {PICKS}.")
+  pick = pick if suffix_is_list else "copy"
   keep = ", ".join(repr(k) for k in _model_keys(image_keys, "text", "mask_ar", "mask_loss",
                                                 "mask_input"))
   return "|".join([

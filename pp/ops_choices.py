@@ -2,7 +2,8 @@
 
 `shuffle_choices` writes ScienceQA's prompt fields as its dataset builder does ("indexed_choices"
 "(A) apple, (B) banana", "indexed_answer" "B"), with the choices in a per-example order (as
-big_vision's sci_qa_choices_shuffle, but a stateless function of the example like pp.choice).
+big_vision's sci_qa_choices_shuffle, but a stateless function of the example and its epoch like
+pp.choice).
 """
 import tensorflow as tf
 
@@ -30,7 +31,8 @@ def shuffle_choices(choices_key: str = "choices", answer_key: str = "answer",
   """The choices (strings [n]) in a shuffled order, lettered, into `choices_outkey`, and the letter
   of the right one (`answer_key`: its index among the choices) into `answer_outkey`.
 
-  The order is a stateless function of (`seed`, the example's `_seed` or `_id`), as pp.choice.
+  The order is a stateless function of (`seed`, the example, its epoch), as pp.choice's pick:
+  another order each epoch.
   """
   def _shuffle_choices(example):
     choices, answer = get(example, choices_key), get(example, answer_key)

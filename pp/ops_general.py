@@ -1,4 +1,4 @@
-"""General pp ops: copy, setdefault, choice, getidx, keep, drop, flatten."""
+"""General pp ops: copy, setdefault, choice, choice_no_replacement, getidx, keep, drop, flatten."""
 import tensorflow as tf
 
 from big_paligemma.registry import register
@@ -42,23 +42,32 @@ def as_text(x: tf.Tensor) -> tf.Tensor:
   return x if x.dtype == tf.string else tf.strings.as_string(x)
 
 
-def _example_seed(example: dict, inkey: str, seed: int) -> tf.Tensor:
-  """A [2] stateless seed: the op seed with the example's `_seed`, `_id`, or else its `inkey` values."""
+def _key_epoch(example: dict, inkey: str) -> tuple[tf.Tensor, tf.Tensor]:
+  """int64 (key, epoch) of an example: its `_seed` field [key, epoch] (the input pipeline's: key a
+  hash of (run seed, source, example index), epoch the epoch of the read); without one a hash of
+  its `_id` field (or else of its `inkey` values) and epoch 0."""
   if "_seed" in example:
-    ex = tf.cast(tf.reshape(example["_seed"], [-1])[-1], tf.int64)
-  else:
-    ident = tf.strings.reduce_join(as_text(example["_id"] if "_id" in example else example[inkey]),
-                                   separator="\x1f")
-    ex = tf.strings.to_hash_bucket_fast(ident, 2**62)
-  return tf.stack([tf.constant(seed, tf.int64), ex])
+    seed = tf.ensure_shape(tf.cast(example["_seed"], tf.int64), [2])
+    return seed[0], seed[1]
+  ident = tf.strings.reduce_join(as_text(example["_id"] if "_id" in example else example[inkey]),
+                                 separator="\x1f")
+  return tf.strings.to_hash_bucket_fast(ident, 2**62), tf.constant(0, tf.int64)
+
+
+def _example_seed(example: dict, inkey: str, seed: int) -> tf.Tensor:
+  """A [2] stateless seed of (`seed`, the example, its epoch): another one every epoch."""
+  key, epoch = _key_epoch(example, inkey)
+  return tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed, tf.int64), key]),
+                                                  epoch)
 
 
 @register("pp.choice")
 def choice(inkey: str, outkey: str | None = None, seed: int = 0):
   """Picks one element of the 1-D field `inkey` into `outkey` (default: in place).
 
-  The pick is a stateless function of (`seed`, the example's `_seed` field, or its `_id` field, or
-  else the values of `inkey`): the same example with the same seed always gets the same element.
+  The pick is a stateless function of (`seed`, the example, its epoch) (see `_key_epoch`): the
+  same example in the same epoch always gets the same element, another epoch a new draw (with
+  replacement: see choice_no_replacement).
   """
   def _choice(example):
     values = get(example, inkey)
@@ -66,6 +75,45 @@ def choice(inkey: str, outkey: str | None = None, seed: int = 0):
     tf.debugging.assert_positive(n, message=f"pp.choice: field {inkey!r} is empty")
     i = tf.random.stateless_uniform([], _example_seed(example, inkey, seed), 0, n, dtype=tf.int32)
     return {**example, outkey or inkey: tf.gather(values, i)}
+  return _choice
+
+
+def _keys(keys: str | list | tuple) -> list[str]:
+  return [keys] if isinstance(keys, str) else list(keys)
+
+
+@register("pp.choice_no_replacement")
+def choice_no_replacement(inkey: str | list, outkey: str | list | None = None, seed: int = 0):
+  """Picks one element of the 1-D field `inkey` into `outkey` (default: in place), cycling
+  through the elements over the epochs as big_vision's choice_no_replacement: an example with n
+  elements gets each of them once in epochs 0..n-1, again once in n..2n-1 in another order, ...
+
+  Epoch e of an example with `_seed` [key, e] (see `_key_epoch`) takes element
+  stateless_shuffle(range(n), fold_in([seed, key], e // n))[e % n]: big_vision's formula with the
+  epoch for its count of the times the example was seen, so it survives resumes and is the same
+  on any number of hosts. `inkey` may be a list of fields of one length (the same element of
+  each is picked), `outkey` then a list of as many.
+  """
+  inkeys = _keys(inkey)
+  outkeys = inkeys if outkey is None else _keys(outkey)
+  if len(outkeys) != len(inkeys):
+    raise ValueError(f"pp.choice_no_replacement: {len(inkeys)} inkeys {inkeys} but "
+                     f"{len(outkeys)} outkeys {outkeys}.")
+
+  def _choice(example):
+    values = [get(example, k) for k in inkeys]
+    n = tf.shape(values[0])[0]
+    checks = [tf.debugging.assert_positive(n, message=f"pp.choice_no_replacement: field "
+                                           f"{inkeys[0]!r} is empty")]
+    checks += [tf.debugging.assert_equal(tf.shape(v)[0], n, message=f"pp.choice_no_replacement: "
+                                         f"fields {inkeys} differ in length") for v in values[1:]]
+    with tf.control_dependencies(checks):
+      key, epoch = _key_epoch(example, inkeys[0])
+      count = tf.cast(n, tf.int64)
+      block_seed = tf.random.experimental.stateless_fold_in(
+          tf.stack([tf.constant(seed, tf.int64), key]), epoch // count)
+      i = tf.random.experimental.stateless_shuffle(tf.range(n), block_seed)[epoch % count]
+    return {**example, **{o: tf.gather(v, i) for o, v in zip(outkeys, values)}}
   return _choice
 
 

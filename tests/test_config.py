@@ -49,6 +49,22 @@ def test_unknown_and_wrong_kind_keys_name_the_key_and_allowed():
   assert c.optim.lr == 2e-5
 
 
+def test_removed_shuffle_buffer_is_an_error_naming_the_removal(tmp_path):
+  c = docvqa.get_config("res=224")
+  assert "shuffle_buffer" not in c.input
+  c.input.shuffle_buffer = 10_000  # what configs before grain set
+  with pytest.raises(cs.ConfigError, match=r"config.input.shuffle_buffer was removed: .*shuffles "
+                     r"each epoch whole.*delete the line"):
+    cs.validate(c)
+  path = tmp_path / "old.py"
+  path.write_text("from configs.transfer import docvqa\ndef get_config(arg=None):\n"
+                  "  c = docvqa.get_config(arg)\n  c.input.shuffle_buffer = 256\n  return c\n")
+  with pytest.raises(cs.ConfigError, match=r"config.input.shuffle_buffer was removed"):
+    cs.load_config(str(path))
+  with pytest.raises(cs.ConfigError, match=r"config.input.shuffle_buffer was removed"):
+    cs.apply_override(docvqa.get_config("res=224"), "input.shuffle_buffer", "16")
+
+
 def test_eval_types_are_the_registered_evaluators():
   assert cs.eval_types() == registry.names("evaluator")
   assert {"anls", "vqav2", "refcoco_seg", "storepreds"} <= set(cs.eval_types())

@@ -1,4 +1,4 @@
-"""Input pipeline: grain index sampling over random-access sources -> TF pp -> batches; state.
+"""Input pipeline: grain plans which examples each host reads, TensorFlow pre-processes them.
 
 Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"name": "docvqa", "split": "train", "data_dir": "/data/tfds"}      a TFDS dataset ("name/config")
@@ -6,66 +6,72 @@ Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"mixture": [{"name": "chartqa/human", "split": "train", "data_dir": D},
                {"name": "chartqa/augmented", "split": "train", "data_dir": D}]}
 A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7398 : 20901).
-The names of data/datasets.BUILDERS are this project's builders (data/datasets/); any other name
-is looked up in the TFDS catalogue. Images stay encoded bytes: the pp function decodes them.
+Sources are read by example index (data/sources.py: TFDS splits as ArrayRecord files, built with
+`--file_format array_record`, a TFRecord build is refused naming the convert and rebuild commands;
+jsonl files by line). Images stay encoded bytes: the pp function decodes them.
 
-Engine. Every source is read by example index: TFDS datasets through TFDS's random-access data
-source (`as_data_source`: ArrayRecord files, so they are built with `--file_format array_record`;
-a TFRecord build raises an error naming the convert and rebuild commands), jsonl files by line.
-grain (`grain.MapDataset`, pinned in requirements.txt) turns indices into the training stream: each
-source shuffled globally per epoch by grain's index_shuffle (seeded by the seed, the source and
-the epoch), endless epochs, and a mixture by grain's `mix` (a fixed interleave in the proportions
-of the weights, zero weights left out). Example n of the stream is thus a function of
-(config, seed, n) that reads one record and nothing else. grain's thread pool (`ReadOptions`)
-reads and pre-processes the coming examples of this host in parallel, in order; the pp function
-runs as a tf.function per source on each example, so pp spec strings stay TensorFlow ops. Why
-this and not grain's `IndexSampler` + `ShardOptions` or per-host file shards: those deal
-examples to hosts round-robin or by file, so a global batch's rows (and, with file shards, its
-examples) would depend on the number of processes; with position -> record, each host computes
-which positions are its rows and reads exactly those.
+Plan (grain). `grain.MapDataset` (pinned in requirements.txt) turns stream positions into examples:
+each source shuffled per epoch by grain's index_shuffle (seeded by the seed, the source and the
+epoch), endless epochs, and a mixture by grain's `mix` (a fixed interleave in the proportions of
+the weights, zero weights left out). Stream position n -> (source, example index, epoch) is thus a
+function of (config, seed, n) and reads nothing. Global batch b is positions [b*B, (b+1)*B) (B =
+global batch size); host h of n has rows [h*lb, (h+1)*lb) of it (lb = B / n) and reads only those
+records: lb reads a step per host whatever n (tools/bench_input.py). So the global batch sequence
+is a function of (config, seed) alone, whatever the number of processes. Why not grain's
+`IndexSampler` + `ShardOptions` or per-host file shards: those deal examples to hosts round-robin
+or by file, so a global batch's rows would depend on the number of processes. Evaluation: host h
+reads examples [h*N/n, (h+1)*N/n) of the source, in order.
 
-Training. Global batch b is stream positions [b*B, (b+1)*B) (B = global batch size); host h of n
-has rows [h*lb, (h+1)*lb) of it (lb = B / n) and reads only those records: lb reads a step per
-host whatever n (tools/bench_input.py). So the global batch sequence is a function of
-(config, seed) alone, whatever the number of processes. `shuffle_buffer` has no effect (kept for
-the config's key): grain shuffles each epoch whole. Evaluation: host h reads examples
-[h*N/n, (h+1)*N/n) of the source, in order.
+Work (TensorFlow). A local batch is one job: look its positions up in grain's plan, read its
+records (TFDS: the batch's serialized records in one ArrayRecord call; jsonl: nothing, its rows are
+in memory), then one tf.function call in which a tf.data map parses each record (TFDS) or reads its
+image (jsonl) and runs the pp function, `num_parallel` examples at a time, in order, and batches.
+Jobs run in grain's thread pool, `prefetch` local batches ahead. Why: the pp is TensorFlow ops, and
+TF runs them fastest without Python between examples. Measured on tools/bench_input.py (one host,
+BENCHMARKS.md): one tf.function call per example from grain's threads (this module before) spent
+its time in Python and the GIL, 3-4x fewer examples/s than the tf.data pipeline before grain;
+tf.data fed by a Python generator (`from_generator` over grain's iterator) was ~2x slower than
+the batch call and hung at interpreter exit (TF's threads calling into Python's finished thread
+pool). The batch call is Python for a few calls per batch, per-example work in TF's threads, and
+no TF thread left running Python once a call returns, so shutdown stays clean. Within a call,
+`num_parallel` -1 is tf.data.AUTOTUNE (slower than a fixed count for such short-lived maps).
 
-Bad input. Every example goes through the pp function alone; if that fails (a corrupt or unreadable
-image) the iterator shuts its reader threads down and raises the TF error with a message naming
-the example (`_id`: question_id, image_id or the jsonl line). With `skip_bad_examples=True` a
-training row whose example fails takes the example at the same row of the next global batch
-(position + B, then + 2B, ..., at most MAX_TRIES), which every process count puts on the same
-host: the batches stay a function of (config, seed, data) and all hosts stay at one position. Such
-a replacement also appears at its own position. Eval drops a failing example. Failures met are
-counted in `Iterator.skipped_bad_examples`; a pp output field `_truncated` (set by `tolen`) in
-`Iterator.truncated_examples`. Counts are per host. Other `_`-prefixed fields are dropped; eval
-batches have `_mask`.
+Seeds. Every example gets `_seed`, int64 [2] = [key, epoch]: key a hash of (seed, source, example
+index), epoch the epoch of its source that the read belongs to (0 in evaluation, whose seed is 0).
+Random pp ops draw from it (pp.choice: another pick each epoch; pp.choice_no_replacement: each
+epoch another element until all were used), so their draws are functions of (seed, data) too: the
+same after a resume and on any number of hosts.
+
+Bad input. If a batch's call fails (a corrupt or unreadable image), its examples are run one by one
+through the same call; a failing one raises the TF error with a message naming it (`_id`:
+question_id, image_id or the jsonl line) and the reader threads stop. With
+`skip_bad_examples=True` a training row whose example fails takes the example at the same row of
+the next global batch (position + B, then + 2B, ..., at most MAX_TRIES), which every process count
+puts on the same host: the batches stay a function of (config, seed, data) and all hosts stay at
+one position. Such a replacement also appears at its own position. In evaluation a failing example
+becomes a `_mask` 0 row. Failures met are counted in `Iterator.skipped_bad_examples`; a pp output
+field `_truncated` (set by `tolen`) in `Iterator.truncated_examples`. Counts are per host. Other
+`_`-prefixed fields are dropped; eval batches have `_mask`.
 
 Resume. `Iterator.get_state()` is int64 [skipped_bad_examples, truncated_examples, position]:
 position is the number of stream examples up to the end of the last global batch, the same on
 every host (the counts are per host; a checkpoint keeps process 0's). `set_state` continues there
-for any process count, reading nothing before it. A state of the tf.data pipeline before this one
+for any process count, reading nothing before it. A state of the tf.data pipeline before grain
 (one count per source) resumes at the same count in grain's order if it has one source (the rest
 of that epoch is then not exactly the unseen examples); with several it is refused.
 """
 import math
-import threading
 
-from etils import epath
 import grain
 import jax
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from big_paligemma.data import datasets
-from big_paligemma.data import jsonl
+from big_paligemma.data import sources as sources_lib
 
-SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight")
-ID_FIELDS = ("question_id", "image_id", "id")
 MAX_TRIES = 16  # skip_bad_examples: examples tried for one training row before giving up
 _ENDLESS = 2**62  # the length grain sees for the endless training stream
+num_examples = sources_lib.num_examples
 
 
 def sources(data_config) -> list[dict]:
@@ -74,172 +80,106 @@ def sources(data_config) -> list[dict]:
   if "mixture" in config:
     if set(config) != {"mixture"} or not config["mixture"]:
       raise ValueError(f"A mixture config has only a non-empty 'mixture' list; got {config}.")
-    return [_check_source(dict(s)) for s in config["mixture"]]
-  return [_check_source(config)]
+    return [sources_lib.check_source(dict(s)) for s in config["mixture"]]
+  return [sources_lib.check_source(config)]
 
 
-def _check_source(source: dict) -> dict:
-  unknown = sorted(set(source) - set(SOURCE_KEYS))
-  if unknown:
-    raise ValueError(f"Unknown data source keys {unknown} in {source}; allowed: {SOURCE_KEYS}.")
-  if ("name" in source) == ("jsonl" in source):
-    raise ValueError(f"A data source names exactly one of 'name' (TFDS) or 'jsonl'; got {source}.")
-  if "name" in source and "split" not in source:
-    raise ValueError(f"TFDS source {source['name']!r} needs a 'split' (e.g. 'train').")
-  return source
+# ----------------------------------------------------------------------------- seeds
 
 
-def _builder(source: dict) -> tfds.core.DatasetBuilder:
-  name, _, config = source["name"].partition("/")
-  if name in datasets.BUILDERS:
-    return datasets.BUILDERS[name](config=config or None, data_dir=source.get("data_dir"))
-  return tfds.builder(source["name"], data_dir=source.get("data_dir"))
+def _mix64(x: np.ndarray) -> np.ndarray:
+  """splitmix64's finaliser: a bijective hash of uint64s."""
+  x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+  x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+  return x ^ (x >> np.uint64(31))
 
 
-def num_examples(source: dict) -> int:
-  """How many examples the whole source (all hosts) has."""
-  if "jsonl" in source:
-    return len(jsonl.read_rows(source["jsonl"]))
-  return _builder(source).info.splits[source["split"]].num_examples
+def example_seeds(seed: int, source, index, epoch) -> np.ndarray:
+  """int64 [n, 2]: the `_seed` [key, epoch] of examples (source, index, epoch are [n] ints)."""
+  source, index = np.atleast_1d(source).astype(np.uint64), np.atleast_1d(index).astype(np.uint64)
+  with np.errstate(over="ignore"):
+    run = _mix64(np.uint64(seed % 2**64) + np.uint64(0x9E3779B97F4A7C15) * (source + 1))
+    key = _mix64(run ^ index)
+  return np.stack([key.view(np.int64), np.atleast_1d(epoch).astype(np.int64)], axis=-1)
 
 
-# ----------------------------------------------------------------------------- sources
-
-
-def build_command(source: dict, data_dir: str = "DATA_DIR") -> str:
-  """The `tfds build` command line that writes `source`'s dataset as ArrayRecord files."""
-  name, _, config = source["name"].partition("/")
-  target, flags = source["name"], ""
-  if name in datasets.BUILDERS:  # ours: built by path from the release files
-    target = datasets.BUILDERS[name].__module__.replace(".", "/") + ".py"
-    flags = (f" --config {config}" if config else "") + " --manual_dir RAW_FILES"
-  return f"tfds build {target}{flags} --data_dir {data_dir} --file_format array_record"
-
-
-def _not_array_record(source: dict, builder) -> str:
-  version_dir = epath.Path(builder.data_dir)
-  return (
-      f"TFDS dataset {source['name']!r} in {version_dir} is stored as "
-      f"{builder.info.file_format.value} files, but the input pipeline reads examples by index, "
-      "which needs ArrayRecord files. Convert it once (no raw files needed): `tfds convert_format "
-      f"--dataset_version_dir={version_dir} --out_file_format=array_record "
-      f"--out_dir=NEW_DATA_DIR/{builder.info.full_name}` and set data_dir to NEW_DATA_DIR; or "
-      f"rebuild it: `{build_command(source)}`.")
-
-
-class _TfdsSource:
-  """A TFDS split by example index (ArrayRecord files); images stay encoded bytes; "_id" added."""
-
-  def __init__(self, source: dict):
-    builder = _builder(source)
-    features = builder.info.features
-    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
-    try:
-      self._data = builder.as_data_source(
-          source["split"], decoders={k: tfds.decode.SkipDecoding() for k in images})
-    except NotImplementedError as e:
-      raise ValueError(_not_array_record(source, builder)) from e
-    except ValueError:  # array_record refuses a split of no files (e.g. train[-5%:] of 4)
-      if builder.info.splits[source["split"]].num_examples:
-        raise
-      self._data = []
-    self.signature = {**features.get_tensor_spec(), **{k: tf.TensorSpec([], tf.string)
-                                                         for k in images + ["_id"]}}
-    self._key = next((k for k in ID_FIELDS if k in features), None)
-    self._prefix = f"{source['name']}/{source['split']} "
-
-  def __len__(self) -> int:
-    return len(self._data)
-
-  def __getitem__(self, index: int) -> dict:
-    record = self._data[index]
-    value = record[self._key] if self._key else index
-    value = value.decode() if isinstance(value, bytes) else value
-    return {**record, "_id": f"{self._prefix}{self._key or 'index'}={value}"}
-
-
-class _Counted:
-  """A source that counts the examples read from it (`reads`); thread-safe."""
-
-  def __init__(self, source):
-    self.source = source
-    self.signature = source.signature
-    self.reads = 0
-    self._lock = threading.Lock()
-
-  def __len__(self) -> int:
-    return len(self.source)
-
-  def __getitem__(self, index: int) -> dict:
-    with self._lock:
-      self.reads += 1
-    return self.source[int(index)]
-
-
-def open_source(source: dict) -> _Counted:
-  """`source` read by example index: len(), [i] -> a dict of numpy/bytes values with "_id"."""
-  if "jsonl" in source:
-    return _Counted(jsonl.Source(source["jsonl"]))
-  return _Counted(_TfdsSource(source))
+def _shuffle_seed(seed: int, salt: int) -> int:
+  """A 32-bit shuffle seed from (seed, salt), so related seeds give unrelated orders."""
+  return int(np.random.SeedSequence([seed % 2**64, salt]).generate_state(1)[0])
 
 
 # ----------------------------------------------------------------------------- pre-processing
 
 
-def _tensors(record: dict, signature: dict) -> dict:
-  """A record (nested dicts of numpy, bytes or lists) as tensors of `signature`'s types."""
-  return {k: _tensors(record[k], spec) if isinstance(spec, dict) else
-          tf.constant(record[k], spec.dtype) for k, spec in signature.items()}
+def _pp_one(src, pp_fn, index, raw, seed) -> dict:
+  """TF ops: one example of `src` through pp_fn; `_`-fields dropped except `_truncated`."""
+  out = pp_fn({**src.decode(index, raw), "_seed": seed})
+  return {k: v for k, v in out.items() if not k.startswith("_") or k == "_truncated"}
 
 
-def _numpy(value: tf.Tensor) -> np.ndarray:
-  """A tensor as numpy; strings as an object array of bytes (as tf.data gives them)."""
-  return np.array(value.numpy(), dtype=object if value.dtype == tf.string else None)
+class _Pp:
+  """pp_fn on a batch of examples of `srcs` in one tf.function (see "Work" in the docstring).
 
+  Call with [n] source numbers, [n] example indices, [n] raw bytes (`src.raw`) and [n, 2] seeds
+  (n >= 1); returns the pp outputs as numpy [n, ...] (strings: object arrays of bytes), fields of
+  varying shape padded to the longest ("" / 0) when `pad`, else an error for such fields.
+  """
 
-class _Preprocess:
-  """pp_fn as one tf.function over a source's examples: record -> its pp output (numpy)."""
+  def __init__(self, srcs: list, pp_fn, num_parallel: int, pad: bool):
+    def one(i, index, raw, seed):
+      branches = [lambda s=s: _pp_one(s, pp_fn, index, raw, seed) for s in srcs]
+      return branches[0]() if len(branches) == 1 else tf.switch_case(i, branches)
 
-  def __init__(self, pp_fn, signature: dict):
-    self._signature = signature
-    self._fn = tf.function(pp_fn, input_signature=[signature])
+    def batch(i, index, raw, seed):
+      ds = tf.data.Dataset.from_tensor_slices((i, index, raw, seed))
+      ds = ds.map(one, num_parallel_calls=num_parallel, deterministic=True)
+      n = tf.shape(index, out_type=tf.int64)[0]
+      return (ds.padded_batch(n) if pad else ds.batch(n)).get_single_element()
+
+    signature = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
+                 tf.TensorSpec([None], tf.string), tf.TensorSpec([None, 2], tf.int64)]
+    self._fn = tf.function(batch, input_signature=signature)
     self.outputs = self._fn.get_concrete_function().structured_outputs  # traced here, once
 
-  def __call__(self, record: dict) -> dict:
+  def __call__(self, i, index, raw, seed) -> dict[str, np.ndarray]:
+    out = self._fn(i, index, raw, seed)
+    return {k: np.array(v.numpy(), dtype=object if v.dtype == tf.string else None)
+            for k, v in out.items()}
+
+
+class _Reader:
+  """Reads and pre-processes examples given as [(source, index, epoch)] (see the docstring)."""
+
+  def __init__(self, srcs: list, pp: _Pp, seed: int):
+    self.srcs, self._pp, self._seed = srcs, pp, seed
+
+  def __call__(self, plan: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
+    """The pp outputs of the examples of `plan` [n, ...]; a tf.errors.OpError if one fails."""
+    i, index, epoch = (np.array(c, np.int64) for c in zip(*plan))
+    raw = np.empty(len(plan), object)
+    for s, src in enumerate(self.srcs):
+      if (i == s).any():
+        raw[i == s] = src.raw(index[i == s])
+    return self._pp(i.astype(np.int32), index, raw, example_seeds(self._seed, i, index, epoch))
+
+  def one(self, plan: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """One example's pp outputs (no batch axis); an error naming it if it fails."""
     try:
-      out = self._fn(_tensors(record, self._signature))
+      return {k: v[0] for k, v in self([plan]).items()}
     except tf.errors.OpError as e:
+      name = self.srcs[plan[0]].example_id(plan[1])
       raise type(e)(e.node_def, e.op, (
-          f"Pre-processing failed for example {record['_id']} (a corrupt or unreadable image?); "
+          f"Pre-processing failed for example {name} (a corrupt or unreadable image?); "
           "fix or remove it, or set skip_bad_examples=True to skip and count such examples. "
           f"The error: {e.message}")) from e
-    return {k: _numpy(v) for k, v in out.items()}
 
 
-def _kept(out: dict, bad: int) -> dict:
-  """pp output -> the batch fields, with this host's counters `_bad` and `_truncated`."""
-  truncated = bool(np.any(out.get("_truncated", False)))
-  return {**{k: v for k, v in out.items() if not k.startswith("_")},
-          "_bad": bad, "_truncated": truncated}
-
-
-def element_spec(pp: _Preprocess, local_batch: int) -> dict:
-  """{field: tf.TensorSpec [B_local, ...]} of the batches."""
-  return {k: tf.TensorSpec([local_batch, *v.shape], v.dtype) for k, v in pp.outputs.items()
-          if not k.startswith("_")}
-
-
-def _placeholder(pp: _Preprocess) -> dict:
-  """An example with the structure of pp's outputs (unknown sizes 0, "" / 0) and `_mask` 0."""
-  def zeros(spec):
-    shape = [d if d is not None else 0 for d in spec.shape]
-    return np.full(shape, b"", object) if spec.dtype == tf.string else np.zeros(
-        shape, spec.dtype.as_numpy_dtype)
-  fields = {k: zeros(v) for k, v in pp.outputs.items() if not k.startswith("_")}
-  return {**fields, "_mask": np.int32(0)}
-
-
-# ----------------------------------------------------------------------------- batches
+def _counted(batch: dict, bad: int) -> dict:
+  """A batch with this host's counters: `_bad` failures, `_truncated` examples cut by tolen."""
+  truncated = batch.pop("_truncated", None)
+  rows = 0 if truncated is None else int(np.any(
+      np.reshape(truncated, (len(truncated), -1)) != 0, axis=1).sum())
+  return {**batch, "_bad": bad, "_truncated": rows}
 
 
 def _stack(rows: list[dict], pad: bool) -> dict[str, np.ndarray]:
@@ -253,11 +193,32 @@ def _stack(rows: list[dict], pad: bool) -> dict[str, np.ndarray]:
         raise ValueError(f"pp output field {key!r} has shapes {shapes} within one batch; give "
                          "it a fixed shape in the pp (e.g. tolen for texts).")
       top = np.max([v.shape for v in values], axis=0)
-      fill = b"" if values[0].dtype == object else 0
-      values = [np.pad(v, [(0, t - s) for s, t in zip(v.shape, top)], constant_values=fill)
+      values = [np.pad(v, [(0, t - s) for s, t in zip(v.shape, top)], constant_values=_fill(v))
                 for v in values]
     batch[key] = np.stack(values)
   return batch
+
+
+def _fill(value: np.ndarray):
+  return b"" if value.dtype == object else 0
+
+
+def element_spec(pp: _Pp, local_batch: int) -> dict:
+  """{field: tf.TensorSpec [B_local, ...]} of the batches."""
+  return {k: tf.TensorSpec([local_batch, *v.shape[1:]], v.dtype) for k, v in pp.outputs.items()
+          if not k.startswith("_")}
+
+
+def _placeholders(pp: _Pp, n: int) -> dict[str, np.ndarray]:
+  """n rows with the structure of pp's outputs (unknown sizes 0, "" / 0)."""
+  def zeros(spec):
+    shape = [n] + [d if d is not None else 0 for d in spec.shape[1:]]
+    return np.full(shape, b"", object) if spec.dtype == tf.string else np.zeros(
+        shape, spec.dtype.as_numpy_dtype)
+  return {k: zeros(v) for k, v in pp.outputs.items() if not k.startswith("_")}
+
+
+# ----------------------------------------------------------------------------- iterators
 
 
 class Iterator:
@@ -270,10 +231,10 @@ class Iterator:
 
   num_batches = None  # eval: batches per host (the same on every host); train: None
 
-  def __init__(self, sources: list, local_batch: int, spec: dict):
+  def __init__(self, srcs: list, local_batch: int, spec: dict):
     self.local_batch = local_batch
     self.element_spec = spec
-    self._sources = sources
+    self._sources = srcs
     self._it = None
     self.skipped_bad_examples = self.truncated_examples = 0
 
@@ -284,23 +245,21 @@ class Iterator:
   def records_read(self) -> int:
     return sum(s.reads for s in self._sources)
 
-  def _open(self, examples: grain.MapDataset, num_parallel: int, buffer: int) -> None:
+  def _open(self, batches: grain.MapDataset, prefetch: int) -> None:
     self.close()
-    options = grain.ReadOptions(num_threads=num_parallel, prefetch_buffer_size=buffer)
-    self._it = iter(examples.to_iter_dataset(options))
+    options = grain.ReadOptions(num_threads=prefetch, prefetch_buffer_size=prefetch)
+    self._it = iter(batches.to_iter_dataset(options))
 
-  def _take(self) -> dict | None:
-    """This host's next example (counted), or None at the end."""
+  def _take(self) -> dict:
+    """The next batch, its counters added to this host's counts."""
     try:
-      example = next(self._it)
-    except StopIteration:
-      return None
+      batch = next(self._it)
     except BaseException:
       self.close()
       raise
-    self.skipped_bad_examples += example.pop("_bad")
-    self.truncated_examples += example.pop("_truncated", False)
-    return example
+    self.skipped_bad_examples += batch.pop("_bad")
+    self.truncated_examples += batch.pop("_truncated")
+    return batch
 
   def close(self) -> None:
     if self._it is not None:
@@ -322,21 +281,21 @@ class Iterator:
 class _TrainIterator(Iterator):
   """This host's rows of the global batches from stream position `position` on."""
 
-  def __init__(self, open_rows, sources: list, local_batch: int, global_batch: int, spec: dict):
-    super().__init__(sources, local_batch, spec)
-    self._open_rows = open_rows
+  def __init__(self, open_batches, srcs: list, local_batch: int, global_batch: int, spec: dict):
+    super().__init__(srcs, local_batch, spec)
+    self._open_batches = open_batches
     self._global_batch = global_batch
     self._start(np.zeros(3, np.int64))
 
   def _start(self, state: np.ndarray) -> None:
     self.skipped_bad_examples, self.truncated_examples = int(state[0]), int(state[1])
     self.position = int(state[2])
-    self._open(*self._open_rows(self.position))
+    self._open(*self._open_batches(self.position))
 
   def __next__(self) -> dict[str, np.ndarray]:
-    rows = [self._take() for _ in range(self.local_batch)]
+    batch = self._take()
     self.position += self._global_batch
-    return _stack(rows, pad=False)
+    return batch
 
   def get_state(self) -> np.ndarray:
     """int64 [3]: the two counts, then the stream position (see the module docstring)."""
@@ -361,30 +320,22 @@ class _TrainIterator(Iterator):
 
 
 class _EvalIterator(Iterator):
-  """This host's examples in order, in `num_batches` batches padded with `_mask` 0 examples."""
+  """This host's examples in order, in `num_batches` batches padded with `_mask` 0 rows."""
 
-  def __init__(self, examples, sources, local_batch: int, num_batches: int, pp: _Preprocess,
-               num_parallel: int):
-    super().__init__(sources, local_batch, {**element_spec(pp, local_batch),
-                                            "_mask": tf.TensorSpec([local_batch], tf.int32)})
-    self.num_batches = num_batches
-    self._placeholder = _placeholder(pp)
+  def __init__(self, batches: grain.MapDataset, srcs: list, local_batch: int, pp: _Pp,
+               prefetch: int):
+    super().__init__(srcs, local_batch, {**element_spec(pp, local_batch),
+                                         "_mask": tf.TensorSpec([local_batch], tf.int32)})
+    self.num_batches = len(batches)
     self._done = 0
-    self._open(examples, num_parallel, max(num_parallel, 2 * local_batch))
+    self._open(batches, prefetch)
 
   def __next__(self) -> dict[str, np.ndarray]:
     if self._done == self.num_batches:
       self.close()
       raise StopIteration
-    rows = []
-    while len(rows) < self.local_batch:
-      example = self._take() if self._it is not None else None
-      if example is None:
-        rows.append(self._placeholder)
-      elif example:  # an empty dict is a dropped bad example
-        rows.append({**example, "_mask": np.int32(1)})
     self._done += 1
-    return _stack(rows, pad=True)
+    return self._take()
 
 
 # ----------------------------------------------------------------------------- training stream
@@ -405,11 +356,6 @@ def _local_batch(global_batch_size: int, process_count: int) -> int:
   return global_batch_size // process_count
 
 
-def _seed(seed: int, salt: int) -> int:
-  """A 32-bit shuffle seed from (seed, salt), so related seeds give unrelated orders."""
-  return int(np.random.SeedSequence([seed % 2**64, salt]).generate_state(1)[0])
-
-
 def _weights(specs: list, srcs: list) -> list:
   weights = [float(s["weight"]) if "weight" in s else len(src) for s, src in zip(specs, srcs)]
   if min(weights) < 0 or not sum(weights) > 0:
@@ -417,96 +363,140 @@ def _weights(specs: list, srcs: list) -> list:
   return weights
 
 
-def _stream(srcs: list, weights: list, seed: int) -> grain.MapDataset:
-  """Example n of the endless training stream as (source index, record)."""
-  streams = [grain.MapDataset.source(s).shuffle(seed=_seed(seed, i)).repeat()
-             .map(lambda record, i=i: (i, record)) for i, s in enumerate(srcs)]
+def _plan(sizes: list[int], weights: list, seed: int) -> grain.MapDataset:
+  """Stream position -> (source, example index, epoch of that source)."""
+  streams = [grain.MapDataset.range(n).shuffle(seed=_shuffle_seed(seed, i)).repeat()
+             .map_with_index(lambda p, index, i=i, n=n: (i, index, p // n))
+             for i, n in enumerate(sizes)]
   used = [i for i, w in enumerate(weights) if w > 0]
   if len(used) == 1:
     return streams[used[0]]
   return grain.MapDataset.mix([streams[i] for i in used], [weights[i] for i in used])
 
 
-def _row_example(stream, pps: list, global_batch: int, skip_bad_examples: bool):
-  """position -> the pp'd example of that training row (see "Bad input" in the docstring)."""
+class _TrainRows:
+  """Position -> this host's pp'd rows, bad examples handled (see "Bad input" in the docstring)."""
 
-  def example(position: int) -> dict:
+  def __init__(self, reader: _Reader, plan: grain.MapDataset, global_batch: int,
+               skip_bad_examples: bool):
+    self._read, self._plan = reader, plan
+    self._global_batch, self._skip = global_batch, skip_bad_examples
+
+  def batch(self, positions: range) -> dict[str, np.ndarray]:
+    try:
+      return _counted(self._read([self._plan[p] for p in positions]), bad=0)
+    except tf.errors.OpError:  # one by one: which failed, replaced or raised
+      rows = [self.example(p) for p in positions]
+      bad = sum(row.pop("_bad") for row in rows)
+      return _counted(_stack(rows, pad=False), bad)
+
+  def example(self, position: int) -> dict:
     for tries in range(MAX_TRIES):
-      i, record = stream[position + tries * global_batch]
       try:
-        return _kept(pps[i](record), bad=tries)
+        return {**self._read.one(self._plan[position + tries * self._global_batch]),
+                "_bad": tries}
       except tf.errors.OpError:
-        if not skip_bad_examples:
+        if not self._skip:
           raise
     raise ValueError(f"The {MAX_TRIES} examples at stream positions {position} + k * "
-                     f"{global_batch} all failed pre-processing; check the data.")
-
-  return example
+                     f"{self._global_batch} all failed pre-processing; check the data.")
 
 
 def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int,
-                        shuffle_buffer: int | None = None, skip_bad_examples: bool = False,
-                        process_index: int | None = None, process_count: int | None = None,
-                        num_parallel: int = 8, prefetch: int = 2) -> Iterator:
+                        skip_bad_examples: bool = False, process_index: int | None = None,
+                        process_count: int | None = None, num_parallel: int = 8,
+                        prefetch: int = 2) -> Iterator:
   """Endless shuffled batches: this host's rows of each global batch, [B / process_count, ...].
 
   Same config and seed -> the same global batches on every run, for any number of processes,
-  and after a restore. `num_parallel` threads read and pre-process up to `prefetch` local
-  batches ahead. `shuffle_buffer` has no effect (grain shuffles whole epochs).
+  and after a restore. `num_parallel` examples of a batch are pre-processed at a time (-1:
+  tf.data.AUTOTUNE); `prefetch` local batches are read and pre-processed ahead, in parallel.
   """
-  del shuffle_buffer
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   specs = sources(data_config)
-  srcs = [open_source(s) for s in specs]
-  for spec, src in zip(specs, srcs):
-    if not len(src):
-      raise ValueError(f"Training source {spec} has no examples; remove it or fill it.")
-  pps = [_Preprocess(pp_fn, s.signature) for s in srcs]
-  stream = _stream(srcs, _weights(specs, srcs) if len(specs) > 1 else [1.0], seed)
-  example = _row_example(stream, pps, global_batch_size, skip_bad_examples)
+  srcs = [sources_lib.open_source(s) for s in specs]
+  pp = _Pp(srcs, pp_fn, num_parallel, pad=False)
+  plan = _plan([len(s) for s in srcs], _weights(specs, srcs) if len(specs) > 1 else [1.0], seed)
+  rows = _TrainRows(_Reader(srcs, pp, seed), plan, global_batch_size, skip_bad_examples)
   first_row = index * local_batch
 
-  def open_rows(position: int):
-    def row(k: int) -> dict:  # this host's k-th example from `position` on
-      return example(position + k // local_batch * global_batch_size + first_row + k % local_batch)
-    return (grain.MapDataset.range(_ENDLESS).map(row), num_parallel,
-            max(num_parallel, prefetch * local_batch))
+  def open_batches(position: int):
+    def local(b: int) -> dict:  # this host's b-th batch from `position` on
+      start = position + b * global_batch_size + first_row
+      return rows.batch(range(start, start + local_batch))
+    return grain.MapDataset.range(_ENDLESS).map(local), max(prefetch, 1)
 
-  return _TrainIterator(open_rows, srcs, local_batch, global_batch_size,
-                        element_spec(pps[0], local_batch))
+  return _TrainIterator(open_batches, srcs, local_batch, global_batch_size,
+                        element_spec(pp, local_batch))
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
+class _EvalRows:
+  """Example indices -> a local batch with `_mask`, failing examples raised or left out."""
+
+  def __init__(self, reader: _Reader, pp: _Pp, local_batch: int, skip_bad_examples: bool):
+    self._read, self._pp = reader, pp
+    self._local_batch, self._skip = local_batch, skip_bad_examples
+
+  def batch(self, indices: range) -> dict[str, np.ndarray]:
+    plan = [(0, i, 0) for i in indices]
+    try:
+      batch, bad = (self._read(plan) if plan else None), 0
+    except tf.errors.OpError:
+      rows, bad = [], 0
+      for example in plan:
+        try:
+          rows.append(self._read.one(example))
+        except tf.errors.OpError:
+          if not self._skip:
+            raise
+          bad += 1
+      batch = _stack(rows, pad=True) if rows else None
+    return _counted(self._padded(batch), bad)
+
+  def _padded(self, batch: dict | None) -> dict[str, np.ndarray]:
+    """`batch` (or nothing) filled up to the local batch with `_mask` 0 rows."""
+    if batch is None:
+      return {**_placeholders(self._pp, self._local_batch),
+              "_mask": np.zeros(self._local_batch, np.int32)}
+    n = len(next(iter(batch.values())))
+    fill = self._local_batch - n
+
+    def pad(v):
+      return np.concatenate([v, np.full((fill, *v.shape[1:]), _fill(v), v.dtype)])
+    return {**{k: pad(v) for k, v in batch.items()},
+            "_mask": np.repeat(np.int32([1, 0]), [n, fill])}
+
+
 def make_eval_iterator(data_config, pp_fn, *, global_batch_size: int,
                        skip_bad_examples: bool = False, process_index: int | None = None,
-                       process_count: int | None = None, num_parallel: int = 8) -> Iterator:
+                       process_count: int | None = None, num_parallel: int = 8,
+                       prefetch: int = 2) -> Iterator:
   """Every example of one source exactly once, in order, split over hosts.
 
   Each host yields `num_batches` batches [global_batch_size / process_count, ...]; the last ones are
-  filled with placeholder examples whose `_mask` is 0 (1 on real examples). Fields of varying
+  filled with placeholder rows whose `_mask` is 0 (1 on real examples). Fields of varying
   length (e.g. several answers) are padded to the longest in the batch ("" / 0).
   """
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   (spec,) = _single(sources(data_config))
-  src = open_source(spec)
+  src = sources_lib.open_source(spec)
   size = len(src)
+  start, end = index * size // count, (index + 1) * size // count
+  pp = _Pp([src], pp_fn, num_parallel, pad=True)
+  rows = _EvalRows(_Reader([src], pp, 0), pp, local_batch, skip_bad_examples)
+
+  def local(b: int) -> dict:  # this host's b-th batch
+    first = start + b * local_batch
+    return rows.batch(range(min(first, end), min(first + local_batch, end)))
+
   num_batches = math.ceil(math.ceil(size / count) / local_batch)
-  pp = _Preprocess(pp_fn, src.signature)
-
-  def example(record: dict) -> dict:
-    try:
-      return _kept(pp(record), bad=0)
-    except tf.errors.OpError:
-      if not skip_bad_examples:
-        raise
-      return {"_bad": 1}
-
-  share = grain.MapDataset.source(src)[index * size // count:(index + 1) * size // count]
-  return _EvalIterator(share.map(example), [src], local_batch, num_batches, pp, num_parallel)
+  batches = grain.MapDataset.range(num_batches).map(local)
+  return _EvalIterator(batches, [src], local_batch, pp, max(prefetch, 1))
 
 
 def _single(specs: list) -> list:

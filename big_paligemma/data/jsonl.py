@@ -6,10 +6,10 @@ numbers, booleans, or lists of strings (e.g. several reference answers). Example
 
   {"image": "images/0001.png", "prefix": "caption en", "suffix": "a cat on a mat", "id": 7}
 
-`Source(path)` reads the file by line index (random access, for the input pipeline's index
-sampling): example i is a dict with "image" the file's encoded bytes (read when the example is),
-the other fields as written, and "_id" = "<path>:<line number>" for error messages; `signature`
-gives each field's tf.TensorSpec. `load(path)` gives the examples in order as a `tf.data.Dataset`.
+`read_rows(path)` gives the validated rows, "image" an absolute path (or URL) and "_id" =
+"<path>:<line number>" for error messages; `columns(rows)` the same as tensors, which the input
+pipeline indexes by line (data/sources.py: random access, the image read by TF's file system, which
+knows gs://). `load(path)` gives the examples in order as a `tf.data.Dataset`.
 Nothing is built or converted beforehand: a data config can name the file directly. Paths go
 through etils.epath, so the file and its images may be gs:// URLs.
 """
@@ -81,25 +81,12 @@ def _column(key: str, values: list):
   return tf.constant(values, dtype=spec.dtype)
 
 
-class Source:
-  """The examples of a jsonl file by line index (blank lines skipped): example i reads its image."""
-
-  def __init__(self, path: str):
-    self.path = path
-    self.rows = read_rows(path)
-    self.signature = {key: _spec(key, [row[key] for row in self.rows]) for key in self.rows[0]}
-
-  def __len__(self) -> int:
-    return len(self.rows)
-
-  def __getitem__(self, index: int) -> dict:
-    row = self.rows[index]
-    return {**row, "image": epath.Path(row["image"]).read_bytes()}
+def columns(rows: list[dict]) -> dict:
+  """`read_rows`' rows as one tensor per field: [N] (lists of strings: ragged [N, None])."""
+  return {key: _column(key, [row[key] for row in rows]) for key in rows[0]}
 
 
 def load(path: str) -> tf.data.Dataset:
   """The examples of the jsonl file at `path`, in file order (see the module docstring)."""
-  rows = read_rows(path)
-  columns = {key: _column(key, [row[key] for row in rows]) for key in rows[0]}
-  ds = tf.data.Dataset.from_tensor_slices(columns)
+  ds = tf.data.Dataset.from_tensor_slices(columns(read_rows(path)))
   return ds.map(lambda ex: {**ex, "image": tf.io.read_file(ex["image"])})

@@ -20,7 +20,8 @@ def get_config(arg: str | None = None):
   c, args, res = qa.setup(PUBLISHED, arg, res=224)
   source = qa.source("aokvqa", args)
   c.input.data = source("train+val" if args.final_split else "train")
-  c.input.pp = qa.train_pp(PUBLISHED, res, "direct_answers", suffix_is_list=True)
+  c.input.pp = qa.train_pp(PUBLISHED, res, "direct_answers", suffix_is_list=True,
+                           pick="choice_no_replacement")
   if args.final_split:
     c.evals = {"aokvqa_da_test": qa.decode_eval(
         PUBLISHED, res, source("test"), "storepreds", ("question_id",), every="100%",

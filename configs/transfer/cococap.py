@@ -25,7 +25,8 @@ def get_config(arg: str | None = None):
   common.apply_recipe(c, PUBLISHED, args)
   train_split = "train+restval+val" if args.final_split else "train+restval"
   c.input.data = common.tfds_source("coco_captions", train_split, args)
-  c.input.pp = pp.paligemma_train_pp(res, TEXT_LEN, PREFIX, "captions", suffix_is_list=True)
+  c.input.pp = pp.paligemma_train_pp(res, TEXT_LEN, PREFIX, "captions", suffix_is_list=True,
+                                     pick="choice_no_replacement")
   eval_split = "test" if args.final_split else "val"
   c.evals = {f"cococap_{eval_split}": dict(
       type="coco_caption", data=common.tfds_source("coco_captions", eval_split, args),

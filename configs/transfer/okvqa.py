@@ -19,7 +19,8 @@ def get_config(arg: str | None = None):
   c, args, res = qa.setup(PUBLISHED, arg, res=224)
   source = qa.source("okvqa", args)
   c.input.data = source(common.train_split(args.final_split, "train[:-10%]", "train"))
-  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True)
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True,
+                           pick="choice_no_replacement")
   c.evals = {"okvqa_val": qa.decode_eval(PUBLISHED, res, source("val"), "vqa",
                                          ("answers", "question_id"), every="25%")}
   if not args.final_split:

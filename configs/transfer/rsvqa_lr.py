@@ -41,7 +41,7 @@ def build(name: str, arg: str | None):
   text_len, prompt, source = transfer.text_len, transfer.prompt, release["source"]
   c.input.data = common.tfds_source(source, "train+val" if args.final_split else "train", args)
   c.input.pp = pp.paligemma_train_pp(res, text_len, prompt, "answers", suffix_is_list=True,
-                                     before=(LOWER,))
+                                     before=(LOWER,), pick="choice_no_replacement")
   eval_pp = pp.paligemma_eval_pp(res, text_len, prompt, antialias=False, before=(LOWER,),
                                  keep_keys=("answers", "question_type", "question_id"))
   minitrain = DEMO_MINITRAIN if args.demo else MINITRAIN

@@ -20,7 +20,8 @@ def get_config(arg: str | None = None):
   c, args, res = qa.setup(PUBLISHED, arg, res=224)
   source = qa.source("vizwizvqa", args)
   c.input.data = source("train+val" if args.final_split else "train")
-  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True)
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True,
+                           pick="choice_no_replacement")
   c.evals = {"vizwizvqa_val": qa.decode_eval(
       PUBLISHED, res, source("val"), "vqa", ("answers", "question_id"), every="10%",
       antialias=False)}

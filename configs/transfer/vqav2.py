@@ -25,7 +25,8 @@ def get_config(arg: str | None = None):
   c, args, res = qa.setup(PUBLISHED, arg, res=224)
   splits, source = DEMO_SPLITS if args.demo else SPLITS, qa.source("vqav2", args)
   c.input.data = source("train+validation" if args.final_split else splits["train"])
-  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True)
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True,
+                           pick="choice_no_replacement")
   if args.final_split:
     c.evals = {"vqav2_test": qa.decode_eval(
         PUBLISHED, res, source("test"), "storepreds", ("question_id",), every="100%",

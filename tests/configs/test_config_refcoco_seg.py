@@ -103,7 +103,7 @@ def get_config(arg=None):
                  llm=dict(vocab_size=1664, num_layers=1, num_heads=2, num_kv_heads=1, width=32,
                           mlp_dim=64, head_dim=16))
   c.total_epochs, c.total_steps = None, 2
-  c.input.update(batch_size=8, shuffle_buffer=2, num_parallel=1)  # 8 test devices
+  c.input.update(batch_size=8, num_parallel=1)  # 8 test devices
   c.log_every = 1
   c.evals.refcoco_seg_val.update(batch_size=8, every="100%")
   return c

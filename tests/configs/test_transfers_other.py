@@ -157,7 +157,7 @@ def test_demo_batch_through_the_pp_and_evaluators_built(name, demo):
   c = _demo_config(name, demo)
   fn = pp.get_preprocess_fn(c.input.pp, tokenizer_path=c.tokenizer)
   batch = next(iter(input_pipeline.make_train_iterator(
-      c.input.data, fn, global_batch_size=4, seed=0, shuffle_buffer=4, num_parallel=1)))
+      c.input.data, fn, global_batch_size=4, seed=0, num_parallel=1)))
   image = batch["images"] if name == "nlvr2" else batch["image"]
   res = common.DEMO_RES
   assert image.shape == ((4, 2, res, res, 3) if name == "nlvr2" else (4, res, res, 3))
@@ -209,7 +209,7 @@ from configs.transfer import nlvr2
 def get_config(arg=None):
   c = nlvr2.get_config(arg)
   c.total_steps = 3
-  c.input.update(batch_size=8, shuffle_buffer=8, num_parallel=1)
+  c.input.update(batch_size=8, num_parallel=1)
   c.log_every = 1
   c.eval_at_start = False
   c.evals = {k: dict(v, batch_size=8, every="100%") for k, v in c.evals.items()
@@ -246,7 +246,7 @@ def get_config(arg=None):
   c = pope.get_config(arg)
   real = pope.get_config()  # the published run: 0 steps at lr 0, one eval at the start
   c.total_steps, c.optim, c.eval_at_start = real.total_steps, real.optim, real.eval_at_start
-  c.input.update(batch_size=8, shuffle_buffer=8, num_parallel=1)
+  c.input.update(batch_size=8, num_parallel=1)
   c.evals = {"pope_random": dict(c.evals.pope_random, batch_size=8)}
   return c
 '''

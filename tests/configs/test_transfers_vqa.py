@@ -172,7 +172,7 @@ def test_demo_trains_through_the_pp_and_builds_its_evaluators(module, demo):
   row = published.TRANSFERS[_name(module)]
   fn = pp.get_preprocess_fn(c.input.pp, tokenizer_path=tok_path)
   iterator = input_pipeline.make_train_iterator(
-      c.input.data, fn, global_batch_size=c.input.batch_size, seed=0, shuffle_buffer=8,
+      c.input.data, fn, global_batch_size=c.input.batch_size, seed=0,
       skip_bad_examples=False, num_parallel=1)
   batch = next(iterator)
   assert batch["image"].shape == (16, common.DEMO_RES, common.DEMO_RES, 3)

@@ -1,5 +1,11 @@
 """The input pipeline: determinism, resumption, hosts' rows of the global batch (and only those
-read), mixtures, eval padding, bad input, TFRecord builds refused."""
+read), mixtures, eval padding, bad input, per-example per-epoch seeds, split errors, TFRecord builds
+refused, clean exits."""
+import collections
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,8 +16,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from big_paligemma.data import input_pipeline as ip
+import pp
 from big_paligemma.data.datasets import chartqa
 from big_paligemma.data.datasets import docvqa
+from choice_reference import big_vision_no_replacement
 from tests import data_fixtures
 
 
@@ -67,7 +75,7 @@ def _chartqa_mixture(tfds_dir):
 def test_restored_iterator_continues_exactly_from_a_small_state(source, jsonl_path, tfds_dir):
   config = {"jsonl": jsonl_path} if source == "jsonl" else _chartqa_mixture(tfds_dir)
   make = lambda: ip.make_train_iterator(config, pp_id, global_batch_size=2, seed=0,
-                                        shuffle_buffer=10_000, process_index=0, process_count=1)
+                                        process_index=0, process_count=1)
   run = make()
   _ids(run, 5)
   state = run.get_state()
@@ -178,7 +186,7 @@ def test_mixture_weighs_by_size_or_given_weight(tfds_dir):
 
 def _hosts(config, count, state=None, seed=2):
   """The training iterators of hosts 0..count-1 (global batch 4), restored to `state` if given."""
-  its = [ip.make_train_iterator(config, pp_id, global_batch_size=4, seed=seed, shuffle_buffer=16,
+  its = [ip.make_train_iterator(config, pp_id, global_batch_size=4, seed=seed,
                                 process_index=i, process_count=count) for i in range(count)]
   for it in its:
     if state is not None:
@@ -360,3 +368,139 @@ def test_tfrecord_build_is_refused_naming_the_convert_and_build_commands(tmp_pat
                      r"array_record"):
     ip.make_train_iterator(config, pp_id, global_batch_size=2, seed=0, process_index=0,
                            process_count=1)
+
+
+def test_a_mixture_of_sources_with_other_fields_runs_each_through_the_pp(jsonl_path, tfds_dir):
+  mixture = {"mixture": [{"jsonl": jsonl_path},
+                         {"name": "docvqa", "split": "train", "data_dir": tfds_dir}]}
+  it = ip.make_train_iterator(mixture, pp_id, global_batch_size=5, seed=0, process_index=0,
+                              process_count=1)
+  ids = set(sum(_ids(it, 4), []))  # jsonl ids 0-6, docvqa question ids 101-103
+  assert ids & set(range(7)) and ids & {101, 102, 103} and ids <= set(range(7)) | {101, 102, 103}
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def _with_answers(path: str) -> str:
+  """The jsonl fixture's lines with three answers each: '<id>a', '<id>b', '<id>c'."""
+  with open(path) as f:
+    rows = [json.loads(line) for line in f]
+  with open(path, "w") as f:
+    for row in rows:
+      f.write(json.dumps({**row, "answers": [f"{row['id']}{c}" for c in "abc"]}) + "\n")
+  return path
+
+
+PP_ANSWERS = pp.get_preprocess_fn('choice_no_replacement(inkey="answers", outkey="answer")|'
+                                  'choice(inkey="answers", outkey="drawn")|'
+                                  'keep("id", "answer", "drawn")')
+
+
+def _answers(iterator, n):
+  """n batches as [(id, answer, drawn)] rows."""
+  return [[(int(i), a.decode(), d.decode()) for i, a, d in zip(b["id"], b["answer"], b["drawn"])]
+          for b in (next(iterator) for _ in range(n))]
+
+
+def test_choice_no_replacement_gives_each_epoch_another_answer_in_big_vision_order(jsonl_path):
+  path = _with_answers(jsonl_path)  # 7 examples; line i has id i
+  it = ip.make_train_iterator({"jsonl": path}, PP_ANSWERS, global_batch_size=7, seed=4,
+                              process_index=0, process_count=1)
+  picks = collections.defaultdict(list)
+  for row in sum(_answers(it, 6), []):  # a batch is an epoch: each example 6 times
+    picks[row[0]].append(row[1])
+  assert sorted(picks) == list(range(7))
+  for i, answers in picks.items():
+    assert answers[0] != answers[1]  # two epochs, two answers
+    assert sorted(answers[:3]) == sorted(answers[3:]) == [f"{i}a", f"{i}b", f"{i}c"]
+    # big_vision's op on the k-th sighting of the example, with its example seed = ours.
+    key = ip.example_seeds(4, 0, [i], [0])[0, 0]
+    assert answers == [f"{i}{'abc'[big_vision_no_replacement(3, [0, key], k)]}"
+                       for k in range(6)]
+
+
+def test_answer_draws_are_the_same_after_a_resume_and_on_two_hosts(jsonl_path):
+  config = {"jsonl": _with_answers(jsonl_path)}
+  make = lambda index, count, seed=1: ip.make_train_iterator(
+      config, PP_ANSWERS, global_batch_size=4, seed=seed, process_index=index,
+      process_count=count)
+  one = make(0, 1)
+  want = _answers(one, 8)  # 32 rows: 4+ epochs of 7, batches across epoch ends
+  drawn = collections.defaultdict(set)
+  for i, _, d in sum(want, []):
+    drawn[i].add(d)
+  assert any(len(d) > 1 for d in drawn.values())  # choice draws anew in other epochs
+  assert _answers(make(0, 1, seed=2), 8) != want  # another run seed, other draws
+  resumed = make(0, 1)
+  resumed.set_state(np.array([0, 0, 4 * 3]))
+  assert _answers(resumed, 5) == want[3:]
+  hosts = [make(i, 2) for i in range(2)]
+  local = [_answers(it, 8) for it in hosts]
+  assert [a + b for a, b in zip(*local)] == want
+
+
+# ----------------------------------------------------------------------------- split errors
+
+
+@pytest.mark.parametrize("split, why", [
+    ("train[:5%]", r"split 'train\[:5%\]' has no examples \(the dataset's splits and sizes: "
+                   r"\{'train': 3, 'validation': 2, 'test': 2\}; a percentage rounds.*'train\[:2\]'"),
+    ("trian", r"split 'trian' cannot be read \(Unknown split 'trian'.*\)\. The dataset's "
+              r"splits and sizes: \{'train': 3, "),
+    ("train[:5%", r"split 'train\[:5%' cannot be read .*sizes: \{'train': 3, "),
+    ("train[10:]", r"split 'train\[10:\]' cannot be read .*incompatible with 3 examples"),
+])
+def test_an_empty_or_malformed_split_is_an_error_naming_source_split_and_sizes(split, why,
+                                                                              tfds_dir):
+  source = {"name": "docvqa", "split": split, "data_dir": tfds_dir}
+  match = "TFDS source 'docvqa': " + why
+  with pytest.raises(ValueError, match=match):
+    ip.num_examples(source)
+  with pytest.raises(ValueError, match=match):
+    ip.make_train_iterator(source, pp_id, global_batch_size=2, seed=0, process_index=0,
+                           process_count=1)
+  with pytest.raises(ValueError, match=match):
+    ip.make_eval_iterator(source, pp_id, global_batch_size=2, process_index=0, process_count=1)
+
+
+def test_a_dataset_not_built_in_data_dir_names_the_build_command(tmp_path):
+  source = {"name": "docvqa", "split": "train", "data_dir": str(tmp_path)}
+  with pytest.raises(ValueError, match=r"'docvqa' has no splits in .*not built there\. Build it: "
+                     r"`tfds build big_paligemma/data/datasets/docvqa\.py"):
+    ip.make_eval_iterator(source, pp_id, global_batch_size=2, process_index=0, process_count=1)
+
+
+# ----------------------------------------------------------------------------- exits
+
+_EXIT_SCRIPT = """
+import sys
+import tensorflow as tf
+from big_paligemma.data import input_pipeline as ip
+def pp(ex):
+  image = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
+  return {"image": tf.image.resize(image, [4, 4]), "id": ex["id"]}
+it = ip.make_train_iterator({"jsonl": sys.argv[1]}, pp, global_batch_size=int(sys.argv[2]),
+                            seed=0, process_index=0, process_count=1)
+for _ in range(3):
+  next(it)
+print("done")
+"""
+
+
+def test_a_process_exits_promptly_after_training_batches_or_a_bad_example(jsonl_path, tmp_path):
+  """Left open (the trainer does not close it) or stopped by an error, the reader threads and TF
+  let the interpreter exit: rc 0, or rc 1 with the message, never a hang or an abort."""
+  script = tmp_path / "run.py"
+  script.write_text(_EXIT_SCRIPT)
+  env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))}
+  run = lambda batch: subprocess.run([sys.executable, str(script), jsonl_path, str(batch)],
+                                     capture_output=True, text=True, timeout=120, env=env)
+  done = run(4)
+  assert done.returncode == 0 and "done" in done.stdout, done.stderr[-2000:]
+  data_fixtures.corrupt_image(str(tmp_path / "images" / "3.png"))
+  for _ in range(2):
+    failed = run(7)  # every batch holds example 3
+    assert failed.returncode == 1, failed.stderr[-2000:]
+    assert "Pre-processing failed for example" in failed.stderr and "data.jsonl:4" in failed.stderr

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import pp
 from big_paligemma.tokenizer import Tokenizer
+from choice_reference import big_vision_no_replacement
 from tokenizer_fixture import make_tiny_paligemma_tokenizer
 
 
@@ -59,14 +60,47 @@ def test_value_range():
   np.testing.assert_allclose(out, [1.0])
 
 
-def test_choice_is_deterministic_per_example_and_seed():
+def test_choice_is_deterministic_per_example_seed_and_epoch():
   answers = np.array([b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h"])
   picks = {run(f'choice("answers", "suffix", seed={s})', {"answers": answers})["suffix"] for s in range(12)}
   assert picks <= set(answers) and len(picks) > 1  # different seeds pick different answers
   for s in range(3):
     spec = f'choice("answers", "suffix", seed={s})'
-    assert len({run(spec, {"answers": answers, "_seed": 5})["suffix"] for _ in range(3)}) == 1
+    assert len({run(spec, {"answers": answers, "_seed": [5, 0]})["suffix"] for _ in range(3)}) == 1
+  # The input pipeline's `_seed` is [example key, epoch]: each epoch draws anew (with replacement).
+  by_epoch = [run('choice("answers")', {"answers": answers, "_seed": [5, e]})["answers"]
+              for e in range(12)]
+  assert len(set(by_epoch)) > 1
   assert run('choice("answers")', {"answers": answers[:1]})["answers"] == b"a"
+
+
+def test_choice_no_replacement_cycles_through_the_answers_as_big_vision():
+  answers = np.array([b"yes", b"no", b"maybe"])
+  spec = 'choice_no_replacement(inkey="answers", outkey="suffix", seed=3)'
+  picks = [run(spec, {"answers": answers, "_seed": [77, e]})["suffix"] for e in range(9)]
+  # Epochs 0-2, 3-5, 6-8: every answer once per block of 3, the blocks in different orders.
+  blocks = [picks[i:i + 3] for i in (0, 3, 6)]
+  assert all(sorted(b) == sorted(answers) for b in blocks)
+  assert len({tuple(b) for b in blocks}) > 1
+  assert picks == [answers[big_vision_no_replacement(3, [3, 77], e)] for e in range(9)]
+  # Another example (key) has its own order; the same example and epoch always the same answer.
+  other = [run(spec, {"answers": answers, "_seed": [78, e]})["suffix"] for e in range(9)]
+  assert other != picks
+  assert run(spec, {"answers": answers, "_seed": [77, 4]})["suffix"] == picks[4]
+
+
+def test_choice_no_replacement_picks_the_same_element_of_several_fields():
+  ex = {"boxes": np.float32([[0, 0, 1, 1], [0, 0, 2, 2]]), "refs": np.array([b"small", b"big"])}
+  spec = 'choice_no_replacement(inkey=["boxes", "refs"], outkey=["box", "ref"])'
+  for e in range(4):
+    out = run(spec, {**ex, "_seed": [1, e]})
+    assert out["box"][2] == {b"small": 1, b"big": 2}[out["ref"]]
+  with pytest.raises(tf.errors.InvalidArgumentError, match="differ in length"):
+    run(spec, {**ex, "refs": np.array([b"one"]), "_seed": [1, 0]})
+  with pytest.raises(pp.SpecError, match="2 inkeys.*1 outkeys"):
+    run('choice_no_replacement(inkey=["boxes", "refs"], outkey="x")', ex)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="'refs' is empty"):
+    run('choice_no_replacement("refs")', {"refs": np.array([], bytes), "_seed": [1, 0]})
 
 
 def test_strfmt():

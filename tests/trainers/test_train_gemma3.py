@@ -40,7 +40,6 @@ TINY_CONFIG = textwrap.dedent('''
       prefix = ops_gemma3.BOI + "{prefix}"
       c.input.pp = ops_gemma3.gemma3_train_pp(16, 24, prefix, "suffix", 4, 1666)
       c.input.batch_size = 8
-      c.input.shuffle_buffer = 16
       c.input.num_parallel = 1
       c.total_steps = args.steps
       c.log_every = 1

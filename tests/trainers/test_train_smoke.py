@@ -38,7 +38,6 @@ TINY_CONFIG = textwrap.dedent('''
       c.input.data = {"jsonl": args.data}
       c.input.pp = pp.paligemma_train_pp(16, 12, "{prefix}", "suffix")
       c.input.batch_size = args.batch
-      c.input.shuffle_buffer = 16
       c.input.num_parallel = 1
       c.total_steps = args.steps
       c.log_every = 1
