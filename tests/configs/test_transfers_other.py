@@ -112,7 +112,8 @@ def test_splits_monitors_and_evaluators_as_big_vision():
     c, final = module.get_config(), module.get_config("final_split")
     assert (c.input.data.name, c.input.data.split, final.input.data.split) == (
         source, "train", "train+val")
-    assert 'lower(key="answers")' in c.input.pp and "choice(inkey='answers'" in c.input.pp
+    assert 'lower(key="answers")' in c.input.pp
+    assert "choice_no_replacement(inkey='answers'" in c.input.pp  # big_vision's pick
     assert "antialias=False" in c.evals[f"{name}_test"].pp  # big_vision's eval resize
     assert c.evals[f"{name}_minival_pplx"].data.split == "val"
     assert c.evals[f"{name}_minitrain"].data.split == "train[:1280]"
