@@ -1,22 +1,23 @@
-"""Records each host reads per training step, at 1, 2, 4, 8 simulated hosts: the tf.data pipeline
-before grain (every host reads the whole global stream) against today's (each host its rows).
+"""Input pipeline benchmark: records each host reads per step and host 0's examples/s, at 1, 2, 4,
+8 simulated hosts, for this checkout's pipeline against earlier ones from the git history.
 
-  python -m tools.bench_input [--hosts 1,2,4,8] [--batch 64] [--steps 30] [--side 32]
-      [--pp_res 16] [--json]
+  python -m tools.bench_input [--hosts 1,2,4,8] [--revs 7efdd21] [--batch 64] [--steps 30]
+      [--warmup 5] [--examples 1000] [--side 32] [--pp_res 16] [--num_parallel 4] [--json]
 
 Writes a jsonl source of --examples images in a temporary folder, every image a BMP file of the
-same size, then for each pipeline and host count runs host 0 of that many in a fresh process
-(`process_index=0, process_count=n`): after --warmup steps it counts the bytes the process reads
-from files (`rchar` of /proc/self/io) over --steps steps; bytes / image size = records read (the
-jsonl lines are parsed before; the tf.data shuffle buffer is one global batch, so it reads as it
-goes). Today's pipeline also reports its own counter
-(`Iterator.records_read`). The examples/s of host 0 over the same steps (pp: decode, resize to
---pp_res, value range) are a rough figure: the runs alternate before/after but are separate
-processes (repeat a host count, e.g. --hosts 1,1,1, for several trials). The pipeline before is
-the module at --before_rev in this repository's git history, run as it was.
+same size, then for each host count (repeat one for several trials, e.g. --hosts 1,1,1) runs
+host 0 of that many (`process_index=0, process_count=n`) once per pipeline, alternated (each rev
+of --revs, then this checkout), each in a fresh process: after --warmup steps it counts the bytes
+the process reads from files (`rchar` of /proc/self/io) over --steps steps; bytes / image size =
+records read (the jsonl lines are parsed before; a pipeline with a shuffle buffer gets one global
+batch, so it reads as it goes). This checkout's pipeline also reports its own counter
+(`Iterator.records_read`). Examples/s: host 0's local batches over the same steps (pp: decode,
+resize to --pp_res antialiased, value range; `num_parallel` --num_parallel); "x" columns are this
+checkout's examples/s over each rev's in the same trial, the ratio to trust on a loaded machine.
+A rev's pipeline runs as it was: its `big_paligemma` package (`git archive`) is first on the path.
+Default rev: 7efdd21, the last tf.data pipeline (every host reads the whole global stream).
 """
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -49,44 +50,32 @@ def _read_bytes() -> int:
     return int(next(line for line in f if line.startswith("rchar")).split()[1])
 
 
-def _pipeline_module(which: str, rev: str):
-  """This checkout's input_pipeline ("after"), or the one at git `rev` ("before")."""
-  if which == "after":
-    from big_paligemma.data import input_pipeline  # pylint: disable=import-outside-toplevel
-    return input_pipeline
-  source = subprocess.run(
-      ["git", "-C", _REPO, "show", f"{rev}:big_paligemma/data/input_pipeline.py"], check=True,
-      capture_output=True, text=True).stdout
-  path = os.path.join(tempfile.mkdtemp(), "input_pipeline_before.py")
-  with open(path, "w") as f:
-    f.write(source)
-  spec = importlib.util.spec_from_file_location("input_pipeline_before", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def measure(which: str, path: str, image_bytes: int, hosts: int, batch: int, steps: int,
-            warmup: int, rev: str, pp_res: int = 16) -> dict:
-  """Host 0 of `hosts`: records read per step (from bytes read) and, after, the counter."""
+def measure(path: str, image_bytes: int, hosts: int, batch: int, steps: int, warmup: int,
+            pp_res: int = 16, num_parallel: int = 4) -> dict:
+  """Host 0 of `hosts` with the importable pipeline: records read per step (from bytes read),
+  examples/s and, where the pipeline has one, its own counter."""
+  import inspect  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  ip = _pipeline_module(which, rev)
+  from big_paligemma.data import input_pipeline as ip  # pylint: disable=import-outside-toplevel
 
   def pp(ex):
     image = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
     image = tf.image.resize(image, [pp_res, pp_res], antialias=True)
     return {"image": image / 127.5 - 1.0, "id": ex["id"]}
 
-  before = {"shuffle_buffer": batch} if which == "before" else {}  # reads as it goes
+  kwargs = {}
+  if "shuffle_buffer" in inspect.signature(ip.make_train_iterator).parameters:
+    kwargs["shuffle_buffer"] = batch  # reads as it goes (a buffer smaller than an epoch)
   it = ip.make_train_iterator({"jsonl": path}, pp, global_batch_size=batch, seed=0,
-                              process_index=0, process_count=hosts, num_parallel=4, **before)
+                              process_index=0, process_count=hosts, num_parallel=num_parallel,
+                              **kwargs)
   for _ in range(warmup):
     next(it)
   start, counted, clock = _read_bytes(), getattr(it, "records_read", None), time.perf_counter()
   for _ in range(steps):
     next(it)
   seconds = time.perf_counter() - clock
-  result = {"pipeline": which, "hosts": hosts, "local_batch": batch // hosts,
+  result = {"hosts": hosts, "local_batch": batch // hosts,
             "records_per_step": (_read_bytes() - start) / image_bytes / steps,
             "examples_per_s": steps * (batch // hosts) / seconds}
   if counted is not None:
@@ -96,49 +85,88 @@ def measure(which: str, path: str, image_bytes: int, hosts: int, batch: int, ste
   return result
 
 
+def _tree(rev: str, root: str) -> str:
+  """A folder holding `rev`'s big_paligemma package (git archive)."""
+  out = os.path.join(root, f"rev_{rev}")
+  os.makedirs(out)
+  archive = subprocess.run(["git", "-C", _REPO, "archive", rev, "big_paligemma"], check=True,
+                           capture_output=True).stdout
+  subprocess.run(["tar", "-x", "-C", out], input=archive, check=True)
+  return out
+
+
+def _run_one(tree: str, path: str, image_bytes: int, hosts: int, args) -> dict:
+  """`measure` in a fresh process whose `big_paligemma` is the one in `tree`."""
+  flags = [f"--one={hosts},{path},{image_bytes}", f"--batch={args.batch}", f"--steps={args.steps}",
+           f"--warmup={args.warmup}", f"--pp_res={args.pp_res}",
+           f"--num_parallel={args.num_parallel}"]
+  env = {**os.environ, "PYTHONPATH": tree}
+  command = [sys.executable, "-P", os.path.abspath(__file__), *flags]  # -P: no tools/ on the path
+  out = subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True,
+                       text=True).stdout
+  return {**json.loads(out.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
+
+
+def _table(trials: list[dict], revs: list[str]) -> list[str]:
+  head = ["hosts", "local batch"] + [f"records/step {r}" for r in revs] + [
+      "records/step now", "now, counter"] + [f"ex/s {r}" for r in revs] + ["ex/s now"] + [
+          f"now x {r}" for r in revs] + ["load"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for t in trials:
+    now = t["now"]
+    cells = [now["hosts"], now["local_batch"]] + [f"{t[r]['records_per_step']:.1f}" for r in revs]
+    cells += [f"{now['records_per_step']:.1f}", f"{now['counted_per_step']:.1f}"]
+    cells += [f"{t[r]['examples_per_s']:.0f}" for r in revs] + [f"{now['examples_per_s']:.0f}"]
+    cells += [f"{now['examples_per_s'] / t[r]['examples_per_s']:.2f}" for r in revs]
+    lines.append("| " + " | ".join(str(c) for c in cells + [f"{now['load']:.1f}"]) + " |")
+  return lines
+
+
+def _medians(trials: list[dict], revs: list[str]) -> list[str]:
+  lines = []
+  for hosts in sorted({t["now"]["hosts"] for t in trials}):
+    mine = [t for t in trials if t["now"]["hosts"] == hosts]
+    for r in revs:
+      ratios = [t["now"]["examples_per_s"] / t[r]["examples_per_s"] for t in mine]
+      lines.append(f"{hosts} host(s): now / {r} examples/s, median of {len(ratios)} trials: "
+                   f"{np.median(ratios):.2f}x")
+  return lines
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--hosts", default="1,2,4,8")
+  parser.add_argument("--revs", default=BEFORE_REV, help="earlier pipelines: git revisions")
   parser.add_argument("--batch", type=int, default=64, help="global batch size")
   parser.add_argument("--steps", type=int, default=30)
   parser.add_argument("--warmup", type=int, default=5)
   parser.add_argument("--examples", type=int, default=1000)
   parser.add_argument("--side", type=int, default=32, help="image side in pixels")
   parser.add_argument("--pp_res", type=int, default=16, help="the pp's output side")
-  parser.add_argument("--before_rev", default=BEFORE_REV)
+  parser.add_argument("--num_parallel", type=int, default=4, help="pp calls at a time")
   parser.add_argument("--json", action="store_true")
-  parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: 'which,hosts,path,bytes'
+  parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: 'hosts,path,bytes'
   args = parser.parse_args(argv)
   if args.one:
-    which, hosts, path, image_bytes = args.one.split(",")
-    print(json.dumps(measure(which, path, int(image_bytes), int(hosts), args.batch, args.steps,
-                             args.warmup, args.before_rev, args.pp_res)))
+    hosts, path, image_bytes = args.one.split(",")
+    print(json.dumps(measure(path, int(image_bytes), int(hosts), args.batch, args.steps,
+                             args.warmup, args.pp_res, args.num_parallel)))
     return
-  rows = []
+  revs = [r for r in args.revs.split(",") if r]
+  trials = []
   with tempfile.TemporaryDirectory() as root:
     path, image_bytes = write_source(root, args.examples, args.side)
+    trees = {**{r: _tree(r, root) for r in revs}, "now": _REPO}
     for hosts in [int(h) for h in args.hosts.split(",")]:
-      for which in ("before", "after"):  # alternated, so load drifts hit both alike
-        one = f"--one={which},{hosts},{path},{image_bytes}"
-        flags = [one, f"--batch={args.batch}", f"--steps={args.steps}",
-                 f"--warmup={args.warmup}", f"--before_rev={args.before_rev}",
-                 f"--pp_res={args.pp_res}"]
-        out = subprocess.run([sys.executable, "-m", "tools.bench_input", *flags], cwd=_REPO,
-                             check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+      trials.append({name: _run_one(tree, path, image_bytes, hosts, args)  # alternated
+                     for name, tree in trees.items()})
   if args.json:
-    print(json.dumps(rows))
+    print(json.dumps(trials))
     return
-  print(f"global batch {args.batch}, {args.steps} steps after {args.warmup}, host 0 of n; "
-        "records read per host per step")
-  print("| hosts | local batch | before (tf.data, whole stream) | after (grain) | after, counter "
-        "| host 0 examples/s before / after |")
-  print("|---|---|---|---|---|---|")
-  for before, after in zip(rows[::2], rows[1::2]):
-    hosts = after["hosts"]
-    print(f"| {hosts} | {after['local_batch']} | {before['records_per_step']:.1f} | "
-          f"{after['records_per_step']:.1f} | {after['counted_per_step']:.1f} | "
-          f"{before['examples_per_s']:.0f} / {after['examples_per_s']:.0f} |")
+  print(f"global batch {args.batch}, {args.steps} steps after {args.warmup}, host 0 of n, "
+        f"{args.side} px images -> {args.pp_res} px, num_parallel {args.num_parallel}; "
+        "records read per host per step, host 0's examples/s")
+  print("\n".join(_table(trials, revs) + [""] + _medians(trials, revs)))
 
 
 if __name__ == "__main__":

@@ -445,7 +445,8 @@ def test_answer_draws_are_the_same_after_a_resume_and_on_two_hosts(jsonl_path):
 
 @pytest.mark.parametrize("split, why", [
     ("train[:5%]", r"split 'train\[:5%\]' has no examples \(the dataset's splits and sizes: "
-                   r"\{'train': 3, 'validation': 2, 'test': 2\}; a percentage rounds.*'train\[:2\]'"),
+                   r"\{'train': 3, 'validation': 2, 'test': 2\}; a percentage rounds.*"
+                   r"'train\[:2\]'"),
     ("trian", r"split 'trian' cannot be read \(Unknown split 'trian'.*\)\. The dataset's "
               r"splits and sizes: \{'train': 3, "),
     ("train[:5%", r"split 'train\[:5%' cannot be read .*sizes: \{'train': 3, "),
