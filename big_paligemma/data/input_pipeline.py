@@ -26,15 +26,18 @@ Work (TensorFlow). A local batch is one job: look its positions up in grain's pl
 records (TFDS: the batch's serialized records in one ArrayRecord call; jsonl: nothing, its rows are
 in memory), then one tf.function call in which a tf.data map parses each record (TFDS) or reads its
 image (jsonl) and runs the pp function, `num_parallel` examples at a time, in order, and batches.
-Jobs run in grain's thread pool, `prefetch` local batches ahead. Why: the pp is TensorFlow ops, and
-TF runs them fastest without Python between examples. Measured on tools/bench_input.py (one host,
-BENCHMARKS.md): one tf.function call per example from grain's threads (this module before) spent
-its time in Python and the GIL, 3-4x fewer examples/s than the tf.data pipeline before grain;
-tf.data fed by a Python generator (`from_generator` over grain's iterator) was ~2x slower than
-the batch call and hung at interpreter exit (TF's threads calling into Python's finished thread
-pool). The batch call is Python for a few calls per batch, per-example work in TF's threads, and
-no TF thread left running Python once a call returns, so shutdown stays clean. Within a call,
-`num_parallel` -1 is tf.data.AUTOTUNE (slower than a fixed count for such short-lived maps).
+Jobs run in grain's thread pool, `prefetch` local batches ahead. Why this engine (measured on the
+2-core development machine, BENCHMARKS.md "Input pipeline throughput"): the pp is TensorFlow ops,
+and TF runs them fastest with no Python between examples. One tf.function call per example from
+grain's threads (this module before) spent its time in Python and the GIL: 0.13x the examples/s
+of this design on tools/bench_input.py; TF fed example by example from Python (`from_generator`
+over grain's iterator, a prototype) about 0.1x, and it hung at interpreter exit (TF's threads
+calling into Python's stopped thread pool); grain's multiprocessing workers (`mp_prefetch`, 2
+workers, the per-example call in each: a prototype) 0.4x, each worker a TF runtime of its own and
+teardown errors at exit. This design is 2.3x the tf.data pipeline before grain on small images and
+1.2x at 448 -> 224 px: Python is a few calls per batch, the per-example work runs in TF's
+threads, and no TF thread runs our Python once a call returns, so shutdown stays clean. Within a
+call, `num_parallel` -1 is tf.data.AUTOTUNE (slower than a fixed count for such short maps).
 
 Seeds. Every example gets `_seed`, int64 [2] = [key, epoch]: key a hash of (seed, source, example
 index), epoch the epoch of its source that the read belongs to (0 in evaluation, whose seed is 0).
@@ -143,7 +146,7 @@ class _Pp:
 
   def __call__(self, i, index, raw, seed) -> dict[str, np.ndarray]:
     out = self._fn(i, index, raw, seed)
-    return {k: np.array(v.numpy(), dtype=object if v.dtype == tf.string else None)
+    return {k: np.array(v.numpy(), object) if v.dtype == tf.string else v.numpy()
             for k, v in out.items()}
 
 
