@@ -11,7 +11,7 @@ Clients that read and write user paths without this module, and how each reaches
   array_record (TFDS ArrayRecord data files): its own GCS client.
 Credentials are the usual Application Default Credentials for all of them.
 
-Pointing every client at a GCS emulator (what tests/gcs_emulator.py does), `E` = http://host:port:
+Pointing every client at a GCS emulator (what tests/gcs_emulator.py does with fake-gcs-server), `E` = http://host:port:
   STORAGE_EMULATOR_HOST=E                  gcsfs (this module, epath)
   GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false  gcsfs: no gRPC bucket-type probe (60 s on an emulator)
   FSSPEC_GS_TOKEN=anon                     gcsfs: no credential search

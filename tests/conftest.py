@@ -19,7 +19,7 @@ jax.config.update("jax_default_matmul_precision", "highest")
 
 @pytest.fixture(scope="session")
 def gcs_emulator():
-  """One gcp-storage-emulator process per test session (tests/gcs_emulator.py)."""
+  """One fake-gcs-server process per test session (tests/gcs_emulator.py)."""
   from tests import gcs_emulator as emulator_lib  # pylint: disable=import-outside-toplevel
   emulator = emulator_lib.Emulator()
   yield emulator

