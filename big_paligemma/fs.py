@@ -11,7 +11,7 @@ Clients that read and write user paths without this module, and how each reaches
   array_record (TFDS ArrayRecord data files): its own GCS client.
 Credentials are the usual Application Default Credentials for all of them.
 
-Pointing every client at a GCS emulator (what tests/gcs_emulator.py does with fake-gcs-server), `E` = http://host:port:
+Pointing every client at a GCS emulator (tests/gcs_emulator.py: fake-gcs-server), E = http://host:port:
   STORAGE_EMULATOR_HOST=E                  gcsfs (this module, epath)
   GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false  gcsfs: no gRPC bucket-type probe (60 s on an emulator)
   FSSPEC_GS_TOKEN=anon                     gcsfs: no credential search
@@ -61,9 +61,13 @@ def _url(path: PathLike, found: str) -> str:
 
 
 def join(path: PathLike, *parts: str) -> str:
-  """`path`/`parts` ('/'-joined for URLs)."""
+  """`path`/`parts` ('/'-joined for URLs); a part that is a URL or an absolute path starts over
+  from itself, as in os.path.join."""
   path = os.fspath(path)
-  return posixpath.join(path, *parts) if is_url(path) else os.path.join(path, *parts)
+  for part in parts:
+    path = part if is_url(part) else (
+        posixpath.join(path, part) if is_url(path) else os.path.join(path, part))
+  return path
 
 
 def abspath(path: PathLike) -> str:

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from big_paligemma import segmentation
 from big_paligemma import tokenizer
+from big_paligemma.data import files
 from big_paligemma.registry import register
 from pp.boxes import _loc_strings
 from pp.ops_general import get
@@ -23,8 +24,8 @@ def _mask_bytes(value: tf.Tensor, root: str | None) -> tf.Tensor:
   if root is None:
     return value
   base = tf.constant(root.rstrip("/") + "/" if root else "")
-  path = tf.where(tf.strings.regex_full_match(value, "/.*"), value, base + value)
-  return tf.io.read_file(path)
+  path = tf.where(tf.strings.regex_full_match(value, "(/|gs://).*"), value, base + value)
+  return files.read_file(path)
 
 
 @register("pp.decode_mask")
@@ -32,8 +33,8 @@ def decode_mask(key: str = "mask", root: str | None = None, outkey: str | None =
   """Decodes a PNG/JPEG/... mask to uint8 [H, W]: 1 where channel 0 is > 0, else 0.
 
   Without `root` the field holds the encoded image bytes; with `root` it holds a file path,
-  relative to `root` (the jsonl file's folder) unless absolute. The mask keeps its stored size
-  (the image's original size), so decode it before any image resize.
+  relative to `root` (the jsonl file's folder) unless absolute or a gs:// URL. The mask keeps its
+  stored size (the image's original size), so decode it before any image resize.
   """
   def _decode_mask(example):
     raw = _mask_bytes(get(example, key), root)

@@ -35,8 +35,9 @@ class Emulator:
     self.url = f"http://127.0.0.1:{self.port}"
     # A file, not a pipe, for its log: a pipe nobody reads would block the server when full.
     self._log = tempfile.TemporaryFile()
+    binary = _server._get_binary_path()  # pylint: disable=protected-access
     self._process = subprocess.Popen(
-        [str(_server._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1",  # pylint: disable=protected-access
+        [str(binary), "-scheme", "http", "-host", "127.0.0.1",
          "-port", str(self.port), "-backend", "memory", "-external-url", self.url,
          "-log-level", "error"],
         stdout=subprocess.DEVNULL, stderr=self._log)

@@ -1,8 +1,8 @@
 """A source for one's own data: a jsonl file, one JSON object per line.
 
-Each line has "image" (a path, relative to the jsonl file's folder or absolute), "prefix",
-"suffix" and any extra fields; every line must have the same fields. Values are strings,
-numbers, booleans, or lists of strings (e.g. several reference answers). Example:
+Each line has "image" (a path, relative to the jsonl file's folder, or absolute, or a gs://
+URL), "prefix", "suffix" and any extra fields; every line must have the same fields. Values are
+strings, numbers, booleans, or lists of strings (e.g. several reference answers). Example:
 
   {"image": "images/0001.png", "prefix": "caption en", "suffix": "a cat on a mat", "id": 7}
 
@@ -11,9 +11,11 @@ read lazily), the other fields as written, and "_id" = "<path>:<line number>" fo
 Nothing is built or converted beforehand: a data config can name the file directly.
 """
 import json
-import os
 
 import tensorflow as tf
+
+from big_paligemma import fs
+from big_paligemma.data import files
 
 REQUIRED = ("image", "prefix", "suffix")
 _SCALARS = (str, int, float, bool)
@@ -21,16 +23,19 @@ _SCALARS = (str, int, float, bool)
 
 def read_rows(path: str) -> list[dict]:
   """The parsed lines of `path` (blank lines skipped), validated, images as absolute paths."""
-  if not os.path.exists(path):
+  if not fs.isfile(path):
     raise FileNotFoundError(f"jsonl file {path} does not exist.")
-  root = os.path.dirname(os.path.abspath(path))
+  root = fs.dirname(fs.abspath(path))
   rows = []
-  with open(path) as f:
-    for number, line in enumerate(f, start=1):
-      if line.strip():
-        rows.append(_check_row(json.loads(line), f"{path}:{number}", root))
+  for number, line in enumerate(fs.read_text(path).splitlines(), start=1):
+    if line.strip():
+      rows.append(_check_row(json.loads(line), f"{path}:{number}", root))
   if not rows:
     raise ValueError(f"jsonl file {path} has no examples.")
+  absent = set(files.missing([row["image"] for row in rows]))
+  for row in rows:
+    if row["image"] in absent:
+      raise FileNotFoundError(f"{row['_id']}: image {row['image']} does not exist.")
   keys = set(rows[0]) - {"_id"}
   for row in rows:
     if set(row) - {"_id"} != keys:
@@ -48,10 +53,7 @@ def _check_row(row: dict, where: str, root: str) -> dict:
     if not (isinstance(value, _SCALARS) or is_text_list):
       raise ValueError(f"{where}: field {key!r} = {value!r}; allowed are strings, numbers, "
                        "booleans and lists of strings.")
-  image = os.path.join(root, row["image"])
-  if not os.path.exists(image):
-    raise FileNotFoundError(f"{where}: image {image} does not exist.")
-  return {**row, "image": image, "_id": where}
+  return {**row, "image": fs.join(root, row["image"]), "_id": where}
 
 
 def _column(key: str, values: list):
@@ -71,4 +73,4 @@ def load(path: str) -> tf.data.Dataset:
   rows = read_rows(path)
   columns = {key: _column(key, [row[key] for row in rows]) for key in rows[0]}
   ds = tf.data.Dataset.from_tensor_slices(columns)
-  return ds.map(lambda ex: {**ex, "image": tf.io.read_file(ex["image"])})
+  return ds.map(lambda ex: {**ex, "image": files.read_file(ex["image"])})
