@@ -24,7 +24,7 @@ project reads no user path through it (TFRecord data on gs:// is read by TF in p
 Semantics on gs:// that differ from a local disk: folders are name prefixes (`makedirs` does
 nothing, an empty folder does not exist); a written file appears whole when it is closed (every
 write is atomic); `rename` of a folder copies then deletes (not atomic); `append_text` composes
-the old object with the new text.
+the old object with the new bytes.
 """
 import glob as glob_lib
 import os
@@ -173,19 +173,24 @@ def write_text(path: PathLike, text: str) -> None:
 
 
 def append_text(path: PathLike, text: str) -> None:
-  """Appends `text` to `path` (created if missing). gs://: the text is uploaded as a temporary
-  object and composed onto the end of `path` (the bytes sent are the new text only)."""
+  """Appends UTF-8 `text` to `path` (see append_bytes)."""
+  append_bytes(path, text.encode("utf-8"))
+
+
+def append_bytes(path: PathLike, data: bytes) -> None:
+  """Appends `data` to `path` (created if missing). gs://: `data` is uploaded as a temporary
+  object and composed onto the end of `path` (the bytes sent are the new ones only)."""
   if not is_url(path):
     makedirs(dirname(abspath(path)))
-    with fsspec.filesystem("file").open(path, "a", encoding="utf-8") as f:
-      f.write(text)
+    with fsspec.filesystem("file").open(path, "ab") as f:
+      f.write(data)
     return
   fs, p = _fs(path)
   if not fs.exists(p):
-    write_text(path, text)
+    write_bytes(path, data)
     return
   tmp = f"{p}.append-{uuid.uuid4().hex}"
-  write_text(tmp, text)
+  write_bytes(tmp, data)
   try:
     fs.merge(p, [p, tmp])
   finally:

@@ -10,26 +10,14 @@ from typing import Sequence
 import sentencepiece as spm
 
 from big_paligemma import fs
+from big_paligemma.protowire import field as _field
+from big_paligemma.protowire import varint as _varint
 
 NUM_LOC = 1024
 NUM_SEG = 128
 LOC_PIECES = tuple(f"<loc{i:04d}>" for i in range(NUM_LOC))
 SEG_PIECES = tuple(f"<seg{i:03d}>" for i in range(NUM_SEG))
 _USER_DEFINED = 4  # ModelProto.SentencePiece.Type.USER_DEFINED
-
-
-def _varint(n: int) -> bytes:
-  out = bytearray()
-  while True:
-    out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-    n >>= 7
-    if not n:
-      return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-  """A length-delimited protobuf field."""
-  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def user_defined_pieces(pieces: Sequence[str]) -> bytes:
