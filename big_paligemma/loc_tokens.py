@@ -1,11 +1,16 @@
-"""PaliGemma `<locNNNN>` box text <-> normalised boxes, in plain Python (no TensorFlow).
+"""PaliGemma's `<locNNNN>` / `<segNNN>` vocabulary, and box text <-> normalised boxes, in plain
+Python (no TensorFlow). The one home of these constants (tokenizer, pp, segmentation, presets).
 
 A box is four tokens `<locYYYY><locXXXX><locYYYY><locXXXX>` for y0 x0 y1 x1, each round(v * 1023) of
-the normalised coordinate, followed by its label; objects are separated by ` ; `.
+the normalised coordinate, followed by its label; objects are separated by ` ; `. A segmentation
+mask adds 16 `<segNNN>` codes (0..127) of the vae-oid VQ-VAE after its box.
 """
 import re
 
-NUM_LOC = 1024
+NUM_LOC = 1024  # <loc0000> .. <loc1023>
+NUM_SEG = 128  # <seg000> .. <seg127>
+LOC_PIECES = tuple(f"<loc{i:04d}>" for i in range(NUM_LOC))
+SEG_PIECES = tuple(f"<seg{i:03d}>" for i in range(NUM_SEG))
 _BOX = re.compile(r"<loc(\d{4})><loc(\d{4})><loc(\d{4})><loc(\d{4})>((?:<seg\d{3}>)*)([^<;]*)")
 
 Box = tuple[float, float, float, float]

@@ -29,8 +29,9 @@ import numpy as np
 from PIL import Image
 
 from big_paligemma import loc_tokens
+from big_paligemma import tree as tree_lib
 
-NUM_CODES = 128  # <seg000> .. <seg127>
+NUM_CODES = loc_tokens.NUM_SEG  # <seg000> .. <seg127>
 NUM_MASK_TOKENS = 16  # a 4x4 grid of codes per mask
 MASK_SIZE = 64
 CODE_DIM = 512  # codebook vector width E in vae-oid.npz
@@ -161,22 +162,14 @@ class MaskEncoder(nn.Module):
     return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
-def _flat(tree, prefix=""):
-  out = {}
-  for k, v in tree.items():
-    out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-  return out
+def _flat(tree) -> dict:
+  """{dotted key: leaf} (the checkpoint's PyTorch-style names) of a nested param tree."""
+  return {path.replace("/", "."): leaf for path, leaf in tree_lib.flatten(tree).items()}
 
 
 def _nest(flat: dict) -> dict:
-  tree = {}
-  for key, value in flat.items():
-    *path, leaf = key.split(".")
-    node = tree
-    for p in path:
-      node = node.setdefault(p, {})
-    node[leaf] = jnp.asarray(value)
-  return tree
+  """The nested param tree (jnp arrays) of {dotted key: array}."""
+  return tree_lib.unflatten({k.replace(".", "/"): jnp.asarray(v) for k, v in flat.items()})
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:

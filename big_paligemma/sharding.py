@@ -158,6 +158,15 @@ def shardings_like_params(abstract_tree: Any, abstract_params: Any, param_shardi
   return tree_lib.map_with_path(one, abstract_tree)
 
 
+def with_shardings(abstract: Any, shardings: Any) -> Any:
+  """jax.ShapeDtypeStructs of `abstract` (arrays or ShapeDtypeStructs) carrying `shardings` (a
+  tree like it; None: `abstract` as it is)."""
+  if shardings is None:
+    return abstract
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      abstract, shardings)
+
+
 def logical_to_spec(logical_axes: Sequence[str | None], mesh_axis_names: Sequence[str]
                     ) -> PartitionSpec:
   """PartitionSpec for logical axis names; mesh axes absent from the mesh are dropped."""

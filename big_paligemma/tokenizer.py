@@ -10,13 +10,13 @@ from typing import Sequence
 import sentencepiece as spm
 
 from big_paligemma import fs
+from big_paligemma.loc_tokens import LOC_PIECES
+from big_paligemma.loc_tokens import NUM_LOC
+from big_paligemma.loc_tokens import NUM_SEG
+from big_paligemma.loc_tokens import SEG_PIECES
 from big_paligemma.protowire import field as _field
 from big_paligemma.protowire import varint as _varint
 
-NUM_LOC = 1024
-NUM_SEG = 128
-LOC_PIECES = tuple(f"<loc{i:04d}>" for i in range(NUM_LOC))
-SEG_PIECES = tuple(f"<seg{i:03d}>" for i in range(NUM_SEG))
 _USER_DEFINED = 4  # ModelProto.SentencePiece.Type.USER_DEFINED
 
 

@@ -7,19 +7,20 @@ with `<start_of_image>` and `<end_of_image>` appended).
 """
 import ml_collections
 
+from big_paligemma import config as config_lib
+from big_paligemma import loc_tokens
+from big_paligemma import sharding
 from big_paligemma.models import presets
-from trainers import config_schema
 
 DEMO_DATA_DIR = "demo_data"
 DEMO_RES = 64  # The demo images (tools/make_demo_data.py --size 64) at their own size.
 # The demo tokenizer: tools/make_tokenizer.py's default 512 pieces + 1024 loc + 128 seg.
-DEMO_VOCAB = 512 + 1024 + 128
+DEMO_VOCAB = 512 + loc_tokens.NUM_LOC + loc_tokens.NUM_SEG
 # The Gemma 3 demo tokenizer (make_tokenizer --gemma3): DEMO_VOCAB + <start_of_image>, <end_of_image>.
 # Its image soft token is the next id, outside the vocabulary, as Gemma 3's 262144 is.
 GEMMA3_DEMO_VOCAB = DEMO_VOCAB + 2
 GEMMA3_DEMO_TOKENS_PER_IMAGE = 16  # the 8x8 patch grid of the demo images pooled 2x2
 PRESET_BY_RES = {224: "pali_gemma_3b_224", 448: "pali_gemma_3b_448", 896: "pali_gemma_3b_896"}
-DEFAULT_MESH = [("data", -1), ("fsdp", 1), ("tensor", 1)]
 # Heads (attention) and the ffw width (mlp) over "tensor", the largest free dim over "fsdp".
 SHARDING_RULES = [
     (r".*/(bias|scale)", "replicate"),
@@ -36,7 +37,7 @@ def get_args(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   layers fully unrolled, see `preset_model`; unroll=False keeps the scanned loop)."""
   common = dict(demo=False, demo_data=DEMO_DATA_DIR, init="", tokenizer="", data_dir="",
                 batch_size=0, mesh_fsdp=1, unroll=True)
-  return config_schema.parse_arg(arg, **common, **defaults)
+  return config_lib.parse_arg(arg, **common, **defaults)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -56,7 +57,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim = dict(optax_name="adam", optax=dict(b1=0.9, b2=0.999), lr=1e-5, wd=1e-6,
                  grad_clip_norm=1.0, schedule=dict(decay_type="cosine", warmup="5%"))
   c.loss = dict(label_smoothing=0.0, normalisation="per_example")
-  c.mesh = list(DEFAULT_MESH)
+  c.mesh = list(sharding.DEFAULT_MESH)
   c.sharding_rules = list(SHARDING_RULES)
   c.ckpt = dict(every=1000, keep_last=2, keep_every=None, async_save=True)
   c.lora = None
@@ -88,7 +89,7 @@ def shrink_for_demo(c: ml_collections.ConfigDict, steps: int = 1000) -> None:
 
 def preset_for(res: int) -> str:
   if res not in PRESET_BY_RES:
-    raise config_schema.ConfigError(f"res={res}; allowed: {sorted(PRESET_BY_RES)}.")
+    raise config_lib.ConfigError(f"res={res}; allowed: {sorted(PRESET_BY_RES)}.")
   return PRESET_BY_RES[res]
 
 
@@ -124,9 +125,9 @@ def gemma3_preset_model(name: str, res: int, unroll: bool = True, llm: dict | No
   try:
     model = presets.get_preset(name)
   except presets.UnknownPresetError as e:
-    raise config_schema.ConfigError(f"model={name!r}: {e}") from None
+    raise config_lib.ConfigError(f"model={name!r}: {e}") from None
   if type(model).__name__ != "Gemma3Config" or model.img is None:
-    raise config_schema.ConfigError(
+    raise config_lib.ConfigError(
         f"model={name!r} is not a Gemma 3 multimodal preset; use gemma3_4b, gemma3_12b, "
         "gemma3_27b (or their gemma3_instruct_ names).")
   llm, img = dict(llm or {}), dict(img or {}, image_size=res)

@@ -23,10 +23,10 @@ from big_paligemma import decode
 from big_paligemma import registry
 from big_paligemma import sharding as sharding_lib
 from big_paligemma.data import input_pipeline
+from big_paligemma.models import build
 from big_paligemma.tokenizer import Tokenizer
 import pp
 
-MODEL_KEYS = ("image", "images", "text", "mask_ar", "mask_input", "mask_loss")
 COMMON_KEYS = ("type", "data", "pp", "batch_size", "every", "skip_bad_examples")
 SAMPLER_KEYS = ("name", "temperature", "top_k", "top_p", "beam_size", "length_penalty", "seed")
 REQUIRED = object()  # A DEFAULTS value: the key must be given.
@@ -75,8 +75,8 @@ def gather_records(records: list[dict]) -> list[dict]:
 
 
 def _split(batch: dict) -> tuple[dict, dict]:
-  device = {k: v for k, v in batch.items() if k in MODEL_KEYS}
-  host = {k: v for k, v in batch.items() if k not in MODEL_KEYS}
+  device = build.device_inputs(batch)
+  host = {k: v for k, v in batch.items() if k not in device}
   return device, host
 
 
@@ -213,20 +213,9 @@ class DecodingEvaluator(Evaluator):
     raise NotImplementedError
 
 
-def _load_types() -> None:
-  """Imports every evaluator module, which registers its types (`evaluator.<type>`)."""
-  # pylint: disable=import-outside-toplevel,unused-import
-  from evaluators import chartqa  # noqa: F401
-  from evaluators import coco_caption  # noqa: F401
-  from evaluators import perplexity  # noqa: F401
-  from evaluators import refcoco_seg  # noqa: F401
-  from evaluators import storepreds  # noqa: F401
-  from evaluators import vqa  # noqa: F401
-
-
 def make_evaluator(name: str, cfg, **kwargs) -> Evaluator:
-  """One evaluator from its config entry; an unknown type raises listing the known ones."""
-  _load_types()
+  """One evaluator from its config entry; an unknown type raises listing the known ones (the
+  types register themselves when the `evaluators` package is imported)."""
   cfg = _plain(cfg)
   if "type" not in cfg:
     raise ValueError(f"evals.{name} has no 'type'; known: {registry.names('evaluator')}.")

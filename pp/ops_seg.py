@@ -13,7 +13,7 @@ with `root` = that folder.
 import tensorflow as tf
 
 from big_paligemma import segmentation
-from big_paligemma import tokenizer
+from big_paligemma import loc_tokens
 from big_paligemma.data import files
 from big_paligemma.registry import register
 from pp.boxes import _loc_strings
@@ -79,7 +79,7 @@ def seg_suffix(codes_key: str = "seg_codes", box_key: str = "box", outkey: str =
   `codes_key`: 16 seg codes in 0..127. Either may be a numeric tensor or one string of
   space-separated numbers (the jsonl form of tools/make_seg_targets.py).
   """
-  tokens = tf.constant(tokenizer.SEG_PIECES)
+  tokens = tf.constant(loc_tokens.SEG_PIECES)
 
   def _seg_suffix(example):
     box = _numbers(get(example, box_key), tf.float32, 4, f"{box_key!r} (the box)")

@@ -25,7 +25,7 @@ import numpy as np
 from big_paligemma import decode
 from big_paligemma.models import paligemma
 from big_paligemma.models import presets
-from trainers import config_schema
+from big_paligemma import config as config_lib
 
 
 def model_config(preset: str, dtype: str, overrides: list[str]) -> paligemma.PaliGemmaConfig:
@@ -37,7 +37,7 @@ def model_config(preset: str, dtype: str, overrides: list[str]) -> paligemma.Pal
     part, dot, field = key.partition(".")
     if not (sep and dot and part in fields and field):
       raise SystemExit(f"--override {item!r}: use img.FIELD=VALUE or llm.FIELD=VALUE.")
-    fields[part][field] = config_schema.parse_value(value)
+    fields[part][field] = config_lib.parse_value(value)
   kind = type(presets.get_preset(preset)).__name__
   if kind != "PaliGemmaConfig":
     raise SystemExit(f"--preset {preset!r} is a {kind}; pick a PaliGemma preset (pali_gemma_* "

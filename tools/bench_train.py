@@ -44,7 +44,7 @@ from big_paligemma import optim
 from big_paligemma import sharding as sharding_lib
 from big_paligemma.interop import hf_paligemma
 from big_paligemma.models import paligemma
-from big_paligemma.models import presets
+from big_paligemma.models import build
 from trainers import logging as log_lib
 from trainers import state as state_lib
 from trainers import step as step_lib
@@ -110,12 +110,12 @@ def step_times(steps_by_name: dict, warmup: int, steps: int,
 def ours(cfg: paligemma.PaliGemmaConfig, batch: dict):
   """The trainer's jitted step (adamw) as a blocking closure."""
   mesh = sharding_lib.make_mesh([("data", -1), ("fsdp", 1), ("tensor", 1)])
-  p_shardings = sharding_lib.infer_param_shardings(presets.abstract_params(cfg), [(".*", "fsdp")],
+  p_shardings = sharding_lib.infer_param_shardings(build.abstract_params(cfg), [(".*", "fsdp")],
                                                    mesh)
-  tx, lr_fn = optim.make_optimizer(_OPTIM, presets.abstract_params(cfg))
+  tx, lr_fn = optim.make_optimizer(_OPTIM, build.abstract_params(cfg))
   abstract = state_lib.abstract_state(cfg, tx, 0)
   shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
-  params = state_lib.init_params(cfg, state_lib.init_rng(0), p_shardings)
+  params = build.init_params(cfg, build.init_rng(0), p_shardings)
   state = state_lib.create_state(params, tx, 0, shardings)
   model = paligemma.PaliGemma(cfg)
   step_fn = step_lib.make_train_step(model, tx, lr_fn, {"normalisation": "per_example"})
@@ -228,12 +228,12 @@ def main(argv=None) -> dict:
     cfg = with_overrides(cfg, f"scan_unroll={cfg.llm.num_layers},img.scan_unroll={cfg.img.depth}")
   cfg = with_overrides(cfg, args.ours)
   batch = make_batch(args.batch, args.text_len, cfg.image_size)
-  flops = args.batch * log_lib.train_flops_per_example(cfg, presets.abstract_params(cfg),
+  flops = args.batch * log_lib.train_flops_per_example(cfg, build.abstract_params(cfg),
                                                        args.text_len)
   if args.only == "both" and not args.same_process:
     print(f"load {os.getloadavg()}  cpus {os.cpu_count()}  torch threads "
           f"{torch.get_num_threads()}  XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"ours: {cfg}\nparams (ours) {presets.num_params(cfg):,}  model FLOPs/step {flops:.4g}")
+    print(f"ours: {cfg}\nparams (ours) {build.num_params(cfg):,}  model FLOPs/step {flops:.4g}")
     peak_jax, peak_torch = matmul_peaks()
     print(f"matmul peak (f32 2048^3): jax {peak_jax / 1e9:.1f} GFLOP/s, torch "
           f"{peak_torch / 1e9:.1f} GFLOP/s")

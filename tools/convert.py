@@ -30,13 +30,16 @@ import jax
 import jax.numpy as jnp
 
 from big_paligemma import checkpoint
+from big_paligemma import config as config_lib
 from big_paligemma.interop import big_vision
 from big_paligemma.interop import hf
 from big_paligemma.interop import hf_save
+from big_paligemma.models import build
 from big_paligemma.models import gemma
 from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
 from big_paligemma.models import presets
+import evaluators  # noqa: F401  (registers the evaluator types a --config's evals name)
 
 DTYPES = ("float32", "bfloat16", "float16")
 # What each destination format writes (the kinds load_hf returns; .npz and run sources get theirs
@@ -119,10 +122,7 @@ def model_config(preset: str | None, config_spec: str | None, src: str, fmt: str
   if preset:
     return presets.get_preset(preset)
   if config_spec:
-    # pylint: disable=import-outside-toplevel  (trainers.train imports TensorFlow)
-    from trainers import state as state_lib
-    from trainers import train
-    return state_lib.model_config(train.load_config(config_spec))
+    return build.model_config(config_lib.load_config(config_spec))
   raise ConvertError(f"--src {src!r} is {FORMAT_NAMES[fmt]}, which holds no model config: pass "
                      "--preset NAME "
                      "(presets.names() lists them, e.g. pali_gemma_3b_224) or --config "
@@ -130,7 +130,7 @@ def model_config(preset: str | None, config_spec: str | None, src: str, fmt: str
 
 
 def _abstract(model_cfg, dtype: str | None):
-  shapes = presets.abstract_params(model_cfg)
+  shapes = build.abstract_params(model_cfg)
   if dtype is None:
     return shapes
   return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, jnp.dtype(dtype)), shapes)

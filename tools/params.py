@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from big_paligemma.models import presets
+from big_paligemma.models import build
 
 _VOCAB_HEADER = ("# vocabulary counted: Gemma 1/2 256000; PaliGemma 257152 (HF pads to 257216); "
                  "Gemma 3 262144 (HF pads to 262208), as in KerasHub's published counts")
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
   if args.all:
     print(_VOCAB_HEADER)
     for name in presets.names():
-      print(name, presets.num_params(presets.get_preset(name)))
+      print(name, build.num_params(presets.get_preset(name)))
     return 0
   try:
     config = presets.get_preset(args.preset)
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
   note = presets.vocab_note(config)
   if note:
     print(f"# {note}")
-  print(presets.num_params(config))
+  print(build.num_params(config))
   return 0
 
 

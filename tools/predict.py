@@ -24,19 +24,21 @@ from PIL import Image
 from PIL import ImageDraw
 import tensorflow as tf
 
+from big_paligemma import config as config_lib
 from big_paligemma import decode
+from big_paligemma import loading
 from big_paligemma import loc_tokens
 from big_paligemma.models import gemma3
 from big_paligemma.tokenizer import Tokenizer
-from evaluators import run as eval_run
+import evaluators  # noqa: F401  (registers the evaluator types a --config's evals name)
 import pp
 from pp import ops_gemma3
 
 
 def load(ckpt: str, config_spec: str | None, tokenizer_path: str | None):
   """(model, params, Tokenizer) from an HF directory or our run + config."""
-  config = eval_run.load_config(config_spec) if config_spec else None
-  model, params = eval_run.load_model(config, ckpt)
+  config = config_lib.load_config(config_spec) if config_spec else None
+  model, params = loading.load_model(ckpt, config)
   if tokenizer_path is None:
     if config is not None:
       tokenizer_path = config.tokenizer

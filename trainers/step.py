@@ -16,17 +16,9 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from big_paligemma import optim
+from big_paligemma.models import build
 from big_paligemma.models import lora as lora_lib
 from trainers import state as state_lib
-
-MODEL_KEYS = ("image", "text", "mask_ar", "mask_input", "mask_loss")  # PaliGemma's inputs
-INPUT_KEYS = MODEL_KEYS + ("images",)  # and Gemma 3's images [B,M,h,w,3] instead of "image"
-
-
-def model_inputs(batch: dict) -> dict:
-  """The INPUT_KEYS that `batch` has (the model raises for one it needs and lacks)."""
-  return {k: batch[k] for k in INPUT_KEYS if k in batch}
-
 
 class TraceCounter:
   """Counts how often the step function is traced (= compiled); it should stay at 1."""
@@ -42,7 +34,7 @@ def make_loss_fn(model, loss_cfg) -> Callable:
 
   def loss_fn(params, batch):
     rng = jax.random.wrap_key_data(batch["_rng"][0])
-    inputs = model_inputs(batch)
+    inputs = build.device_inputs(batch)
     logits, _ = model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
     return optim.softmax_xent(logits[:, :-1], batch["text"][:, 1:], batch["mask_loss"][:, 1:],
                               label_smoothing, normalisation)
@@ -73,7 +65,7 @@ def make_train_step(model, tx: optax.GradientTransformation, lr_fn: Callable, lo
       counter.count += 1
     b = batch["text"].shape[0]
     key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-    batch = model_inputs(batch)
+    batch = build.device_inputs(batch)
     batch["_rng"] = jax.random.key_data(jax.random.split(key, b))  # [B,2]
     loss, grads = loss_and_grads(state, batch)
     trained = state_lib.trainable(state)

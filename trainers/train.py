@@ -12,19 +12,20 @@ pass --coordinator_address/--num_processes/--process_id or set JAX_COORDINATOR_A
 """
 import argparse
 import dataclasses
-import importlib.util
 import os
 import sys
 from typing import Any, Sequence
 
 import jax
-import ml_collections
 
 from big_paligemma import checkpoint as ckpt_lib
+from big_paligemma import config as config_lib
+from big_paligemma import loading
 from big_paligemma import optim
 from big_paligemma import sharding as sharding_lib
 from big_paligemma.data import input_pipeline
-from trainers import config_schema
+from big_paligemma.models import build
+import evaluators as evaluators_lib  # registers the evaluator types that config.evals names
 from trainers import logging as log_lib
 from trainers import state as state_lib
 from trainers import step as step_lib
@@ -42,28 +43,10 @@ def parse_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[tuple[str
   parser.add_argument("--num_processes", type=int, default=None)
   parser.add_argument("--process_id", type=int, default=None)
   flags, rest = parser.parse_known_args(argv)
-  overrides = []
-  for item in rest:
-    if not item.startswith("--config.") or "=" not in item:
-      parser.error(f"unrecognised argument {item!r}; overrides look like --config.optim.lr=1e-4")
-    key, _, value = item[len("--config."):].partition("=")
-    overrides.append((key, value))
-  return flags, overrides
-
-
-def load_config(spec: str, overrides: Sequence[tuple[str, str]] = ()) -> ml_collections.ConfigDict:
-  """`FILE.py[:arg]` -> get_config(arg), overrides applied, validated."""
-  path, sep, arg = spec.partition(".py:")
-  path = path + ".py" if sep else spec
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"--config file {path!r} does not exist.")
-  module_spec = importlib.util.spec_from_file_location("_run_config", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  config = config_schema.validate(module.get_config(arg or None))
-  for key, value in overrides:
-    config_schema.apply_override(config, key, value)
-  return config
+  try:
+    return flags, config_lib.parse_overrides(rest)
+  except config_lib.ConfigError as e:
+    parser.error(str(e))
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -80,8 +63,8 @@ class Plan:
 
 
 def make_plan(config, epoch_examples: int | None) -> Plan:
-  total = config_schema.total_steps(config, epoch_examples)
-  steps = lambda value, key: config_schema.parse_duration(  # noqa: E731
+  total = config_lib.total_steps(config, epoch_examples)
+  steps = lambda value, key: config_lib.parse_duration(  # noqa: E731
       value, total_steps=total, batch_size=config.input.batch_size,
       epoch_examples=epoch_examples, key=key)
   schedule = config.optim.get("schedule", {})
@@ -146,7 +129,7 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
   spec = data.iterator.dataset.element_spec
   text_len = spec["text"].shape[-1]
   num_images = spec["images"].shape[-4] if "images" in spec else 1  # [B?,M,h,w,3]
-  flops = log_lib.train_flops_per_example(model_cfg, state_lib.abstract_params(model_cfg),
+  flops = log_lib.train_flops_per_example(model_cfg, build.abstract_params(model_cfg),
                                           text_len, num_images)
   batch = config.input.batch_size
   return log_lib.MetricsLogger(
@@ -158,32 +141,29 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
 def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
   """The latest checkpoint of the workdir if any (data position restored too), else step 0 from
   config.model_init or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
-  p_shardings = state_lib.param_shardings(model_cfg, config, mesh)
+  p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
   lora = state_lib.lora_settings(config)
   abstract = state_lib.abstract_state(model_cfg, tx, config.seed, lora)
   shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
-  target = state_lib.with_shardings(abstract, shardings)
+  target = sharding_lib.with_shardings(abstract, shardings)
   if ckpt.latest_step() is not None:
     state, extra, _ = ckpt.restore(target)
     data.iterator.set_state(extra["data"])
     print(f"Resumed from step {int(state.step)} of {ckpt.latest_step()}.", flush=True)
     return state, shardings
   if config.model_init:
-    params = state_lib.load_model_init(config.model_init, model_cfg, p_shardings)
+    params = loading.load_params(config.model_init, model_cfg, p_shardings)
   else:
-    params = state_lib.init_params(model_cfg, state_lib.init_rng(config.seed), p_shardings)
+    params = build.init_params(model_cfg, build.init_rng(config.seed), p_shardings)
   return state_lib.create_state(params, tx, config.seed, shardings, lora), shardings
 
 
 def build_evaluators(config, model, mesh, plan: Plan) -> list[tuple[Any, int]]:
   """(evaluator, period in steps) for every config.evals entry."""
-  if not config.evals:
-    return []
-  from evaluators import common  # pylint: disable=import-outside-toplevel
-  evaluators = common.make_evaluators(config, model=model, mesh=mesh)
-  return [(ev, max(1, config_schema.parse_duration(
+  evals = evaluators_lib.make_evaluators(config, model=model, mesh=mesh)
+  return [(ev, max(1, config_lib.parse_duration(
       ev.every, total_steps=plan.total_steps, batch_size=config.input.batch_size,
-      epoch_examples=plan.epoch_examples, key=f"evals.{ev.name}.every"))) for ev in evaluators]
+      epoch_examples=plan.epoch_examples, key=f"evals.{ev.name}.every"))) for ev in evals]
 
 
 def save(ckpt: ckpt_lib.Checkpointer, state, data: Data, step: int) -> None:
@@ -255,12 +235,12 @@ def train_loop(state, train_step, data: Data, plan: Plan, ckpt, logger, evaluato
 
 def main(argv: Sequence[str] | None = None) -> Any:
   flags, overrides = parse_flags(sys.argv[1:] if argv is None else argv)
-  config = load_config(flags.config, overrides)
+  config = config_lib.load_config(flags.config, overrides)
   sharding_lib.initialize_distributed(flags.coordinator_address, flags.num_processes,
                                       flags.process_id)
   mesh = build_mesh(config)
-  model_cfg = state_lib.model_config(config)
-  model = state_lib.make_model(model_cfg)
+  model_cfg = build.model_config(config)
+  model = build.make_model(model_cfg)
   check_tokenizer(config, model_cfg)
   data = build_data(config, mesh)
   plan = make_plan(config, data.epoch_examples)

@@ -6,7 +6,7 @@ Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"mixture": [{"name": "chartqa/human", "split": "train", "data_dir": D},
                {"name": "chartqa/augmented", "split": "train", "data_dir": D}]}
 A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7398 : 20901).
-`docvqa`, `chartqa` and `coco_captions` are this project's builders (data/datasets/); any other name
+The names of data/datasets.BUILDERS are this project's builders (data/datasets/); any other name
 is looked up in the TFDS catalogue. Images stay encoded bytes: the pp function decodes them.
 
 Training: every host reads every source whole, in the same order, and forms the same global
@@ -43,13 +43,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from big_paligemma.data import datasets
 from big_paligemma.data import jsonl
-from big_paligemma.data.datasets import chartqa
-from big_paligemma.data.datasets import coco_captions
-from big_paligemma.data.datasets import docvqa
 
-BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
-            "coco_captions": coco_captions.CocoCaptions}
 SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight")
 ID_FIELDS = ("question_id", "image_id", "id")
 _COUNTS = ("_bad_count", "_truncated_count")
@@ -79,8 +75,8 @@ def _check_source(source: dict) -> dict:
 
 def _builder(source: dict) -> tfds.core.DatasetBuilder:
   name, _, config = source["name"].partition("/")
-  if name in BUILDERS:
-    return BUILDERS[name](config=config or None, data_dir=source.get("data_dir"))
+  if name in datasets.BUILDERS:
+    return datasets.BUILDERS[name](config=config or None, data_dir=source.get("data_dir"))
   return tfds.builder(source["name"], data_dir=source.get("data_dir"))
 
 

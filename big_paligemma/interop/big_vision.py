@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from big_paligemma import tree as tree_lib
-from big_paligemma.interop import hf
-from big_paligemma.models import presets
+from big_paligemma.interop import hf_io
+from big_paligemma.models import build
 from big_paligemma.models import siglip
 
 _PARAM_PREFIXES = ("params/", "opt/target/")
@@ -205,9 +205,9 @@ def _check(sources, shapes, expected, path: str) -> None:
 
 
 def _value(npz: _Npz, src: _Source, want):
-  """The host value of one param: an np.ndarray, or hf.Stacked (read layer by layer)."""
+  """The host value of one param: an np.ndarray, or hf_io.Stacked (read layer by layer)."""
   if None not in src.keys:
-    return hf.stacked(len(src.keys), lambda i: src.take(npz.read(src.keys[i])))
+    return hf_io.stacked(len(src.keys), lambda i: src.take(npz.read(src.keys[i])))
   array = src.take(npz.read(src.keys[None]))
   if want is not None and array.shape != tuple(want.shape):  # _check allowed only a posemb grid.
     grid = round(want.shape[1] ** 0.5)
@@ -235,7 +235,7 @@ def load_npz(path: str, model_cfg=None, *, dtype=None, sharding=None) -> dict[st
     shapes = {p: _source_shape(s, npz.headers) for p, s in sources.items()}
     expected = None
     if model_cfg is not None:
-      expected = tree_lib.flatten(presets.abstract_params(model_cfg))
+      expected = tree_lib.flatten(build.abstract_params(model_cfg))
       _check(sources, shapes, expected, path)
     params = _read_all(npz, sources, shapes, expected, dtype, sharding)
   finally:
@@ -246,7 +246,7 @@ def load_npz(path: str, model_cfg=None, *, dtype=None, sharding=None) -> dict[st
 def _read_all(npz: _Npz, sources, shapes, expected, dtype, sharding) -> dict[str, jax.Array]:
   """{our path: placed array}, one leaf read, cast and placed at a time."""
   # pylint: disable=protected-access  (hf's placement helpers, shared with load_hf)
-  place = hf._sharding_fn(sharding, None)
+  place_of = hf_io.sharding_fn(sharding, None)
   params = {}
   for p, src in sources.items():
     want = expected[p] if expected is not None else None
@@ -254,7 +254,7 @@ def _read_all(npz: _Npz, sources, shapes, expected, dtype, sharding) -> dict[str
     leaf = jax.ShapeDtypeStruct(shapes[p] if want is None else want.shape,
                                 jnp.dtype(dtype or (file_dtype if want is None else want.dtype)))
     value = _value(npz, src, want)
-    params[p] = hf._place(value, leaf, place(p))
+    params[p] = hf_io.place(value, leaf, place_of(p))
     del value
   return params
 

@@ -1,7 +1,7 @@
 """HF PaliGemmaForConditionalGeneration and Gemma3ForConditionalGeneration -> our models.
 
-Config builders, converters and the `ARCHITECTURES` entries that `hf.ARCHITECTURES` looks up
-lazily, so `hf.load_hf(path)` loads both (same Part / Architecture machinery as the causal LMs).
+Config builders, converters and the `ARCHITECTURES` entries that hf.py's table includes, so
+`hf.load_hf(path)` loads both (same Part / Architecture machinery as the causal LMs).
 Each part accepts the key layouts HF has used:
   in memory (5.x):   model.vision_tower.*, model.multi_modal_projector.*, model.language_model.*
   save_pretrained:   vision_tower.*, multi_modal_projector.*, language_model.model.*
@@ -14,11 +14,11 @@ input_projection/w (= mm_input_projection_weight, already [D_img,D])}, llm: Gemm
 import dataclasses
 from typing import Any, Iterator
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from big_paligemma.interop import hf
+from big_paligemma.interop import hf_gemma
+from big_paligemma.interop import hf_io
 from big_paligemma.interop import hf_siglip
 from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
@@ -33,20 +33,20 @@ _VISION_PROBE = "embeddings.patch_embedding.weight"
 def _text_config(hf_cfg: dict, default_model_type: str) -> dict:
   """The completed text_config. PaliGemmaConfig forces use_bidirectional_attention=True, which only
   selects HF's mask when no token_type_ids are given, so it is dropped for PaliGemma."""
-  text = hf.with_class_defaults(hf_cfg.get("text_config") or {}, default_model_type)
+  text = hf_io.with_class_defaults(hf_cfg.get("text_config") or {}, default_model_type)
   if hf_cfg.get("model_type") == "paligemma":
     text.pop("use_bidirectional_attention", None)
   return text
 
 
 def _vision_config(hf_cfg: dict) -> dict:
-  return hf.with_class_defaults(hf_cfg.get("vision_config") or {}, "siglip_vision_model")
+  return hf_io.with_class_defaults(hf_cfg.get("vision_config") or {}, "siglip_vision_model")
 
 
 def paligemma_config_from_hf(hf_cfg: dict, dtype: str | None = None) -> paligemma.PaliGemmaConfig:
   """PaliGemmaConfig from a PaliGemma config.json dict; both towers in `dtype` (float32 default)."""
   dtype = dtype or "float32"
-  llm = hf.gemma_config_from_hf(_text_config(hf_cfg, "gemma"), dtype)
+  llm = hf_gemma.gemma_config_from_hf(_text_config(hf_cfg, "gemma"), dtype)
   # HF's PaliGemma 2 local layers keep the whole bidirectional prefix visible beyond the window.
   llm = dataclasses.replace(llm, window_exempt_blocks="local" in llm.layer_pattern)
   vision = _vision_config(hf_cfg)
@@ -62,7 +62,7 @@ def paligemma_config_from_hf(hf_cfg: dict, dtype: str | None = None) -> paligemm
 def gemma3_config_from_hf(hf_cfg: dict, dtype: str | None = None) -> gemma3.Gemma3Config:
   """Gemma3Config from a Gemma3ForConditionalGeneration config.json dict; the decoder in `dtype`,
   the vision tower and projector always float32."""
-  llm = hf.gemma_config_from_hf(_text_config(hf_cfg, "gemma3_text"), dtype)
+  llm = hf_gemma.gemma_config_from_hf(_text_config(hf_cfg, "gemma3_text"), dtype)
   vision = _vision_config(hf_cfg)
   return gemma3.Gemma3Config(
       llm=llm, img=hf_siglip.siglip_config_from_hf(vision, pool_type="none"),
@@ -71,58 +71,35 @@ def gemma3_config_from_hf(hf_cfg: dict, dtype: str | None = None) -> gemma3.Gemm
       mm_norm_eps=vision["layer_norm_eps"])
 
 
-def convert_projector(read: hf.Read, cfg: Any) -> Iterator[tuple[str, np.ndarray]]:
+def convert_projector(read: hf_io.Read, cfg: Any) -> Iterator[tuple[str, np.ndarray]]:
   """multi_modal_projector.linear [D, D_img] (+ bias) -> head/{kernel [D_img,D], bias}."""
   del cfg
   yield "kernel", read("linear.weight").T
   yield "bias", read("linear.bias")
 
 
-def convert_mm(read: hf.Read, cfg: Any) -> Iterator[tuple[str, np.ndarray]]:
+def convert_mm(read: hf_io.Read, cfg: Any) -> Iterator[tuple[str, np.ndarray]]:
   """Gemma 3 multi_modal_projector -> mm/{soft_emb_norm/scale, input_projection/w}."""
   del cfg
   yield "soft_emb_norm/scale", read("mm_soft_emb_norm.weight")
   yield "input_projection/w", read("mm_input_projection_weight")
 
 
-def _shapes(module, batch) -> Any:
-  return jax.eval_shape(lambda b: module.init(jax.random.key(0), b), batch)["params"]
+def _vision_part(name: str = "img") -> hf_io.Part:
+  return hf_io.Part(name, _VISION, _VISION_PROBE, hf_siglip.convert_siglip, lambda c: c.img)
 
 
-def paligemma_param_shapes(cfg: paligemma.PaliGemmaConfig):
-  """Abstract PaliGemma params (jax.ShapeDtypeStruct tree)."""
-  s = cfg.image_size
-  batch = {"image": jax.ShapeDtypeStruct((1, s, s, 3), jnp.float32),
-           **{k: jax.ShapeDtypeStruct((1, 1), jnp.int32)
-              for k in ("text", "mask_ar", "mask_input")}}
-  return _shapes(paligemma.PaliGemma(cfg), batch)
+def _llm_part() -> hf_io.Part:
+  return hf_io.Part("llm", _LANGUAGE, "embed_tokens.weight", hf_gemma.convert_gemma, lambda c: c.llm)
 
 
-def gemma3_param_shapes(cfg: gemma3.Gemma3Config):
-  """Abstract Gemma 3 multimodal params (jax.ShapeDtypeStruct tree)."""
-  s = cfg.img.image_size
-  batch = {"images": jax.ShapeDtypeStruct((1, 1, s, s, 3), jnp.float32),
-           "text": jax.ShapeDtypeStruct((1, 1), jnp.int32),
-           "mask_input": jax.ShapeDtypeStruct((1, 1), jnp.int32)}
-  return _shapes(gemma3.Gemma3(cfg), batch)
-
-
-def _vision_part(name: str = "img") -> hf.Part:
-  return hf.Part(name, _VISION, _VISION_PROBE, hf_siglip.convert_siglip, lambda c: c.img)
-
-
-def _llm_part() -> hf.Part:
-  return hf.Part("llm", _LANGUAGE, "embed_tokens.weight", hf.convert_gemma, lambda c: c.llm)
-
-
-ARCHITECTURES: dict[str, hf.Architecture] = {
-    "PaliGemmaForConditionalGeneration": hf.Architecture(
+ARCHITECTURES: dict[str, hf_io.Architecture] = {
+    "PaliGemmaForConditionalGeneration": hf_io.Architecture(
         model_type="paligemma", config_fn=paligemma_config_from_hf,
-        shapes_fn=paligemma_param_shapes,
-        parts=(_vision_part(), hf.Part("img/head", _PROJECTOR, "linear.weight", convert_projector),
+        parts=(_vision_part(), hf_io.Part("img/head", _PROJECTOR, "linear.weight", convert_projector),
                _llm_part())),
-    "Gemma3ForConditionalGeneration": hf.Architecture(
-        model_type="gemma3", config_fn=gemma3_config_from_hf, shapes_fn=gemma3_param_shapes,
-        parts=(_vision_part(), hf.Part("mm", _PROJECTOR, "mm_input_projection_weight", convert_mm),
+    "Gemma3ForConditionalGeneration": hf_io.Architecture(
+        model_type="gemma3", config_fn=gemma3_config_from_hf,
+        parts=(_vision_part(), hf_io.Part("mm", _PROJECTOR, "mm_input_projection_weight", convert_mm),
                _llm_part())),
 }

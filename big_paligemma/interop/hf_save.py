@@ -8,7 +8,7 @@ with HF's tensor names and layouts, in the layout `save_pretrained` of transform
   paligemma:  vision_tower.*, multi_modal_projector.linear.*, language_model.model.*
   gemma3:     vision_tower.*, multi_modal_projector.mm_*, language_model.model.*
               (Gemma3ForConditionalGeneration)
-Tensor transposes are exactly those of `hf.convert_gemma`, `hf_paligemma.convert_projector` /
+Tensor transposes are exactly those of `hf_gemma.convert_gemma`, `hf_paligemma.convert_projector` /
 `convert_mm` and `hf_siglip.siglip_to_hf` run backwards, so save_hf -> load_hf gives back identical
 params.
 """
@@ -24,7 +24,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from big_paligemma import tree as tree_lib
-from big_paligemma.interop import hf
+from big_paligemma.interop import hf_gemma
 from big_paligemma.interop import hf_siglip
 from big_paligemma.models import gemma
 from big_paligemma.models import gemma3
@@ -86,7 +86,7 @@ def _check_gemma1(cfg: gemma.GemmaConfig):
 
 def gemma_config_to_hf(cfg: gemma.GemmaConfig, dtype: str | None = None) -> dict:
   """The HF text config dict (model_type, sizes, caps, rope, layer_types) expressing `cfg`; the
-  inverse of `hf.gemma_config_from_hf`. dtype: the "dtype" field (default cfg.param_dtype)."""
+  inverse of `hf_gemma.gemma_config_from_hf`. dtype: the "dtype" field (default cfg.param_dtype)."""
   model_type = gemma_model_type(cfg)
   out = dict(
       model_type=model_type, vocab_size=cfg.vocab_size, hidden_size=cfg.width,
@@ -172,7 +172,7 @@ def _np(x) -> np.ndarray:
 
 
 def gemma_to_hf(params: Any, cfg: gemma.GemmaConfig) -> Tensors:
-  """Inverse of `hf.convert_gemma`: our Gemma params -> (HF key after `model.`, array), one
+  """Inverse of `hf_gemma.convert_gemma`: our Gemma params -> (HF key after `model.`, array), one
   tensor at a time (stacked [L,...] params are sliced per layer before leaving the device)."""
   flat = tree_lib.flatten(params)
   n, kv, d, h = cfg.num_heads, cfg.num_kv_heads, cfg.width, cfg.head_dim
@@ -194,7 +194,7 @@ def gemma_to_hf(params: Any, cfg: gemma.GemmaConfig) -> Tensors:
     yield pre + "mlp.gate_proj.weight", gating[0].T
     yield pre + "mlp.up_proj.weight", gating[1].T
     yield pre + "mlp.down_proj.weight", layer("mlp/linear").T
-    for ours, theirs in hf.gemma_norm_names(cfg).items():
+    for ours, theirs in hf_gemma.gemma_norm_names(cfg).items():
       yield pre + f"{theirs}.weight", layer(f"{ours}/scale")
 
 

@@ -9,11 +9,12 @@ query/key/value in one `in_proj_weight` [3D, D] (rows q, then k, then v).
 import dataclasses
 from typing import Any, Callable, Iterator, Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import traverse_util
 
+from big_paligemma import tree as tree_lib
+from big_paligemma.interop import hf_io
+from big_paligemma.models import build
 from big_paligemma.models import siglip
 
 _BLOCK = "Transformer/encoderblock/"
@@ -120,13 +121,6 @@ def _rules(cfg: siglip.SigLIPConfig) -> list[_Rule]:
   return rules
 
 
-def param_shapes(cfg: siglip.SigLIPConfig) -> dict[str, tuple[int, ...]]:
-  """Our slash path -> shape, from the module itself (abstract, nothing is allocated)."""
-  images = jax.ShapeDtypeStruct((1, cfg.image_size, cfg.image_size, 3), jnp.float32)
-  tree = jax.eval_shape(siglip.SigLIP(cfg).init, jax.random.PRNGKey(0), images)["params"]
-  return {k: v.shape for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
-
-
 def _read_one(read: Callable[[str], np.ndarray], rule: _Rule, hf_key: str) -> np.ndarray:
   x = np.asarray(read(hf_key))
   if rule.part is not None:
@@ -145,7 +139,7 @@ def convert_siglip(read: Callable[[str], np.ndarray],
   Stacked block parameters are preallocated [depth, ...] and filled layer by layer. Dtypes are kept
   as read. A shape that does not match `cfg` raises ValueError naming the HF key.
   """
-  shapes = param_shapes(cfg)
+  shapes = {p: x.shape for p, x in tree_lib.flatten(build.abstract_params(cfg)).items()}
   for rule in _rules(cfg):
     want = shapes[rule.ours]
     if rule.stacked:
@@ -175,8 +169,7 @@ def siglip_to_hf(params: Mapping[str, Any],
 
   params is our SigLIP param tree (nested dict) or a flat {slash path: array} mapping.
   """
-  nested = any(isinstance(v, Mapping) for v in params.values())
-  flat = traverse_util.flatten_dict(params, sep="/") if nested else dict(params)
+  flat = tree_lib.flatten(params)  # also a flat {slash path: array} mapping as it is
   parts: dict[str, list[np.ndarray]] = {}
   for rule in _rules(cfg):
     value = np.asarray(flat[rule.ours])
@@ -190,3 +183,15 @@ def siglip_to_hf(params: Mapping[str, Any],
       parts.setdefault(key, []).append(x)
       if len(parts[key]) == rule.part[1]:
         yield key, np.concatenate(parts.pop(key), axis=0)
+
+
+def _vision_model_config(hf: dict, dtype: str | None) -> siglip.SigLIPConfig:
+  dtype = jnp.dtype(dtype or "float32")
+  return siglip_config_from_hf(hf.get("vision_config", hf), dtype=dtype, param_dtype=dtype)
+
+
+# SiglipVisionModel -> ("siglip", SigLIPConfig, SigLIP params at the root).
+VISION_MODEL = hf_io.Architecture(
+    "siglip", _vision_model_config,
+    (hf_io.Part("", ("", "vision_model.", "model.vision_model."),
+                "embeddings.patch_embedding.weight", convert_siglip),))

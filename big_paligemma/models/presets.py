@@ -15,17 +15,16 @@ Vocabulary counted (each reproduces KerasHub's published count; HF's checkpoints
 import dataclasses
 import difflib
 import functools
-import math
 from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
-
+from big_paligemma import loc_tokens
 from big_paligemma.models import gemma
+from big_paligemma.models import gemma3
+from big_paligemma.models import paligemma
 from big_paligemma.models import siglip
 
 GEMMA_VOCAB = 256_000
-PALIGEMMA_VOCAB = 257_152
+PALIGEMMA_VOCAB = GEMMA_VOCAB + loc_tokens.NUM_LOC + loc_tokens.NUM_SEG  # 257152
 GEMMA3_VOCAB = 262_144
 # Vocabulary sizes HF's checkpoints use where they differ from the counted one.
 HF_PADDED_VOCAB = {PALIGEMMA_VOCAB: 257_216, GEMMA3_VOCAB: 262_208}
@@ -119,7 +118,6 @@ def _replace(config, overrides: dict[str, Any]):
 
 def pali_gemma(res: int, decoder: gemma.GemmaConfig | None = None, **overrides):
   """PaliGemma at `res` px: SigLIP So400m/14 (all tokens) + projector + Gemma 2B (or `decoder`)."""
-  from big_paligemma.models import paligemma  # pylint: disable=import-outside-toplevel
   decoder = decoder or gemma_2b()
   config = paligemma.PaliGemmaConfig(
       img=siglip.siglip_variant("So400m/14", image_size=res, pool_type="none"),
@@ -140,7 +138,6 @@ def pali_gemma2(decoder: Callable[..., gemma.GemmaConfig], res: int, *,
 
 def gemma3_multimodal(decoder: Callable[..., gemma.GemmaConfig], **overrides):
   """Gemma 3 with its vision path: SigLIP So400m/14 at 896 px -> 256 pooled tokens per image."""
-  from big_paligemma.models import gemma3  # pylint: disable=import-outside-toplevel
   config = gemma3.Gemma3Config(
       llm=decoder(), img=siglip.siglip_variant("So400m/14", image_size=896, pool_type="none"),
       tokens_per_image=256)
@@ -208,57 +205,3 @@ def vocab_note(config) -> str | None:
   if vocab in HF_PADDED_VOCAB:
     return f"vocabulary {vocab} counted (HF pads to {HF_PADDED_VOCAB[vocab]})"
   return None
-
-
-# ----------------------------------------------------------------------------- counting
-
-def _shape(*dims, dtype=jnp.float32):
-  return jax.ShapeDtypeStruct(dims, dtype)
-
-
-def _init_shapes(module, *inputs):
-  """The params of `module.init(rng, *inputs)` as ShapeDtypeStructs; inputs are abstract too."""
-  init = lambda rng, *args: module.init(rng, *args)["params"]  # noqa: E731
-  return jax.eval_shape(init, jax.random.key(0), *inputs)
-
-
-def _gemma_shapes(config: gemma.GemmaConfig):
-  return _init_shapes(gemma.Gemma(config), _shape(1, 1, config.width),
-                      _shape(1, 1, dtype=jnp.int32), _shape(1, 1, 1, dtype=bool))
-
-
-def _paligemma_shapes(config):
-  from big_paligemma.models import paligemma  # pylint: disable=import-outside-toplevel
-  res = config.img.image_size
-  batch = {"image": _shape(1, res, res, 3), "text": _shape(1, 1, dtype=jnp.int32),
-           "mask_ar": _shape(1, 1, dtype=jnp.int32), "mask_input": _shape(1, 1, dtype=jnp.int32)}
-  return _init_shapes(paligemma.PaliGemma(config), batch)
-
-
-def _gemma3_shapes(config):
-  from big_paligemma.models import gemma3  # pylint: disable=import-outside-toplevel
-  t = config.tokens_per_image if config.img is not None else 1
-  batch = {"text": _shape(1, t, dtype=jnp.int32), "mask_input": _shape(1, t, dtype=jnp.int32)}
-  if config.img is not None:
-    batch["images"] = _shape(1, 1, config.img.image_size, config.img.image_size, 3)
-  return _init_shapes(gemma3.Gemma3(config), batch)
-
-
-@functools.lru_cache(maxsize=None)
-def abstract_params(config) -> dict[str, Any]:
-  """The parameter tree of `config`'s model as jax.ShapeDtypeStructs (jax.eval_shape: nothing is
-  allocated). Cached per config."""
-  if isinstance(config, gemma.GemmaConfig):
-    return _gemma_shapes(config)
-  kind = type(config).__name__
-  if kind == "PaliGemmaConfig":
-    return _paligemma_shapes(config)
-  if kind == "Gemma3Config":
-    return _gemma3_shapes(config)
-  raise TypeError(f"abstract_params: no model for a {kind}; pass a GemmaConfig, PaliGemmaConfig "
-                  "or Gemma3Config.")
-
-
-def num_params(config) -> int:
-  """The number of parameters of `config`'s model (from `abstract_params`)."""
-  return sum(math.prod(x.shape) for x in jax.tree.leaves(abstract_params(config)))

@@ -17,7 +17,7 @@ import os
 
 from configs import common
 import pp
-from trainers import config_schema
+from big_paligemma import config as config_lib
 
 PREFIX = "segment {expression}"
 TEXT_LEN = 48
@@ -40,7 +40,7 @@ def get_config(arg: str | None = None):
   args = common.get_args(arg, res=448, train="refcoco_seg/train.jsonl",
                          val="refcoco_seg/validation.jsonl", vae="vae-oid.npz")
   if args.demo:
-    raise config_schema.ConfigError("refcoco_seg has no :demo mode; give train=, val= (outputs of "
+    raise config_lib.ConfigError("refcoco_seg has no :demo mode; give train=, val= (outputs of "
                                     "tools/make_seg_targets.py) and vae=.")
   c = common.base_config()
   c.model = common.preset_model(args.res, args.unroll)  # Checks res.

@@ -19,7 +19,7 @@ import pp
 from tests import tokenizer_fixture
 from tests.test_segmentation import _random_weights
 from tools import make_seg_targets
-from trainers import config_schema as cs
+from big_paligemma import config as cs
 
 SIZES = ((16, 10), (8, 12))
 

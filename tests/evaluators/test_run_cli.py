@@ -8,6 +8,9 @@ import pytest
 
 from big_paligemma import checkpoint
 from big_paligemma.models import paligemma
+from big_paligemma.models import build
+from big_paligemma import loading
+from big_paligemma import config as config_lib
 from evaluators import run
 from tools import make_demo_data
 from trainers import state as state_lib
@@ -21,9 +24,9 @@ def demo_dir(tmp_path_factory):
 
 
 def _save_run(workdir, config):
-  model_cfg = state_lib.model_config(config)
+  model_cfg = build.model_config(config)
   model = paligemma.PaliGemma(model_cfg)
-  batch = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), state_lib.dummy_batch(model_cfg))
+  batch = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), build.dummy_batch(model_cfg))
   params = jax.jit(model.init)(jax.random.key(1), batch)["params"]
   train_state = state_lib.TrainState(step=jnp.array(3, jnp.int32), params=params, opt_state={},
                                      rng=jax.random.key_data(jax.random.key(0)))
@@ -35,9 +38,9 @@ def _save_run(workdir, config):
 
 def test_run_cli_loads_the_saved_params_and_scores(tmp_path, demo_dir):
   spec = f"configs/transfer/docvqa.py:demo,demo_data={demo_dir}"
-  config = run.load_config(spec)
+  config = config_lib.load_config(spec)
   params = _save_run(str(tmp_path / "work"), config)
-  loaded = run.load_params(str(tmp_path / "work"), state_lib.model_config(config))
+  loaded = loading.restore_run_params(str(tmp_path / "work"), build.model_config(config))
   flat = lambda t: jax.tree_util.tree_leaves_with_path(t)  # noqa: E731
   assert [p for p, _ in flat(loaded)] == [p for p, _ in flat(params)]
   for (_, a), (_, b) in zip(flat(loaded), flat(params)):
@@ -56,4 +59,4 @@ def test_run_cli_errors(tmp_path, demo_dir):
   with pytest.raises(FileNotFoundError, match="no complete checkpoint step"):
     run.main(["--config", spec, "--ckpt", str(tmp_path)])
   with pytest.raises(FileNotFoundError, match="does not exist"):
-    run.load_config("configs/transfer/nope.py:demo")
+    config_lib.load_config("configs/transfer/nope.py:demo")

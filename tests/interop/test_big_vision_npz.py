@@ -19,8 +19,8 @@ from big_paligemma import tree as tree_lib
 from big_paligemma.interop import big_vision
 from big_paligemma.models import gemma
 from big_paligemma.models import paligemma
-from big_paligemma.models import presets
 from big_paligemma.models import siglip
+from big_paligemma.models import build
 
 _IMG = siglip.SigLIPConfig(width=16, depth=2, mlp_dim=32, num_heads=2, patch_size=8, image_size=16)
 _LLM = gemma.GemmaConfig(vocab_size=64, num_layers=2, num_heads=2, num_kv_heads=1, width=16,
@@ -41,7 +41,7 @@ _VIT_REST = ["embedding/kernel", "embedding/bias", "pos_embedding", "head/kernel
 def _random_params(cfg, seed=0, dtype=np.float32) -> dict[str, np.ndarray]:
   """{our path: array} with every leaf random (norm scales included)."""
   rng = np.random.RandomState(seed)
-  flat = tree_lib.flatten(presets.abstract_params(cfg))
+  flat = tree_lib.flatten(build.abstract_params(cfg))
   return {p: rng.normal(0, 0.5, s.shape).astype(dtype) for p, s in flat.items()}
 
 

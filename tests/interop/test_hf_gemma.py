@@ -12,6 +12,8 @@ from safetensors.numpy import load_file, save_file
 
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import hf
+from big_paligemma.interop import hf_gemma
+from big_paligemma.interop import hf_io
 from big_paligemma.models import gemma
 
 _SMALL = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_attention_heads=4,
@@ -212,8 +214,8 @@ def test_sparse_released_config_reads_as_transformers_completes_it(model_type, s
   equal what we build from transformers' own completion of it (layer types, caps, rope bases)."""
   cls = {"gemma2": transformers.Gemma2Config, "gemma3_text": transformers.Gemma3TextConfig}
   full = cls[model_type](**sparse).to_dict()
-  ours = hf.gemma_config_from_hf({"model_type": model_type, **sparse})
-  assert ours == hf.gemma_config_from_hf(full)
+  ours = hf_gemma.gemma_config_from_hf({"model_type": model_type, **sparse})
+  assert ours == hf_gemma.gemma_config_from_hf(full)
   assert "local" in ours.layer_pattern
   if model_type == "gemma2":
     assert (ours.attn_logit_softcap, ours.final_logit_softcap) == (50.0, 30.0)
@@ -240,4 +242,4 @@ def test_siglip_at_another_image_size_resamples_the_position_embedding(tmp_path)
   out, _ = siglip.SigLIP(cfg48).apply({"params": p48}, jnp.zeros((1, 48, 48, 3)))
   assert out.shape == (1, 36, 16)
   with pytest.raises(ValueError, match="has no image encoder"):
-    hf.with_image_size(gemma.GemmaConfig.tiny(1), 64)
+    hf_io.with_image_size(gemma.GemmaConfig.tiny(1), 64)

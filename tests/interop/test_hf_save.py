@@ -12,8 +12,8 @@ import transformers
 
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import hf
-from big_paligemma.interop import hf_paligemma
 from big_paligemma.interop import hf_save
+from big_paligemma.models import build
 from big_paligemma.models import gemma
 from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
@@ -71,7 +71,7 @@ def _hf_model(cls, path):
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_gemma_logits_match_transformers_and_reload(tmp_path, version):
   cfg = _GEMMA[version]
-  params = _random_params(hf.gemma_param_shapes(cfg), seed=version)
+  params = _random_params(build.abstract_params(cfg), seed=version)
   hf_save.save_hf(str(tmp_path / "ckpt"), "gemma", cfg, params)
   config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
   assert config["architectures"] == [["GemmaForCausalLM", "Gemma2ForCausalLM",
@@ -111,7 +111,7 @@ def _pg_batch(seed=0):
 @pytest.mark.parametrize("version", [1, 2])
 def test_paligemma_logits_match_transformers_and_reload(tmp_path, version):
   cfg = _PG[version]
-  params = _random_params(hf_paligemma.paligemma_param_shapes(cfg), seed=version)
+  params = _random_params(build.abstract_params(cfg), seed=version)
   path = hf_save.save_hf(str(tmp_path / "pg"), "paligemma", cfg, params)
   config = json.loads((tmp_path / "pg" / "config.json").read_text())
   assert config["image_token_index"] == _VOCAB
@@ -138,7 +138,7 @@ _G3 = gemma3.Gemma3Config(
 
 
 def test_gemma3_multimodal_logits_match_transformers_and_reload(tmp_path):
-  params = _random_params(hf_paligemma.gemma3_param_shapes(_G3), seed=3)
+  params = _random_params(build.abstract_params(_G3), seed=3)
   path = hf_save.save_hf(str(tmp_path / "g3"), "gemma3", _G3, params)
   rng = np.random.RandomState(0)
   image_run = [90] + [100] * 4 + [91]  # <boi> soft tokens <eoi> (boi/eoi: ordinary ids here)
@@ -165,7 +165,7 @@ def test_gemma3_multimodal_logits_match_transformers_and_reload(tmp_path):
 
 def test_sharded_and_bfloat16_save_reloads(tmp_path):
   cfg = _GEMMA[2]
-  params = _random_params(hf.gemma_param_shapes(cfg))
+  params = _random_params(build.abstract_params(cfg))
   hf_save.save_hf(str(tmp_path / "s"), "gemma2", cfg, params, dtype="bfloat16",
                   max_shard_bytes=8000)
   files = sorted(os.listdir(tmp_path / "s"))
@@ -184,7 +184,7 @@ def test_sharded_and_bfloat16_save_reloads(tmp_path):
 
 def test_errors_name_the_problem(tmp_path):
   cfg = _GEMMA[2]
-  params = _random_params(hf.gemma_param_shapes(cfg))
+  params = _random_params(build.abstract_params(cfg))
   with pytest.raises(ValueError, match="kind='gemma3_text'.*'gemma2'"):
     hf_save.save_hf(str(tmp_path / "a"), "gemma3_text", cfg, params)
   with pytest.raises(ValueError, match="kind='llama'"):

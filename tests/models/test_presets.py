@@ -7,6 +7,7 @@ import time
 import pytest
 
 from big_paligemma.models import presets
+from big_paligemma.models import build
 
 # KerasHub's published counts (rounded as published on the preset pages).
 PUBLISHED = {
@@ -54,22 +55,22 @@ def test_names_are_exactly_the_published_ones():
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_count_within_half_a_percent_of_published(name):
-  count = presets.num_params(presets.get_preset(name))
+  count = build.num_params(presets.get_preset(name))
   assert abs(count - PUBLISHED[name]) <= 0.005 * PUBLISHED[name], (name, count)
 
 
 @pytest.mark.parametrize("name", sorted(EXACT))
 def test_exact_kerashub_counts(name):
-  assert presets.num_params(presets.get_preset(name)) == EXACT[name]
+  assert build.num_params(presets.get_preset(name)) == EXACT[name]
 
 
 def test_gemma_counts_by_hand():
-  assert presets.num_params(presets.get_preset("gemma_2b_en")) == gemma_count(
+  assert build.num_params(presets.get_preset("gemma_2b_en")) == gemma_count(
       256000, 18, 2048, 8, 1, 256, 16384, 2 * 2048)
   # Gemma 2: four norms per layer; Gemma 3 adds the q/k norms [H] each.
-  assert presets.num_params(presets.get_preset("gemma2_27b_en")) == gemma_count(
+  assert build.num_params(presets.get_preset("gemma2_27b_en")) == gemma_count(
       256000, 46, 4608, 32, 16, 128, 36864, 4 * 4608)
-  assert presets.num_params(presets.get_preset("gemma3_1b")) == gemma_count(
+  assert build.num_params(presets.get_preset("gemma3_1b")) == gemma_count(
       262144, 26, 1152, 4, 1, 256, 6912, 4 * 1152 + 2 * 256)
 
 

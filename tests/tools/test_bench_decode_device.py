@@ -4,7 +4,7 @@ import json
 import jax
 import pytest
 
-from big_paligemma.models import presets
+from big_paligemma.models import build
 from tools import bench_decode_device as bench
 
 TINY = ["img.width=32", "img.depth=1", "img.mlp_dim=64", "img.num_heads=2", "img.image_size=56",
@@ -29,7 +29,7 @@ def test_run_reports_every_batch_and_the_floor(tmp_path):
                        "--trials", "1", "--read_gib", "0.02", "--json", str(out)]
                       + [f"--override={o}" for o in TINY])
   cfg = bench.model_config("pali_gemma2_pt_3b_224", "float32", TINY)
-  shapes = presets.abstract_params(cfg)
+  shapes = build.abstract_params(cfg)
   assert result["params"] == sum(x.size for x in jax.tree_util.tree_leaves(shapes))
   llm_size = sum(x.size for x in jax.tree_util.tree_leaves(shapes["llm"]))
   assert result["decoder_bytes"] == 4 * llm_size  # float32

@@ -22,7 +22,8 @@ from big_paligemma import tree as tree_lib
 from big_paligemma.interop import big_vision
 from big_paligemma.interop import hf
 from big_paligemma.interop import hf_save
-from big_paligemma.models import presets
+from big_paligemma.models import build
+from big_paligemma import config as config_lib
 from tests.interop import test_big_vision_npz as npz_tests
 from tests.interop import test_hf_save as hf_save_tests
 from tools import convert
@@ -53,7 +54,7 @@ def config_spec(tmp_path_factory) -> str:
   """A trainer config file whose `model` is _CFG in explicit img/llm fields."""
   path = tmp_path_factory.mktemp("config") / "tiny.py"
   path.write_text(_CONFIG.format(img=_fields(_CFG.img), llm=_fields(_CFG.llm)))
-  assert state_lib.model_config(train.load_config(str(path))) == _CFG
+  assert build.model_config(config_lib.load_config(str(path))) == _CFG
   return str(path)
 
 
@@ -109,7 +110,7 @@ def test_hf_to_npz_to_hf_keeps_params_and_logits(hf_src, config_spec, tmp_path, 
   second = convert.main(["--src", npz, "--dst", back, "--config", config_spec])
 
   out = capsys.readouterr().out.splitlines()
-  count = presets.num_params(_CFG)
+  count = build.num_params(_CFG)
   assert out == [f"converted paligemma (PaliGemmaConfig, {count:,} params, float32) -> npz {npz}",
                  f"converted paligemma (PaliGemmaConfig, {count:,} params, float32) -> hf {back}"]
   assert first["num_params"] == second["num_params"] == count

@@ -10,7 +10,11 @@ import tensorflow_datasets as tfds
 from big_paligemma.data.datasets import chartqa
 from big_paligemma.data.datasets import coco_captions
 from big_paligemma.data.datasets import docvqa
+import pytest
+
 from tools import make_demo_data as demo
+from tools.demo_data import chartqa as chartqa_demo
+from tools.demo_data import common
 
 
 def _pixels(encoded: bytes) -> np.ndarray:
@@ -31,9 +35,9 @@ def test_tiny_demo_builds_and_reads(tmp_path):
   for ex in tfds.as_numpy(dv.as_dataset(split="train", decoders=decoders)):
     question, (answer,) = ex["question"].decode(), [a.decode() for a in ex["answers"]]
     if "color" in question:  # The page shows a shape of the answer's colour.
-      assert _has_colour(_pixels(ex["image"]), demo.COLOURS[answer])
+      assert _has_colour(_pixels(ex["image"]), common.COLOURS[answer])
     else:
-      assert answer in demo.SHAPES
+      assert answer in common.SHAPES
   test = list(tfds.as_numpy(dv.as_dataset(split="test", decoders=decoders)))
   assert all(len(ex["answers"]) == 0 for ex in test)
 
@@ -48,7 +52,7 @@ def test_tiny_demo_builds_and_reads(tmp_path):
     caps = [c.decode() for c in ex["captions"]]
     assert len(caps) == 5
     colour = caps[0].split()[1]
-    assert _has_colour(_pixels(ex["image"]), demo.COLOURS[colour], tol=60)
+    assert _has_colour(_pixels(ex["image"]), common.COLOURS[colour], tol=60)
 
   raw = paths["raw"]
   with open(os.path.join(raw, "docvqa", "val_v1.0_withQT.json")) as f:
@@ -59,7 +63,23 @@ def test_tiny_demo_builds_and_reads(tmp_path):
 
 
 def test_bar_heights_follow_values():
-  pixels = np.asarray(demo.chart_image(64, [10, 50], ["red", "blue"]))
-  heights = [(np.abs(pixels.astype(int) - demo.COLOURS[c]).max(axis=2) < 10).any(axis=1).sum()
+  pixels = np.asarray(chartqa_demo.chart_image(64, [10, 50], ["red", "blue"]))
+  heights = [(np.abs(pixels.astype(int) - common.COLOURS[c]).max(axis=2) < 10).any(axis=1).sum()
              for c in ("red", "blue")]
   assert heights[1] > 4 * heights[0] > 0
+
+
+def test_set_names_and_one_set_alone(tmp_path):
+  assert demo.set_names(None) == ["docvqa", "chartqa", "coco"]
+  assert demo.set_names("all")[:3] == ["docvqa", "chartqa", "coco"]
+  with pytest.raises(ValueError, match=r"--sets \['docvq'\] unknown; known: .*'docvqa'"):
+    demo.set_names("docvq")
+  # A set written alone has the same files as when written with the others (its own seed).
+  alone = demo.make_demo_data(str(tmp_path / "a"), 2, 1, 16, tokenizer=False, build=False,
+                              sets="chartqa")
+  both = demo.make_demo_data(str(tmp_path / "b"), 2, 1, 16, tokenizer=False, build=False,
+                             sets="docvqa,chartqa")
+  name = "chartqa/val/val_human.json"
+  with open(os.path.join(alone["raw"], name)) as f, open(os.path.join(both["raw"], name)) as g:
+    assert f.read() == g.read()
+  assert not os.path.exists(os.path.join(alone["raw"], "docvqa"))

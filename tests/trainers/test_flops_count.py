@@ -3,8 +3,8 @@ forward x 3 for forward + backward), for tiny Gemma 3 and PaliGemma configs."""
 from big_paligemma.models import gemma
 from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
-from big_paligemma.models import presets
 from big_paligemma.models import siglip
+from big_paligemma.models import build
 from trainers import logging as log_lib
 
 # SigLIP: 32 px, patch 8 -> P = 16 patches of 8*8*3 = 192 values; width E 16, mlp 24, 2 layers.
@@ -43,7 +43,7 @@ def test_gemma3_training_flops_by_hand():
   projector = mm(4, 16, 32)  # 4 pooled tokens per image, E 16 -> D 32
   forward = (images * (vision_forward() + projector) + decoder_forward(t)
              + mm(t, 32, 100))  # logits at every text position
-  got = log_lib.train_flops_per_example(cfg, presets.abstract_params(cfg), t, num_images=images)
+  got = log_lib.train_flops_per_example(cfg, build.abstract_params(cfg), t, num_images=images)
   assert got == 3 * forward
   assert log_lib.decoder_tokens_per_example(cfg, t) == t
 
@@ -54,6 +54,6 @@ def test_paligemma_training_flops_by_hand():
   t, p = 7, 16
   forward = (vision_forward() + mm(p, 16, 32)  # the projector, inside img/
              + decoder_forward(p + t) + mm(t, 32, 100))  # logits on the text only
-  got = log_lib.train_flops_per_example(cfg, presets.abstract_params(cfg), t)
+  got = log_lib.train_flops_per_example(cfg, build.abstract_params(cfg), t)
   assert got == 3 * forward
   assert log_lib.decoder_tokens_per_example(cfg, t) == p + t

@@ -10,7 +10,8 @@ import transformers
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import hf
 from big_paligemma.interop import hf_paligemma
-from trainers import state as state_lib
+from big_paligemma.models import build
+from big_paligemma import loading
 
 
 def test_model_init_from_hf_dir_at_a_larger_image_size(tmp_path):
@@ -28,9 +29,9 @@ def test_model_init_from_hf_dir_at_a_larger_image_size(tmp_path):
     saved_cfg = hf_paligemma.paligemma_config_from_hf(json.load(f))
   model_cfg = dataclasses.replace(saved_cfg, img=dataclasses.replace(saved_cfg.img, image_size=48))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  shardings = jax.tree.map(lambda _: device, state_lib.abstract_params(model_cfg))
+  shardings = jax.tree.map(lambda _: device, build.abstract_params(model_cfg))
 
-  params = state_lib.load_model_init(str(tmp_path), model_cfg, shardings)
+  params = loading.load_params(str(tmp_path), model_cfg, shardings)
 
   _, _, at_32 = hf.load_hf(str(tmp_path))
   got, ref = tree_lib.flatten(params), tree_lib.flatten(at_32)

@@ -9,11 +9,12 @@ from big_paligemma import tree as tree_lib
 from big_paligemma.interop import big_vision
 from big_paligemma.models import gemma
 from big_paligemma.models import paligemma
-from big_paligemma.models import presets
 from big_paligemma.models import siglip
+from big_paligemma.models import build
+from big_paligemma import loading
+from big_paligemma import config as config_lib
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
-from trainers import state as state_lib
 from trainers import train
 
 
@@ -21,7 +22,7 @@ def _random_npz(cfg, path, seed=0, **fixed) -> dict[str, np.ndarray]:
   """Random params of `cfg` (leaves in `fixed` given) saved to `path`; returns them flat."""
   rng = np.random.RandomState(seed)
   flat = {p: fixed.get(p, rng.normal(0, 0.5, s.shape).astype(np.float32))
-          for p, s in tree_lib.flatten(presets.abstract_params(cfg)).items()}
+          for p, s in tree_lib.flatten(build.abstract_params(cfg)).items()}
   big_vision.save_npz(tree_lib.unflatten(flat), path)
   return flat
 
@@ -36,9 +37,9 @@ def test_model_init_from_npz_at_a_larger_image_size(tmp_path):
   flat = _random_npz(saved_cfg, path)
   model_cfg = dataclasses.replace(saved_cfg, img=dataclasses.replace(img, image_size=48))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  shardings = jax.tree.map(lambda _: device, state_lib.abstract_params(model_cfg))
+  shardings = jax.tree.map(lambda _: device, build.abstract_params(model_cfg))
 
-  got = tree_lib.flatten(state_lib.load_model_init(path, model_cfg, shardings))
+  got = tree_lib.flatten(loading.load_params(path, model_cfg, shardings))
 
   assert got["img/pos_embedding"].shape == (1, 36, 16) and flat["img/pos_embedding"].shape[1] == 16
   assert sorted(got) == sorted(flat)
@@ -51,7 +52,7 @@ def test_trainer_run_starts_from_the_npz(tmp_path):
   """Zero token embeddings make every logit 0 whatever the other weights, so the first step's loss
   (before its update) is exactly log(V): it comes from the file, not from a random init."""
   spec = write_run(tmp_path / "run")
-  model_cfg = state_lib.model_config(train.load_config(spec))
+  model_cfg = build.model_config(config_lib.load_config(spec))
   vocab = model_cfg.llm.vocab_size
   embedder = "llm/embedder/input_embedding"
   path = str(tmp_path / "init.npz")

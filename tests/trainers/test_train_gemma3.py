@@ -15,18 +15,19 @@ from big_paligemma.interop import hf_save
 from configs import common
 from tests import data_fixtures
 from tools import make_tokenizer
-from trainers import config_schema
-from trainers import state as state_lib
+from big_paligemma import config as config_lib
+from big_paligemma.models import build
+from big_paligemma import loading
 from trainers import train
 
 VOCAB = 1666  # make_gemma3_tokenizer's pieces; the image token is the next id
 TINY_CONFIG = textwrap.dedent('''
     from configs import common
     from pp import ops_gemma3
-    from trainers import config_schema
+    from big_paligemma import config as config_lib
 
     def get_config(arg=None):
-      args = config_schema.parse_arg(arg, data="", tokenizer="", steps=2, evals=True)
+      args = config_lib.parse_arg(arg, data="", tokenizer="", steps=2, evals=True)
       c = common.base_config()
       c.model = common.gemma3_preset_model(
           "gemma3_4b", 16, llm=dict(vocab_size=1666, num_layers=2, num_heads=2, num_kv_heads=1,
@@ -78,9 +79,9 @@ def test_loss_falls_checkpoint_restores_resumes_and_evaluates(spec, tmp_path):
   losses = [r["loss"] for r in rows if "loss" in r]
   assert len(losses) == 20 and np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
   assert [r["step"] for r in rows if "val/exact" in r] == [20]  # decoded through decode.generate
-  config = train.load_config(spec)
-  model_cfg = state_lib.model_config(config)
-  restored = ckpt_lib.restore_params(str(tmp_path), state_lib.abstract_params(model_cfg))
+  config = config_lib.load_config(spec)
+  model_cfg = build.model_config(config)
+  restored = ckpt_lib.restore_params(str(tmp_path), build.abstract_params(model_cfg))
   for path, value in tree_lib.flatten(jax.device_get(state.params)).items():
     np.testing.assert_array_equal(np.asarray(tree_lib.flatten(restored)[path]), value, path)
   state = train.main(["--config", spec + ",steps=22,evals=False", "--workdir", str(tmp_path)])
@@ -95,38 +96,38 @@ def _tiny_cfg(**fields):
                                 mlp_dim=32, head_dim=8),
       img=dict(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8),
       tokens_per_image=4, image_token_id=64, **fields)
-  return state_lib.model_config(c)
+  return build.model_config(c)
 
 
 def test_model_init_from_hf_gemma3_dir_and_wrong_kinds(tmp_path):
   model_cfg = _tiny_cfg()
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  shardings = jax.tree.map(lambda _: device, state_lib.abstract_params(model_cfg))
-  params = state_lib.init_params(model_cfg, jax.random.key(1), shardings)
+  shardings = jax.tree.map(lambda _: device, build.abstract_params(model_cfg))
+  params = build.init_params(model_cfg, jax.random.key(1), shardings)
   path = hf_save.save_hf(str(tmp_path / "hf"), "gemma3", model_cfg, jax.device_get(params))
 
-  loaded = state_lib.load_model_init(path, model_cfg, shardings)
+  loaded = loading.load_params(path, model_cfg, shardings)
   want = tree_lib.flatten(jax.device_get(params))
   assert set(tree_lib.flatten(loaded)) == set(want) and any(p.startswith("mm/") for p in want)
   for p, value in tree_lib.flatten(loaded).items():
     np.testing.assert_array_equal(np.asarray(value), want[p], p)
 
   with pytest.raises(ValueError, match="image_token_id=64 but config.model has 63"):
-    state_lib.load_model_init(path, dataclasses.replace(model_cfg, image_token_id=63), shardings)
+    loading.load_params(path, dataclasses.replace(model_cfg, image_token_id=63), shardings)
   c = common.base_config()
   c.model = common.demo_model()
-  pali = state_lib.model_config(c)
+  pali = build.model_config(c)
   with pytest.raises(ValueError, match=r"Gemma3ForConditionalGeneration.*PaliGemmaConfig.*"
                                        r"PaliGemmaForConditionalGeneration"):
-    state_lib.load_model_init(path, pali, None)
+    loading.load_params(path, pali, None)
   with pytest.raises(ValueError, match="big_vision .npz files hold PaliGemma"):
-    state_lib.load_model_init(str(tmp_path / "x.npz"), model_cfg, shardings)
+    loading.load_params(str(tmp_path / "x.npz"), model_cfg, shardings)
 
 
 def test_text_only_and_unknown_models_are_refused():
   c = common.base_config()
   c.model = dict(preset="gemma3_4b_text", overrides={}, img=None, llm=None)
   with pytest.raises(ValueError, match="text-only GemmaConfig.*gemma3_4b"):
-    state_lib.model_config(c)
-  with pytest.raises(config_schema.ConfigError, match="not a Gemma 3 multimodal preset"):
+    build.model_config(c)
+  with pytest.raises(config_lib.ConfigError, match="not a Gemma 3 multimodal preset"):
     common.gemma3_preset_model("pali_gemma_3b_224", 224)

@@ -1,6 +1,5 @@
 """LoRA runs of the trainer (frozen base, trained adapters, exact resume, merged export) and
 model_init from one of our runs that used another optimizer, on the tiny model of the smoke test."""
-import os
 
 import jax
 import numpy as np
@@ -9,6 +8,8 @@ import pytest
 
 from big_paligemma import checkpoint as ckpt_lib
 from big_paligemma import tree as tree_lib
+from big_paligemma.models import build
+from big_paligemma import config as config_lib
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
 from trainers import state as state_lib
@@ -31,10 +32,10 @@ def _overrides(flags):
 
 def _pieces(spec, flags, tmp_path):
   """(model, data, state, jitted step) exactly as train.main builds them."""
-  config = train.load_config(spec, _overrides(flags))
+  config = config_lib.load_config(spec, _overrides(flags))
   mesh = train.build_mesh(config)
-  model_cfg = state_lib.model_config(config)
-  model = state_lib.paligemma.PaliGemma(model_cfg)
+  model_cfg = build.model_config(config)
+  model = build.make_model(model_cfg)
   data = train.build_data(config, mesh)
   plan = train.make_plan(config, data.epoch_examples)
   lora = state_lib.lora_settings(config)
@@ -107,10 +108,10 @@ def test_lora_run_resumes_exactly_and_exports_merged(spec, tmp_path):
   merged = ckpt_lib.restore_params(str(tmp_path / "run" / "merged"), base)
   with pytest.raises(ValueError, match=r"holds LoRA adapters.*workdir/merged"):
     ckpt_lib.restore_params(str(tmp_path / "run"), base)  # the base alone would be wrong
-  config = train.load_config(spec, _overrides(LORA))
-  model = state_lib.paligemma.PaliGemma(state_lib.model_config(config))
+  config = config_lib.load_config(spec, _overrides(LORA))
+  model = build.make_model(build.model_config(config))
   data = train.build_data(config, train.build_mesh(config))
-  batch = {k: v for k, v in jax.device_get(data.next()).items() if k in step_lib.MODEL_KEYS}
+  batch = build.device_inputs(jax.device_get(data.next()))
   apply = jax.jit(lambda p, b: model.apply({"params": p}, b)[0])
   want_logits = apply(_merged_by_hand(base, lora), batch)
   np.testing.assert_allclose(apply(merged, batch), want_logits, rtol=1e-5, atol=1e-5)

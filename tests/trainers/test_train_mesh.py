@@ -6,8 +6,9 @@ import pytest
 
 from big_paligemma import checkpoint as ckpt_lib
 from big_paligemma import sharding as sharding_lib
+from big_paligemma.models import build
+from big_paligemma import config as config_lib
 from tests.trainers.test_train_smoke import write_run
-from trainers import state as state_lib
 from trainers import step as step_lib
 from trainers import train
 
@@ -19,14 +20,14 @@ MESHES = {
 
 
 def _losses(config, mesh, workdir, steps=5) -> list[float]:
-  model_cfg = state_lib.model_config(config)
+  model_cfg = build.model_config(config)
   data = train.build_data(config, mesh)
   plan = train.make_plan(config, data.epoch_examples)
   tx, lr_fn = train.optim.make_optimizer(train.optimizer_config(config, plan),
-                                         state_lib.abstract_params(model_cfg))
+                                         build.abstract_params(model_cfg))
   state, shardings = train.build_state(config, model_cfg, tx, mesh,
                                        ckpt_lib.Checkpointer(str(workdir)), data)
-  step_fn = step_lib.make_train_step(state_lib.paligemma.PaliGemma(model_cfg), tx, lr_fn,
+  step_fn = step_lib.make_train_step(build.make_model(model_cfg), tx, lr_fn,
                                      config.loss)
   jitted = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
   losses = []
@@ -42,7 +43,7 @@ def _losses(config, mesh, workdir, steps=5) -> list[float]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
   root = tmp_path_factory.mktemp("mesh")
-  config = train.load_config(write_run(root) + ",steps=5")
+  config = config_lib.load_config(write_run(root) + ",steps=5")
   one = sharding_lib.make_mesh([("data", 1), ("fsdp", 1), ("tensor", 1)], jax.devices()[:1])
   return config, root, _losses(config, one, root / "one")
 

@@ -12,7 +12,9 @@ import jax
 import numpy as np
 import pytest
 
+from big_paligemma import config as config_lib
 from big_paligemma import checkpoint as ckpt_lib
+from big_paligemma.models import build
 from tests import data_fixtures
 from tests import tokenizer_fixture
 from trainers import state as state_lib
@@ -21,11 +23,11 @@ from trainers import train
 
 TINY_CONFIG = textwrap.dedent('''
     from configs import common
-    from trainers import config_schema
+    from big_paligemma import config as config_lib
     import pp
 
     def get_config(arg=None):
-      args = config_schema.parse_arg(arg, data="", tokenizer="", steps=2, batch=8, ckpt_every=1)
+      args = config_lib.parse_arg(arg, data="", tokenizer="", steps=2, batch=8, ckpt_every=1)
       c = common.base_config()
       c.model = dict(preset=None, overrides={},
                      img=dict(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8,
@@ -97,14 +99,14 @@ def test_batch_size_not_splitting_over_the_mesh_is_named_before_any_step(spec, t
 
 
 def test_step_compiles_once_and_loss_matches_definition(spec, tmp_path):
-  config = train.load_config(spec + ",batch=8")
+  config = config_lib.load_config(spec + ",batch=8")
   mesh = train.build_mesh(config)
-  model_cfg = state_lib.model_config(config)
-  model = state_lib.paligemma.PaliGemma(model_cfg)
+  model_cfg = build.model_config(config)
+  model = build.make_model(model_cfg)
   data = train.build_data(config, mesh)
   plan = train.make_plan(config, data.epoch_examples)
   tx, lr_fn = train.optim.make_optimizer(train.optimizer_config(config, plan),
-                                         state_lib.abstract_params(model_cfg))
+                                         build.abstract_params(model_cfg))
   ckpt = ckpt_lib.Checkpointer(str(tmp_path / "ckpt"))
   state, shardings = train.build_state(config, model_cfg, tx, mesh, ckpt, data)
   params0 = jax.device_get(state.params)
@@ -119,7 +121,7 @@ def test_step_compiles_once_and_loss_matches_definition(spec, tmp_path):
   # The first loss by the definition: mean over examples of the mean -log p(next token) on the
   # tokens with mask_loss 1, computed here with numpy from the model's logits.
   host = jax.device_get(batch)
-  logits, _ = model.apply({"params": params0}, {k: host[k] for k in step_lib.MODEL_KEYS})
+  logits, _ = model.apply({"params": params0}, build.device_inputs(host))
   logits = np.asarray(logits, np.float64)[:, :-1]
   logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
       - logits.max(-1, keepdims=True)

@@ -1,6 +1,8 @@
-"""The training config: its schema, validation, `get_config` argument parsing and durations.
+"""The run config: loading (`FILE.py[:arg]` + `--config.x=y` overrides), schema, validation,
+`get_config` argument parsing and durations. The trainer, the evaluators runner and every tool load
+configs with `load_config`; configs/ use `parse_arg` and `ConfigError`.
 
-Top-level keys (see TRAIN_API.md; `validate` checks every one, nested ones too):
+Top-level keys (`validate` checks every one, nested ones too):
   model          {preset: NAME | None, overrides: {field: value, llm: {...}, img: {...}},
                   img: SigLIPConfig fields | None, llm: GemmaConfig fields | None,
                   mm: None | {tokens_per_image: int (a square), image_token_id: int,
@@ -23,18 +25,23 @@ Top-level keys (see TRAIN_API.md; `validate` checks every one, nested ones too):
   lora           None | {rules: [(regex, rank) or regex] (default: lora.DEFAULT_RULES, decoder
                   query + value), rank: int (for bare regexes and the default rules; default 4),
                   alpha: float (required)}: train adapters on frozen params (see trainers/state.py)
-  evals          {name: {type: ..., every: duration, ...}} (the evaluator checks its own keys)
+  evals          {name: {type: ..., every: duration, ...}} (type: a registered `evaluator.<type>`,
+                  see evaluators/; the evaluator checks its own keys)
   peak_flops     None | the device's peak FLOP/s, for the MFU estimate (None: a known-device table)
 
 Durations: an int (steps) or "N steps", "N examples", "N epochs" (N may be fractional for
 examples/epochs), "P%" of the total steps. `parse_duration` turns one into steps.
 """
 import ast
+import importlib.util
 import math
+import os
 import re
-from typing import Any
+from typing import Any, Sequence
 
 import ml_collections
+
+from big_paligemma import registry
 
 ConfigDict = ml_collections.ConfigDict
 ANY = object()  # a value of any kind (checked by its owner)
@@ -79,9 +86,6 @@ SCHEMA: dict[str, Any] = {
 MM_SCHEMA = {"tokens_per_image": int, "image_token_id": int, "mm_norm_eps": _NUM}
 MM_REQUIRED = ("tokens_per_image", "image_token_id")
 LORA_SCHEMA = {"rules": (list, tuple, type(None)), "rank": (int, type(None)), "alpha": _NUM}
-# The evaluator types (registered as `evaluator.<type>` by evaluators/; a test keeps both equal).
-EVAL_TYPES = ("vqa", "anls", "chartqa", "coco_caption", "vqav2", "perplexity", "storepreds",
-              "refcoco_seg")
 _DURATION_RE = re.compile(r"\s*([0-9.eE+-]+)\s*(steps?|examples?|epochs?|%)\s*")
 
 
@@ -242,10 +246,20 @@ def _check_lora(lora: dict) -> None:
       raise ConfigError(f"config.lora.rules entry {rule!r}: use a regex or (regex, rank int).")
 
 
+def eval_types() -> list[str]:
+  """The evaluator types: those registered as `evaluator.<type>` (importing `evaluators`
+  registers them all)."""
+  types = registry.names("evaluator")
+  if not types:
+    raise ConfigError("config.evals cannot be checked: no evaluator is registered; `import "
+                      "evaluators` before loading a config that has evals.")
+  return types
+
+
 def _check_eval(name: str, ev) -> None:
-  if not isinstance(ev, dict) or ev.get("type") not in EVAL_TYPES:
+  if not isinstance(ev, dict) or ev.get("type") not in eval_types():
     got = ev.get("type") if isinstance(ev, dict) else ev
-    raise ConfigError(f"config.evals.{name}.type={got!r}; allowed: {list(EVAL_TYPES)}.")
+    raise ConfigError(f"config.evals.{name}.type={got!r}; allowed: {eval_types()}.")
   if "every" in ev:
     check_duration(ev["every"], f"evals.{name}.every")
 
@@ -326,3 +340,40 @@ def total_steps(config: ConfigDict, epoch_examples: int | None) -> int:
                           batch_size=batch, epoch_examples=None, key="total_examples")
   return parse_duration(f"{config.total_epochs} epochs", total_steps=None, batch_size=batch,
                         epoch_examples=epoch_examples, key="total_epochs")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+  """`path/to/config.py[:arg]` -> (path, arg or None); the argument may itself hold ':'."""
+  path, sep, arg = spec.partition(".py:")
+  return (path + ".py", arg or None) if sep else (spec, None)
+
+
+def parse_overrides(args: Sequence[str]) -> list[tuple[str, str]]:
+  """`--config.optim.lr=1e-4` command-line items -> [(dotted key, value text)], in order."""
+  overrides = []
+  for item in args:
+    if not item.startswith("--config.") or "=" not in item:
+      raise ConfigError(f"unrecognised argument {item!r}; overrides look like "
+                        "--config.optim.lr=1e-4")
+    key, _, value = item[len("--config."):].partition("=")
+    overrides.append((key, value))
+  return overrides
+
+
+def load_config(spec: str, overrides: Sequence[tuple[str, str]] = ()) -> ConfigDict:
+  """`FILE.py[:arg]` -> the file's get_config(arg), validated, then each override applied (and
+  validated). A config with evals needs the evaluators registered (`import evaluators`)."""
+  path, arg = split_spec(spec)
+  module_spec = importlib.util.spec_from_file_location("_run_config", path)
+  if module_spec is None or not os.path.isfile(path):  # Python code: a local file, not a URL
+    raise FileNotFoundError(f"--config file {path!r} does not exist (spec {spec!r}).")
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"--config file {path!r} defines no get_config(arg).")
+  config = validate(module.get_config(arg))
+  for key, value in overrides:
+    apply_override(config, key, value)
+  return config

@@ -1,12 +1,12 @@
 """Config validation, get_config argument parsing, durations and the published transfer settings."""
 import pytest
 
+from big_paligemma import config as cs
+from big_paligemma import registry
 from configs.transfer import chartqa
 from configs.transfer import cococap
 from configs.transfer import docvqa
-from big_paligemma import registry
-from evaluators import common as ev_common
-from trainers import config_schema as cs
+import evaluators  # noqa: F401  (registers the evaluator types)
 
 
 def test_parse_arg_kinds_and_bare_words():
@@ -50,10 +50,30 @@ def test_unknown_and_wrong_kind_keys_name_the_key_and_allowed():
 
 
 def test_eval_types_are_the_registered_evaluators():
-  ev_common._load_types()  # pylint: disable=protected-access
-  assert sorted(cs.EVAL_TYPES) == registry.names("evaluator")
+  assert cs.eval_types() == registry.names("evaluator")
+  assert {"anls", "vqav2", "refcoco_seg", "storepreds"} <= set(cs.eval_types())
   with pytest.raises(cs.ConfigError, match=r"config.evals.v.type='vqa2'; allowed: .*'vqav2'"):
-    cs._check_eval("v", {"type": "vqa2"})
+    cs._check_eval("v", {"type": "vqa2"})  # pylint: disable=protected-access
+  registry.register("evaluator.test_only_kind")(lambda *a, **k: None)
+  cs._check_eval("v", {"type": "test_only_kind"})  # pylint: disable=protected-access
+
+
+def test_load_config_spec_overrides_and_errors(tmp_path):
+  path = tmp_path / "my.cfg.py"
+  path.write_text("from configs.transfer import docvqa\n"
+                  "def get_config(arg=None):\n  return docvqa.get_config(arg)\n")
+  config = cs.load_config(f"{path}:res=448", [("optim.lr", "3e-5")])
+  assert (config.model.preset, config.optim.lr) == ("pali_gemma_3b_448", 3e-5)
+  assert cs.split_spec("a/b.py:x=1,y=a:b") == ("a/b.py", "x=1,y=a:b")
+  assert cs.split_spec("a/b.py") == ("a/b.py", None)
+  with pytest.raises(FileNotFoundError, match=r"'nope.py' does not exist"):
+    cs.load_config("nope.py:res=448")
+  with pytest.raises(cs.ConfigError, match=r"unknown key 'lrate' in config.optim"):
+    cs.load_config(str(path), [("optim.lrate", "1")])
+  assert cs.parse_overrides(["--config.optim.lr=1e-4", "--config.seed=3"]) == [
+      ("optim.lr", "1e-4"), ("seed", "3")]
+  with pytest.raises(cs.ConfigError, match=r"unrecognised argument '--lr=1'"):
+    cs.parse_overrides(["--lr=1"])
 
 
 def test_exactly_one_total():

@@ -1,14 +1,17 @@
-"""Explicit Gemma 3 fields under config.model (img, llm, mm): validation names the key; the trainer
-builds the Gemma3Config of those fields; make_model maps each config kind to its module."""
+"""models/build: config.model -> model config (explicit Gemma 3 fields under config.model (img,
+llm, mm): validation names the key); make_model maps each config kind to its module; one abstract
+parameter derivation for every kind."""
+import jax
+import jax.numpy as jnp
 import pytest
 
+from big_paligemma import config as cs
+from big_paligemma.models import build
 from big_paligemma.models import gemma
 from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
 from big_paligemma.models import siglip
 from configs.transfer import docvqa
-from trainers import config_schema as cs
-from trainers import state as state_lib
 
 IMG = dict(image_size=32, patch_size=8, width=16, depth=1, mlp_dim=32, num_heads=2)
 LLM = dict(vocab_size=64, num_layers=2, num_heads=2, num_kv_heads=1, width=32, mlp_dim=64,
@@ -25,13 +28,13 @@ def test_explicit_mm_fields_build_gemma3():
   c = cs.validate(_config(mm=dict(tokens_per_image=4, image_token_id=64, mm_norm_eps=1e-5)))
   want = gemma3.Gemma3Config(llm=gemma.GemmaConfig(**LLM), img=siglip.SigLIPConfig(**IMG),
                              tokens_per_image=4, image_token_id=64, mm_norm_eps=1e-5)
-  got = state_lib.model_config(c)
+  got = build.model_config(c)
   assert got == want
-  assert isinstance(state_lib.make_model(got), gemma3.Gemma3)
+  assert isinstance(build.make_model(got), gemma3.Gemma3)
 
 
 def test_without_mm_explicit_fields_are_paligemma():
-  got = state_lib.model_config(cs.validate(_config()))
+  got = build.model_config(cs.validate(_config()))
   assert got == paligemma.PaliGemmaConfig(img=siglip.SigLIPConfig(**IMG),
                                           llm=gemma.GemmaConfig(**LLM))
 
@@ -63,16 +66,31 @@ def test_mm_needs_explicit_img_and_llm():
 
 def test_field_errors_of_the_dataclasses_name_the_config_key():
   with pytest.raises(ValueError, match=r"config.model.llm: .*'widht'"):
-    state_lib.model_config(_config(llm=dict(LLM, widht=3)))
+    build.model_config(_config(llm=dict(LLM, widht=3)))
   # A 4x4 patch grid does not pool to 3x3 soft tokens.
   with pytest.raises(ValueError, match=r"config.model.mm: .*not divisible"):
-    state_lib.model_config(cs.validate(_config(mm=dict(tokens_per_image=9, image_token_id=64))))
+    build.model_config(cs.validate(_config(mm=dict(tokens_per_image=9, image_token_id=64))))
 
 
 def test_make_model_kinds():
   llm = gemma.GemmaConfig(**LLM)
-  assert type(state_lib.make_model(llm)) is gemma.Gemma
+  assert type(build.make_model(llm)) is gemma.Gemma
   pali = paligemma.PaliGemmaConfig(img=siglip.SigLIPConfig(**IMG), llm=llm)
-  assert type(state_lib.make_model(pali)) is paligemma.PaliGemma
-  with pytest.raises(TypeError, match=r"No model for a SigLIPConfig; give one of"):
-    state_lib.make_model(siglip.SigLIPConfig(**IMG))
+  assert type(build.make_model(pali)) is paligemma.PaliGemma
+  assert type(build.make_model(siglip.SigLIPConfig(**IMG))) is siglip.SigLIP
+  with pytest.raises(TypeError, match=r"No model for a dict; give one of .*'SigLIPConfig'"):
+    build.make_model(dict(IMG))
+
+
+def test_abstract_params_of_every_kind_match_init():
+  """One shape derivation for every kind: equal to what the module's own init creates."""
+  llm = gemma.GemmaConfig(**LLM)
+  img = siglip.SigLIPConfig(**IMG)
+  for cfg in (llm, img, paligemma.PaliGemmaConfig(img=img, llm=llm)):
+    abstract = build.abstract_params(cfg)
+    inputs = build._init_inputs(cfg)  # pylint: disable=protected-access
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), inputs)
+    real = build.make_model(cfg).init(jax.random.key(0), *zeros)["params"]
+    assert jax.tree.map(lambda x: (x.shape, x.dtype), real) == jax.tree.map(
+        lambda x: (x.shape, x.dtype), abstract)
+  assert build.num_params(llm) == sum(x.size for x in jax.tree.leaves(build.abstract_params(llm)))
