@@ -11,7 +11,7 @@ Clients that read and write user paths without this module, and how each reaches
   array_record (TFDS ArrayRecord data files): its own GCS client.
 Credentials are the usual Application Default Credentials for all of them.
 
-Pointing every client at a GCS emulator (tests/gcs_emulator.py: fake-gcs-server), E = http://host:port:
+Pointing every client at an emulator (tests/gcs_emulator.py: fake-gcs-server), E = http://host:port:
   STORAGE_EMULATOR_HOST=E                  gcsfs (this module, epath)
   GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false  gcsfs: no gRPC bucket-type probe (60 s on an emulator)
   FSSPEC_GS_TOKEN=anon                     gcsfs: no credential search
@@ -26,11 +26,12 @@ nothing, an empty folder does not exist); a written file appears whole when it i
 write is atomic); `rename` of a folder copies then deletes (not atomic); `append_text` composes
 the old object with the new bytes.
 """
+import contextlib
 import glob as glob_lib
 import os
 import posixpath
 import uuid
-from typing import IO
+from typing import IO, Iterator
 
 import fsspec
 
@@ -151,20 +152,35 @@ def read_text(path: PathLike) -> str:
     return f.read()
 
 
-def write_bytes(path: PathLike, data: bytes) -> None:
-  """Writes `data` to `path` atomically: readers see the old file or the whole new one."""
+@contextlib.contextmanager
+def atomic_writer(path: PathLike) -> Iterator[IO[bytes]]:
+  """A binary file whose bytes appear at `path` whole when the block ends without an error, and
+  not at all otherwise (local: a temporary file renamed over `path`; gs://: an upload that is
+  finished on success and cancelled on error). Readers see the old file or the new one."""
   if is_url(path):
-    with open(path, "wb") as f:
-      f.write(data)
+    f = open(path, "wb")
+    try:
+      yield f
+    except BaseException:
+      f.discard()
+      f.closed = True  # so that neither the with-exit nor garbage collection uploads the part
+      raise
+    f.close()
     return
   tmp = f"{path}.tmp-{uuid.uuid4().hex}"
   try:
     with open(tmp, "wb") as f:
-      f.write(data)
+      yield f
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def write_bytes(path: PathLike, data: bytes) -> None:
+  """Writes `data` to `path` atomically: readers see the old file or the whole new one."""
+  with atomic_writer(path) as f:
+    f.write(data)
 
 
 def write_text(path: PathLike, text: str) -> None:

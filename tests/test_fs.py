@@ -102,3 +102,17 @@ def test_a_subprocess_reads_what_this_process_wrote(gcs_bucket):
           "fs.write_text(b + '/from_child.txt', fs.read_text(b + '/from_parent.txt') + '+child')")
   subprocess.run([sys.executable, "-c", code, gcs_bucket], check=True, timeout=120)
   assert fs.read_text(f"{gcs_bucket}/from_child.txt") == "parent+child"
+
+
+def test_atomic_writer_leaves_nothing_on_error(root):
+  path = fs.join(root, "w", "out.npz")
+  fs.write_bytes(path, b"old")
+  with pytest.raises(RuntimeError, match="midway"):
+    with fs.atomic_writer(path) as f:
+      f.write(b"new, partial")
+      raise RuntimeError("midway")
+  assert fs.read_bytes(path) == b"old"
+  assert fs.listdir(fs.join(root, "w")) == ["out.npz"]
+  with fs.atomic_writer(fs.join(root, "w", "fresh.bin")) as f:
+    f.write(b"whole")
+  assert fs.read_bytes(fs.join(root, "w", "fresh.bin")) == b"whole"

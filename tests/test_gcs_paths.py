@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 
 from big_paligemma import fs
+from big_paligemma import loading
+from big_paligemma import tree as tree_lib
 from big_paligemma.data import jsonl
+from big_paligemma.interop import big_vision
+from big_paligemma.interop import hf
+from big_paligemma.interop import hf_save
 from big_paligemma.tokenizer import Tokenizer
 from tests import data_fixtures
 from tests import tokenizer_fixture
+from tests.interop import test_big_vision_npz as npz_tests
 
 
 def test_tokenizer_load_and_save(gcs_bucket, tmp_path):
@@ -48,3 +54,34 @@ def test_jsonl_image_urls_and_absolute_paths(gcs_bucket, tmp_path):
   images = [e["image"] for e in jsonl.load(f"{gcs_bucket}/mixed.jsonl").as_numpy_iterator()]
   assert images == [(tmp_path / "data" / "images" / f"{i}.png").read_bytes() for i in (0, 1)]
   assert np.frombuffer(images[0], np.uint8)[:4].tobytes() == b"\x89PNG"
+
+
+def test_big_vision_npz_save_and_load(gcs_bucket):
+  flat = npz_tests._random_params(npz_tests.CFG)  # pylint: disable=protected-access
+  path = f"{gcs_bucket}/bv/params.npz"
+  big_vision.save_npz(tree_lib.unflatten(flat), path)
+  assert fs.listdir(f"{gcs_bucket}/bv") == ["params.npz"]
+  assert loading.kind(path) == "npz"
+  got = tree_lib.flatten(big_vision.load_npz(path, npz_tests.CFG))
+  for p, want in flat.items():
+    np.testing.assert_array_equal(np.asarray(got[p]), want, err_msg=p)
+
+
+def test_hf_directory_save_load_and_a_truncated_shard(gcs_bucket):
+  cfg = npz_tests.CFG
+  params = tree_lib.unflatten(npz_tests._random_params(cfg, seed=1))  # pylint: disable=protected-access
+  directory = f"{gcs_bucket}/hf/pg"
+  hf_save.save_hf(directory, "paligemma", cfg, params, max_shard_bytes=20_000)
+  names = fs.listdir(directory)
+  assert "config.json" in names and "model.safetensors.index.json" in names
+  assert len([n for n in names if n.endswith(".safetensors")]) > 1
+  assert fs.listdir(f"{gcs_bucket}/hf") == ["pg"]  # the temporary folder is gone
+  assert loading.kind(directory) == "hf"
+  _, _, loaded = hf.load_hf(directory)
+  want, got = tree_lib.flatten(params), tree_lib.flatten(loaded)
+  for p in want:
+    np.testing.assert_array_equal(np.asarray(got[p]), np.asarray(want[p]), err_msg=p)
+  shard = fs.join(directory, sorted(n for n in names if n.endswith(".safetensors"))[-1])
+  fs.write_bytes(shard, fs.read_bytes(shard)[:-100])
+  with pytest.raises(ValueError, match=f"{shard} is truncated: tensor"):
+    hf.load_hf(directory)
