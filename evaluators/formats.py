@@ -11,6 +11,8 @@ Ground truths are read into {key: [reference strings]}, predictions into {key: s
 import json
 from typing import Any, Hashable, Mapping
 
+from big_paligemma import fs
+
 # format -> (prediction key fields, prediction value field)
 PREDICTION_FIELDS = {
     "docvqa": (("questionId",), "answer"),
@@ -22,8 +24,7 @@ CAPTION_FORMATS = ("coco",)
 
 
 def load_json(path: str) -> Any:
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  return json.loads(fs.read_text(path))
 
 
 def detect_format(gt: Any, path: str = "<ground truth>") -> str:
@@ -101,8 +102,7 @@ def read_predictions(path: str, fmt: str) -> dict[Hashable, str]:
 
 
 def _write(path: str, records: list[dict]) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(records, f, ensure_ascii=False)
+  fs.write_text(path, json.dumps(records, ensure_ascii=False))
 
 
 def write_docvqa_submission(path: str, answers: Mapping[Hashable, str]) -> None:

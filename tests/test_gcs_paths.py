@@ -16,6 +16,7 @@ from big_paligemma.interop import big_vision
 from big_paligemma.interop import hf
 from big_paligemma.interop import hf_save
 from big_paligemma.tokenizer import Tokenizer
+from evaluators import formats
 from tests import data_fixtures
 from tests import tokenizer_fixture
 from tests.interop import test_big_vision_npz as npz_tests
@@ -85,3 +86,11 @@ def test_hf_directory_save_load_and_a_truncated_shard(gcs_bucket):
   fs.write_bytes(shard, fs.read_bytes(shard)[:-100])
   with pytest.raises(ValueError, match=f"{shard} is truncated: tensor"):
     hf.load_hf(directory)
+
+
+def test_evaluator_submission_files(gcs_bucket):
+  path = f"{gcs_bucket}/preds/docvqa_test_predictions.json"
+  formats.write_docvqa_submission(path, {7: "red", 9: "a circle"})
+  assert json.loads(fs.read_text(path)) == [{"questionId": 7, "answer": "red"},
+                                            {"questionId": 9, "answer": "a circle"}]
+  assert formats.read_predictions(path, "docvqa") == {7: "red", 9: "a circle"}
