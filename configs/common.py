@@ -10,6 +10,7 @@ import ml_collections
 from big_paligemma import config as config_lib
 from big_paligemma import loc_tokens
 from big_paligemma import sharding
+from configs import published
 from big_paligemma.models import presets
 
 DEMO_DATA_DIR = "demo_data"
@@ -20,7 +21,10 @@ DEMO_VOCAB = 512 + loc_tokens.NUM_LOC + loc_tokens.NUM_SEG
 # Its image soft token is the next id, outside the vocabulary, as Gemma 3's 262144 is.
 GEMMA3_DEMO_VOCAB = DEMO_VOCAB + 2
 GEMMA3_DEMO_TOKENS_PER_IMAGE = 16  # the 8x8 patch grid of the demo images pooled 2x2
-PRESET_BY_RES = {224: "pali_gemma_3b_224", 448: "pali_gemma_3b_448", 896: "pali_gemma_3b_896"}
+# The `model=` argument of the transfer configs -> its preset at a resolution (published.MODELS).
+MODELS = {"pg1_3b": "pali_gemma_3b_{res}", "pg2_3b": "pali_gemma2_pt_3b_{res}",
+          "pg2_10b": "pali_gemma2_pt_10b_{res}", "pg2_28b": "pali_gemma2_pt_28b_{res}"}
+RESOLUTIONS = (224, 448, 896)
 # Heads (attention) and the ffw width (mlp) over "tensor", the largest free dim over "fsdp".
 SHARDING_RULES = [
     (r".*/(bias|scale)", "replicate"),
@@ -34,9 +38,11 @@ SHARDING_RULES = [
 def get_args(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """The parsed `get_config` argument with the keys every transfer config takes: demo,
   demo_data, init (model_init), tokenizer, data_dir, batch_size, mesh_fsdp, unroll (True: the
-  layers fully unrolled, see `preset_model`; unroll=False keeps the scanned loop)."""
+  layers fully unrolled, see `preset_model`; unroll=False keeps the scanned loop), model (MODELS:
+  pg1_3b, pg2_3b, pg2_10b, pg2_28b), freeze_vit / freeze_llm (train the other tower only)."""
   common = dict(demo=False, demo_data=DEMO_DATA_DIR, init="", tokenizer="", data_dir="",
-                batch_size=0, mesh_fsdp=1, unroll=True)
+                batch_size=0, mesh_fsdp=1, unroll=True, model="pg1_3b", freeze_vit=False,
+                freeze_llm=False)
   return config_lib.parse_arg(arg, **common, **defaults)
 
 
@@ -87,25 +93,79 @@ def shrink_for_demo(c: ml_collections.ConfigDict, steps: int = 1000) -> None:
     ev.update(batch_size=64, every="25%")
 
 
-def preset_for(res: int) -> str:
-  if res not in PRESET_BY_RES:
-    raise config_lib.ConfigError(f"res={res}; allowed: {sorted(PRESET_BY_RES)}.")
-  return PRESET_BY_RES[res]
+def preset_for(res: int, model: str = "pg1_3b") -> str:
+  """The preset of `model` (MODELS) at `res`; a bad value raises naming the allowed ones."""
+  if model not in MODELS:
+    raise config_lib.ConfigError(f"model={model!r}; allowed: {sorted(MODELS)}.")
+  if res not in RESOLUTIONS:
+    raise config_lib.ConfigError(f"res={res}; allowed: {list(RESOLUTIONS)}.")
+  return MODELS[model].format(res=res)
 
 
-def preset_model(res: int, unroll: bool = True, llm: dict | None = None) -> dict:
-  """config.model for the published PaliGemma at `res`, `llm` overriding decoder fields.
+def preset_model(res: int, unroll: bool = True, llm: dict | None = None,
+                 model: str = "pg1_3b") -> dict:
+  """config.model for the published PaliGemma `model` (MODELS) at `res`, `llm` overriding
+  decoder fields. PaliGemma 2 is fine-tuned as big_vision does: final logit soft-cap off and every
+  decoder layer global (presets.pali_gemma2's final_logit_softcap / all_global).
 
   unroll: both towers' layers fully unrolled (scan_unroll = their depth; the parameter tree is the
   same): on CPU the train step is ~1.17x faster than the scanned loop (`python -m
   tools.bench_train --scan`); unroll=False compiles deep models faster.
   """
-  name = preset_for(res)
+  name = preset_for(res, model)
   llm, img = dict(llm or {}), {}
   if unroll:
-    model = presets.get_preset(name)
-    llm["scan_unroll"], img["scan_unroll"] = model.llm.num_layers, model.img.depth
-  return dict(preset=name, overrides=dict(llm=llm, img=img), img=None, llm=None)
+    cfg = presets.get_preset(name)
+    llm["scan_unroll"], img["scan_unroll"] = cfg.llm.num_layers, cfg.img.depth
+  overrides = dict(llm=llm, img=img)
+  if model.startswith("pg2"):
+    overrides.update(final_logit_softcap=None, all_global=True)
+  return dict(preset=name, overrides=overrides, img=None, llm=None)
+
+
+def transfer_model(args, llm: dict | None = None) -> dict:
+  """config.model of a transfer config: the demo model, or `args.model` at `args.res`."""
+  if args.demo:
+    return demo_model(DEMO_RES, unroll=args.unroll)
+  return preset_model(args.res, args.unroll, llm, args.model)
+
+
+def set_llm_dropout(c: ml_collections.ConfigDict, rate: float) -> None:
+  """The decoder's dropout rate, for a preset model or explicit llm fields."""
+  if c.model.preset:
+    c.model.overrides.llm["dropout"] = rate
+  else:
+    c.model.llm["dropout"] = rate
+
+
+def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, args) -> None:
+  """The published recipe of `args.model` at `args.res` (configs/published.py): epochs, lr, wd,
+  batch size, label smoothing and LLM dropout, on the transfer optimizer."""
+  try:
+    recipe = transfer.recipe(args.model, args.res)
+  except KeyError as e:
+    raise config_lib.ConfigError(f"{e.args[0]} Pass a published res.") from None
+  c.total_epochs = recipe.epochs
+  c.optim = transfer_optim()
+  c.optim.update(lr=recipe.lr, wd=recipe.wd)
+  c.input.batch_size = recipe.batch_size
+  c.loss.label_smoothing = recipe.label_smoothing
+  set_llm_dropout(c, recipe.llm_dropout)
+
+
+# Parameters of each tower (slash paths, see models/paligemma.py): img/ is SigLIP and the
+# projection head, llm/ the decoder.
+TOWERS = {"vit": r"img/.*", "llm": r"llm/.*"}
+
+
+def freeze_towers(c: ml_collections.ConfigDict, args) -> None:
+  """`freeze_vit` / `freeze_llm`: that tower's parameters get no updates (config.optim.frozen),
+  as big_vision's sweeps do; both at once is an error."""
+  frozen = [TOWERS[t] for t in ("vit", "llm") if args[f"freeze_{t}"]]
+  if len(frozen) == 2:
+    raise config_lib.ConfigError("freeze_vit and freeze_llm together leave nothing to train.")
+  if frozen:
+    c.optim.frozen = frozen
 
 
 def demo_model(res: int = DEMO_RES, llm_dropout: float = 0.0, unroll: bool = True) -> dict:
@@ -167,6 +227,23 @@ def apply_args(c: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
     c.log_every = 10
     c.ckpt.every = 100
   return c
+
+
+def train_split(final_split: bool, holdout: str = "train[:-5%]",
+                final: str = "train+validation") -> str:
+  """big_vision's training split: all of it with `final_split`, else without the held-out 5%
+  that the minitrain/minival monitors read."""
+  return final if final_split else holdout
+
+
+def monitor_evals(c: ml_collections.ConfigDict, name: str, source: dict, train_pp: str,
+                  every: str = "10%", batch_size: int = 64) -> None:
+  """big_vision's cheap held-out monitors of a run that trains on train[:-5%]: perplexity (no
+  decoding, the training pp) on minitrain = train[:5%] (memorisation) and minival = train[-5%:]
+  (for tuning), as evals `<name>_minitrain_pplx` / `<name>_minival_pplx`."""
+  for sub, split in (("minitrain", "train[:5%]"), ("minival", "train[-5%:]")):
+    c.evals[f"{name}_{sub}_pplx"] = dict(type="perplexity", data={**source, "split": split},
+                                         pp=train_pp, batch_size=batch_size, every=every)
 
 
 def data_dir(args) -> str | None:

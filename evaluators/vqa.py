@@ -2,7 +2,8 @@
 
 Config keys (besides the common ones, see common.py): max_decode_len, sampler, answers_key
 (the host field with the reference answers: a list of strings or one string; default "answers"),
-metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default).
+metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default), to_lower
+(lower-case predictions and answers before scoring, as big_vision's `to_lower`; default False).
 Padding "" entries of the answer lists (the eval batches pad lists to the longest) are dropped.
 """
 from big_paligemma import registry
@@ -39,13 +40,14 @@ class VQAEvaluator(common.DecodingEvaluator):
   """Generated answers scored against reference answer lists."""
 
   DEFAULTS = {**common.DecodingEvaluator.DEFAULTS, "answers_key": "answers",
-              "metrics": ("exact", "vqa_accuracy")}
+              "metrics": ("exact", "vqa_accuracy"), "to_lower": False}
 
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["answers_key"]
     self.require_fields(records, key)
-    answers = [answer_list(r[key]) for r in records]
-    return qa_scores(answers, [r["prediction"] for r in records], self.cfg["metrics"])
+    case = str.lower if self.cfg["to_lower"] else str
+    answers = [[case(a) for a in answer_list(r[key])] for r in records]
+    return qa_scores(answers, [case(r["prediction"]) for r in records], self.cfg["metrics"])
 
 
 @registry.register("evaluator.anls")

@@ -83,10 +83,33 @@ def test_exactly_one_total():
     cs.validate(c)
 
 
+def test_model_choice_and_freezing():
+  c = docvqa.get_config("res=448,model=pg2_10b")
+  assert c.model.preset == "pali_gemma2_pt_10b_448"
+  assert (c.model.overrides.final_logit_softcap, c.model.overrides.all_global) == (None, True)
+  assert docvqa.get_config("res=224").model.preset == "pali_gemma_3b_224"
+  with pytest.raises(cs.ConfigError, match=r"model='pg3_3b'; allowed: \['pg1_3b', 'pg2_10b'"):
+    docvqa.get_config("model=pg3_3b")
+  with pytest.raises(cs.ConfigError, match=r"res=336; allowed: \[224, 448, 896\]"):
+    docvqa.get_config("res=336")
+  assert docvqa.get_config("freeze_vit").optim.frozen == [r"img/.*"]
+  assert docvqa.get_config("freeze_llm").optim.frozen == [r"llm/.*"]
+  with pytest.raises(cs.ConfigError, match=r"leave nothing to train"):
+    docvqa.get_config("freeze_vit,freeze_llm")
+  with pytest.raises(cs.ConfigError, match=r"chartqa has no published recipe at res=896; "
+                     r"published: \[224, 448\]"):
+    chartqa.get_config("res=896")
+
+
 def test_published_settings():
   d = docvqa.get_config()
   assert d.model.preset == "pali_gemma_3b_896" and d.total_epochs == 10
-  assert d.input.batch_size == 256 and "answer en {question}" in d.input.pp
+  # big_vision prompts DocVQA with the bare question (not "answer en ...").
+  assert d.input.batch_size == 256 and "strfmt('{question}'" in d.input.pp
+  assert "answer en" not in d.input.pp and d.evals.docvqa_validation.to_lower
+  assert d.input.data.split == "train[:-5%]"
+  assert {n: e.data.split for n, e in d.evals.items() if e.type == "perplexity"} == {
+      "docvqa_minitrain_pplx": "train[:5%]", "docvqa_minival_pplx": "train[-5%:]"}
   assert "tolen(32" in d.input.pp and "choice(" in d.input.pp
   assert (d.optim.optax_name, d.optim.optax.b2, d.optim.lr, d.optim.wd, d.optim.grad_clip_norm) \
       == ("adam", 0.999, 1e-5, 1e-6, 1.0)

@@ -141,6 +141,16 @@ def test_predictions_are_whitespace_trimmed_before_scoring(tmp_path, tok_path, m
   assert out == pytest.approx({"ev/anls": 1.0, "ev/exact": 1.0})
 
 
+def test_to_lower_compares_answers_case_insensitively(tmp_path, tok_path, mesh):
+  """Answers in capitals: exact match is 0 as given, and as the lower-case predictions with
+  to_lower (big_vision's `to_lower`)."""
+  rows = [{**r, "answers": [a.upper() for a in r["answers"]]} for r in _qa_rows()]
+  path = _write_jsonl(str(tmp_path), rows)
+  assert _run("vqa", _cfg(path, metrics=("exact",)), tok_path, mesh) == {"ev/exact": 0.0}
+  out = _run("vqa", _cfg(path, metrics=("exact",), to_lower=True), tok_path, mesh)
+  assert out == pytest.approx({"ev/exact": 9 / 13})
+
+
 def test_vqa_beam_search_gives_the_same_predictions(tmp_path, tok_path, mesh):
   path = _write_jsonl(str(tmp_path), _qa_rows())
   cfg = _cfg(path, sampler={"name": "beam", "beam_size": 2}, metrics=("exact", "vqa_accuracy"))
