@@ -70,7 +70,8 @@ def test_big_vision_npz_save_and_load(gcs_bucket):
 
 def test_hf_directory_save_load_and_a_truncated_shard(gcs_bucket):
   cfg = npz_tests.CFG
-  params = tree_lib.unflatten(npz_tests._random_params(cfg, seed=1))  # pylint: disable=protected-access
+  flat = npz_tests._random_params(cfg, seed=1)  # pylint: disable=protected-access
+  params = tree_lib.unflatten(flat)
   directory = f"{gcs_bucket}/hf/pg"
   hf_save.save_hf(directory, "paligemma", cfg, params, max_shard_bytes=20_000)
   names = fs.listdir(directory)
