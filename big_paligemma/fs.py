@@ -86,6 +86,14 @@ def dirname(path: PathLike) -> str:
   return f"{scheme}://{posixpath.dirname(rest)}" if "/" in rest else path
 
 
+def same_path(a: PathLike, b: PathLike) -> bool:
+  """Whether `a` and `b` name the same file or folder (local: through symlinks too)."""
+  a, b = os.fspath(a).rstrip("/"), os.fspath(b).rstrip("/")
+  if is_url(a) or is_url(b):
+    return a == b
+  return os.path.realpath(a) == os.path.realpath(b)
+
+
 def basename(path: PathLike) -> str:
   return posixpath.basename(os.fspath(path).rstrip("/"))
 
