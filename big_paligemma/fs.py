@@ -94,6 +94,14 @@ def same_path(a: PathLike, b: PathLike) -> bool:
   return os.path.realpath(a) == os.path.realpath(b)
 
 
+def relpath(path: PathLike, start: PathLike) -> str:
+  """`path` relative to folder `start` when both are local or both URLs; else `path` itself."""
+  path, start = os.fspath(path), os.fspath(start)
+  if is_url(path) != is_url(start):
+    return path
+  return posixpath.relpath(path, start) if is_url(path) else os.path.relpath(path, start)
+
+
 def basename(path: PathLike) -> str:
   return posixpath.basename(os.fspath(path).rstrip("/"))
 

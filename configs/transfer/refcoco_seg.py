@@ -13,11 +13,10 @@ no weight decay; res 224: lr 3e-5, LLM dropout 0.1, batch 256; res 448: lr 1e-5,
 res 896: lr 1e-5, batch 64; decoding up to text_len tokens. big_vision's prefix is the bare
 expression; here it is "segment {expression}" (PaliGemma's segmentation prompt).
 """
-import os
-
 from configs import common
 import pp
 from big_paligemma import config as config_lib
+from big_paligemma import fs
 
 PREFIX = "segment {expression}"
 TEXT_LEN = 48
@@ -55,6 +54,6 @@ def get_config(arg: str | None = None):
   c.loss.label_smoothing = 0.3
   c.evals = {"refcoco_seg_val": dict(
       type="refcoco_seg", data={"jsonl": args.val},
-      pp=eval_pp(args.res, os.path.dirname(args.val)), batch_size=64, every="20%",
+      pp=eval_pp(args.res, fs.dirname(args.val)), batch_size=64, every="20%",
       max_decode_len=TEXT_LEN, vae_path=args.vae, mask_key="mask", size_key="size")}
   return common.apply_args(c, args)

@@ -61,17 +61,16 @@ class ChartQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     config = self.builder_config.name
     paths = {split: os.path.join(root, d, f"{d}_{config}.json") for split, d in _SPLIT_DIRS.items()}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"ChartQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(split, path) for split, path in paths.items()}
 
   def _generate_examples(self, split, path):
-    with open(path) as f:
-      rows = json.load(f)
+    rows = json.loads(epath.Path(path).read_text())
     image_dir = os.path.join(os.path.dirname(path), "png")
     for row, entry in enumerate(rows):
       image = os.path.join(image_dir, entry["imgname"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"ChartQA image {image} (row {row} of {path}) is missing.")
       qid = question_id(split, self.builder_config.name, row)
       yield qid, {"question_id": qid, "question": entry["query"], "answer": entry["label"],

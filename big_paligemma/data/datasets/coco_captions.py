@@ -39,10 +39,9 @@ class CocoCaptions(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     path = os.path.join(root, "dataset_coco.json")
-    if not os.path.exists(path):
+    if not epath.Path(path).exists():
       raise FileNotFoundError(f"COCO Karpathy file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(path) as f:
-      images = json.load(f)["images"]
+    images = json.loads(epath.Path(path).read_text())["images"]
     unknown = {im["split"] for im in images} - set(_SPLITS)
     if unknown:
       raise ValueError(f"{path} has splits {sorted(unknown)}; expected only {_SPLITS}.")
@@ -52,7 +51,7 @@ class CocoCaptions(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self, root, images):
     for im in images:
       image = os.path.join(root, im["filepath"], im["filename"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"COCO image {image} (cocoid {im['cocoid']}) is missing.\n"
                                 f"{_INSTRUCTIONS}")
       yield im["cocoid"], {"image_id": im["cocoid"], "image": image,

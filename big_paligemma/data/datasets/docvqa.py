@@ -41,16 +41,15 @@ class DocVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     paths = {split: os.path.join(root, name) for split, name in _FILES.items()}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"DocVQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, path) for split, path in paths.items()}
 
   def _generate_examples(self, root, path):
-    with open(path) as f:
-      entries = json.load(f)["data"]
+    entries = json.loads(epath.Path(path).read_text())["data"]
     for entry in entries:
       image = os.path.join(root, entry["image"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(
             f"DocVQA image {image} of question {entry['questionId']} is missing.\n{_INSTRUCTIONS}")
       yield entry["questionId"], {
