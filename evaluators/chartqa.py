@@ -5,6 +5,7 @@ the target string; default "answer").
 """
 from big_paligemma import registry
 from evaluators import common
+from evaluators import fields
 from evaluators.metrics import chartqa as chartqa_lib
 
 
@@ -17,14 +18,8 @@ class ChartQAEvaluator(common.DecodingEvaluator):
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["answer_key"]
     self.require_fields(records, key)
-    targets = [r[key] if isinstance(r[key], str) else _single(r[key], key) for r in records]
+    targets = [fields.single(r[key], key) for r in records]
     preds = [r["prediction"] for r in records]
     exact = sum(t.strip() == p.strip() for t, p in zip(targets, preds)) / len(preds)
     return {"relaxed_accuracy": chartqa_lib.relaxed_accuracy(targets, preds), "exact": exact}
 
-
-def _single(values: list[str], key: str) -> str:
-  values = [v for v in values if v != ""]
-  if len(values) != 1:
-    raise ValueError(f"ChartQA field {key!r} must hold one target, got {values}.")
-  return values[0]

@@ -2,7 +2,8 @@
 
 An evaluator is one entry of `config.evals` ({"type", "data", "pp", "batch_size", "every", ...});
 its `type` picks the class registered as `evaluator.<type>` (vqa, anls, vqav2, chartqa,
-coco_caption, perplexity, storepreds). `run(params)` reads the eval split (each example exactly
+coco_caption, perplexity, storepreds, refcoco_seg, refcoco_det, tallyqa, rsvqa, science_qa,
+aokvqa_mc, pope, nlvr2). `run(params)` reads the eval split (each example exactly
 once, split over hosts), runs the model on every batch, gathers the outputs of all hosts and scores
 the whole set at once; it returns {"<name>/<metric>": value}.
 

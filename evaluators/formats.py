@@ -7,6 +7,10 @@ Ground truths are read into {key: [reference strings]}, predictions into {key: s
   chartqa  [{"imgname", "query", "label"}]                + [{"imgname", "query", "answer"}];
            the key is (imgname, query)
   coco     {"annotations": [{"image_id", "caption"}]}     + results [{"image_id", "caption"}]
+The task formats (POPE, NLVR2, A-OKVQA, ScienceQA) are read by task_formats.py.
+
+A file that is not JSON is an error naming it and the position; a null answer, caption or label
+is an error naming the record (an empty answer is written "").
 """
 import json
 from typing import Any, Hashable, Mapping
@@ -23,8 +27,52 @@ PREDICTION_FIELDS = {
 CAPTION_FORMATS = ("coco",)
 
 
+def _read_text(path: str) -> str:
+  data = fs.read_bytes(path)
+  try:
+    return data.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path} is not UTF-8 text (byte {e.start}): is it the right file?") from e
+
+
+def _decode_error(path: str, e: json.JSONDecodeError, line_offset: int = 0) -> ValueError:
+  return ValueError(f"{path} is not valid JSON: {e.msg} at line {e.lineno + line_offset} column "
+                    f"{e.colno}.")
+
+
 def load_json(path: str) -> Any:
-  return json.loads(fs.read_text(path))
+  """The parsed JSON file; an error names the path, line and column when it is not JSON."""
+  try:
+    return json.loads(_read_text(path))
+  except json.JSONDecodeError as e:
+    raise _decode_error(path, e) from e
+
+
+def load_records(path: str) -> Any:
+  """A JSON file, or a JSON Lines file (one JSON value per line; blank lines skipped) as a list."""
+  text = _read_text(path)
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError as e:
+    if e.msg != "Extra data":  # Only a second value after the first means JSON Lines.
+      raise _decode_error(path, e) from e
+  records = []
+  for number, line in enumerate(text.splitlines(), 1):
+    if line.strip():
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError as e:
+        raise _decode_error(path, e, number - 1) from e
+  return records
+
+
+def text_value(value: Any, what: str, record: Any, path: str) -> str:
+  """A string-like field (text, number or bool) as text; null or a container is an error."""
+  if value is None or isinstance(value, (dict, list)):
+    raise ValueError(f"{path}: {what} is {json.dumps(value)} in the record "
+                     f"{json.dumps(record)[:200]}; it must be text (write \"\" for an empty "
+                     "answer).")
+  return value if isinstance(value, str) else str(value)
 
 
 def detect_format(gt: Any, path: str = "<ground truth>") -> str:
@@ -57,26 +105,42 @@ def _key(record: Mapping, fields: tuple[str, ...], path: str) -> Hashable:
 
 def read_ground_truth(path: str) -> tuple[str, dict[Hashable, list[str]]]:
   """(format name, {key: references}) of a ground-truth file in any format above."""
-  gt = load_json(path)
+  return parse_ground_truth(load_json(path), path)
+
+
+def vqav2_answer_types(gt: Mapping, path: str) -> dict[Hashable, str] | None:
+  """{question_id: answer_type} of parsed VQAv2 annotations, or None when they have no types."""
+  annotations = gt["annotations"]
+  if not all("answer_type" in r for r in annotations):
+    return None
+  return {r["question_id"]: text_value(r["answer_type"], "the answer_type", r, path)
+          for r in annotations}
+
+
+def parse_ground_truth(gt: Any, path: str) -> tuple[str, dict[Hashable, list[str]]]:
+  """(format name, {key: references}) of a parsed ground-truth file (`path` for messages)."""
   fmt = detect_format(gt, path)
   out: dict[Hashable, list[str]] = {}
   if fmt == "docvqa":
     for r in gt["data"]:
-      _add_unique(out, _key(r, ("questionId",), path), list(_field(r, "answers", path)), path)
+      answers = [text_value(a, "an answer", r, path) for a in _field(r, "answers", path)]
+      _add_unique(out, _key(r, ("questionId",), path), answers, path)
   elif fmt == "vqav2":
     for r in gt["annotations"]:
-      answers = [_field(a, "answer", path) for a in _field(r, "answers", path)]
+      answers = [text_value(_field(a, "answer", path), "an answer", r, path)
+                 for a in _field(r, "answers", path)]
       _add_unique(out, _key(r, ("question_id",), path), answers, path)
   elif fmt == "chartqa":
     for r in gt:
       key = _key(r, ("imgname", "query"), path)
-      label = [str(_field(r, "label", path))]
+      label = [text_value(_field(r, "label", path), "the label", r, path)]
       if key in out and out[key] == label:
         continue  # The same question listed twice with the same label counts once.
       _add_unique(out, key, label, path)
   else:
     for r in gt["annotations"]:
-      out.setdefault(_key(r, ("image_id",), path), []).append(_field(r, "caption", path))
+      caption = text_value(_field(r, "caption", path), "the caption", r, path)
+      out.setdefault(_key(r, ("image_id",), path), []).append(caption)
   return fmt, out
 
 
@@ -97,7 +161,8 @@ def read_predictions(path: str, fmt: str) -> dict[Hashable, str]:
                      f"{{{', '.join(key_fields + (value_field,))}}} records.")
   out: dict[Hashable, str] = {}
   for r in records:
-    _add_unique(out, _key(r, key_fields, path), str(_field(r, value_field, path)), path)
+    value = text_value(_field(r, value_field, path), f"the {value_field!r}", r, path)
+    _add_unique(out, _key(r, key_fields, path), value, path)
   return out
 
 

@@ -2,17 +2,23 @@
 
 Config keys (besides the common ones): max_decode_len, sampler, format ("docvqa" RRC
 [{"questionId", "answer"}], "vqav2" [{"question_id", "answer"}], "coco" [{"image_id",
-"caption"}]), outfile (the path to write; host 0 writes it), id_key (the host field with the
-example id; default "question_id", "image_id" for coco). Reports num_predictions.
+"caption"}], "pope" JSON Lines {"question_id", "answer"}, "nlvr2" CSV "identifier,prediction",
+"aokvqa_mc" / "aokvqa_da" {question_id: {"multiple_choice" / "direct_answer": text}}), outfile (the
+path to write; host 0 writes it), id_key (the host field with the example id; default
+"question_id", "image_id" for coco, "identifier" for nlvr2). Reports num_predictions.
 """
 import jax
 
 from big_paligemma import registry
 from evaluators import common
 from evaluators import formats
+from evaluators import task_formats
 
 WRITERS = {"docvqa": formats.write_docvqa_submission, "vqav2": formats.write_vqav2_submission,
-           "coco": formats.write_coco_submission}
+           "coco": formats.write_coco_submission, "pope": task_formats.write_pope_answers,
+           "nlvr2": task_formats.write_nlvr2_predictions,
+           "aokvqa_mc": task_formats.write_aokvqa_mc, "aokvqa_da": task_formats.write_aokvqa_da}
+DEFAULT_ID_KEYS = {"coco": "image_id", "nlvr2": "identifier"}
 
 
 @registry.register("evaluator.storepreds")
@@ -28,7 +34,7 @@ class StorePredsEvaluator(common.DecodingEvaluator):
       raise ValueError(f"evals.{name}.format={self.cfg['format']!r}; allowed: {sorted(WRITERS)}.")
 
   def score(self, records: list[dict]) -> dict[str, float]:
-    id_key = self.cfg["id_key"] or ("image_id" if self.cfg["format"] == "coco" else "question_id")
+    id_key = self.cfg["id_key"] or DEFAULT_ID_KEYS.get(self.cfg["format"], "question_id")
     self.require_fields(records, id_key)
     preds = {}
     for r in records:

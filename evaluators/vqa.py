@@ -5,20 +5,21 @@ Config keys (besides the common ones, see common.py): max_decode_len, sampler, a
 metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default), to_lower
 (lower-case predictions and answers before scoring, as big_vision's `to_lower`; default False).
 Padding "" entries of the answer lists (the eval batches pad lists to the longest) are dropped.
+
+"vqav2" also takes answer_type_key (default None): the host field with each question's answer type
+("yes/no", "number", "other" in the VQAv2 annotations). When given, it reports beside the overall
+"vqav2" accuracy the mean accuracy of each answer type, "vqav2/yesno", "vqav2/number",
+"vqav2/other" (the "perAnswerType" averages of the official vqaEval.py; the overall accuracy stays
+the mean over all questions), and the number of questions of each, "num/yesno", ...
 """
 from big_paligemma import registry
 from evaluators import common
+from evaluators import fields
 from evaluators.metrics import anls as anls_lib
 from evaluators.metrics import vqa as vqa_lib
 
 PER_QUESTION = {"exact": vqa_lib.exact_match, "vqa_accuracy": vqa_lib.vqa_accuracy,
                 "vqav2": vqa_lib.vqav2_accuracy, "anls": anls_lib.anls_one}
-
-
-def answer_list(value) -> list[str]:
-  """The reference answers of one record ("" padding dropped)."""
-  values = [value] if isinstance(value, str) else list(value)
-  return [v for v in values if v != ""]
 
 
 def qa_scores(answers: list[list[str]], preds: list[str], metrics) -> dict[str, float]:
@@ -45,9 +46,15 @@ class VQAEvaluator(common.DecodingEvaluator):
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["answers_key"]
     self.require_fields(records, key)
+    answers, preds = self.references_and_predictions(records)
+    return qa_scores(answers, preds, self.cfg["metrics"])
+
+  def references_and_predictions(self, records: list[dict]) -> tuple[list[list[str]], list[str]]:
+    """The reference lists and predictions of the records, lower-cased when to_lower."""
     case = str.lower if self.cfg["to_lower"] else str
-    answers = [[case(a) for a in answer_list(r[key])] for r in records]
-    return qa_scores(answers, [case(r["prediction"]) for r in records], self.cfg["metrics"])
+    key = self.cfg["answers_key"]
+    answers = [[case(a) for a in fields.answer_list(r[key])] for r in records]
+    return answers, [case(r["prediction"]) for r in records]
 
 
 @registry.register("evaluator.anls")
@@ -61,4 +68,22 @@ class ANLSEvaluator(VQAEvaluator):
 class VQAv2Evaluator(VQAEvaluator):
   """VQAv2: the official normalised accuracy (and exact match)."""
 
-  DEFAULTS = {**VQAEvaluator.DEFAULTS, "metrics": ("vqav2", "exact")}
+  DEFAULTS = {**VQAEvaluator.DEFAULTS, "metrics": ("vqav2", "exact"), "answer_type_key": None}
+
+  def __init__(self, name: str, cfg, **kwargs):
+    super().__init__(name, cfg, **kwargs)
+    if self.cfg["answer_type_key"] and "vqav2" not in self.cfg["metrics"]:
+      raise ValueError(f"evals.{name}: answer_type_key needs 'vqav2' in metrics "
+                       f"{list(self.cfg['metrics'])}.")
+
+  def score(self, records: list[dict]) -> dict[str, float]:
+    out = super().score(records)
+    type_key = self.cfg["answer_type_key"]
+    if type_key:
+      self.require_fields(records, type_key)
+      answers, preds = self.references_and_predictions(records)
+      accs = [vqa_lib.vqav2_accuracy(a, p) for a, p in zip(answers, preds)]
+      types = [fields.single(r[type_key], type_key) for r in records]
+      out.update(vqa_lib.per_answer_type(accs, types, "vqav2"))
+    return out
+

@@ -7,7 +7,9 @@ only when they do not all agree. Accuracy is the mean over the leave-one-out sub
 VQAv2's 10 answers) of min(#matches among the others / 3, 1).
 """
 import re
-from typing import Sequence
+from typing import Hashable, Sequence
+
+from evaluators.metrics import grouped
 
 # The official tables (vqaEval.py), kept verbatim including their capitalised keys.
 CONTRACTIONS = {
@@ -110,3 +112,15 @@ def vqa_accuracy(gt_answers: Sequence[str], pred: str) -> float:
 def exact_match(gt_answers: Sequence[str], pred: str) -> float:
   """1.0 when the prediction equals one of the ground truths exactly, else 0.0."""
   return float(pred in gt_answers)
+
+
+def per_answer_type(accuracies: Sequence[float], types: Sequence[Hashable],
+                    name: str) -> dict[str, float]:
+  """{"<name>/<type>": mean accuracy, "num/<type>": count} per answer type, as the official
+  vqaEval.py's "perAnswerType" averages ("yes/no" is written "yesno")."""
+  means, counts = grouped.group_means(accuracies, types), grouped.group_counts(types)
+  out = {}
+  for t in sorted(means, key=str):
+    key = str(t).replace("/", "")
+    out[f"{name}/{key}"], out[f"num/{key}"] = means[t], float(counts[t])
+  return out

@@ -4,101 +4,27 @@ The stub's decoder outputs the prompt's prefix tokens then EOS, so each predicti
 row's `prefix`, and the expected scores are computed by hand from the rows written here. 13
 examples with a global batch of 8 (on 8 devices): the second batch has 3 padding rows.
 """
-import dataclasses
 import json
 import math
-import os
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-from PIL import Image
 from pycocoevalcap.bleu import bleu
 from pycocoevalcap.cider import cider
 
-from big_paligemma import sharding
 from big_paligemma.models import gemma
 from big_paligemma.models import paligemma
 from big_paligemma.models import siglip
 from big_paligemma.tokenizer import Tokenizer
 from evaluators import common
 import pp
-from tests import tokenizer_fixture
+from tests.evaluators import stub_model
 
 N = 13
 _EVAL_PP = pp.paligemma_eval_pp(16, 16, "{prefix}", keep_keys=("answers", "question_id"))
-
-
-@dataclasses.dataclass(frozen=True)
-class _StubConfig:
-  llm: gemma.GemmaConfig
-
-
-class CopyModel(nn.Module):
-  """Outputs prompt[1:-1] (the prefix between <bos> and "\\n") then EOS; k cache holds the ids.
-
-  __call__ gives all-zero logits (uniform: NLL log V per token) for the perplexity evaluator.
-  """
-  config: _StubConfig
-
-  def embed_tokens(self, tokens):
-    return tokens[..., None].astype(jnp.float32)  # [B,T,1]
-
-  def prepare(self, batch):
-    input_mask = batch["mask_input"].astype(bool)
-    positions = (jnp.cumsum(input_mask, axis=1) - 1).astype(jnp.int32)
-    attn_mask = gemma.make_attn_mask(input_mask, batch["mask_ar"])
-    return self.embed_tokens(batch["text"]), positions, attn_mask, input_mask
-
-  def decode(self, x, positions, attn_mask, cache=None, deterministic=True):
-    t = x.shape[1]
-    # One layer's cache [B,K=1,S,H=1]: k holds the token ids, v[:, 0, 0, 0] the prompt length.
-    k = jax.lax.dynamic_update_slice(cache.k[0], x[:, None], (0, 0, cache.index, 0))
-    v = cache.v[0]
-    if t > 1:  # Prefill: remember the prompt length L in v.
-      length = jnp.diagonal(attn_mask[:, :, :t], axis1=1, axis2=2).sum(-1).astype(jnp.float32)
-      v = v.at[:, 0, 0, 0].set(length)
-    length = v[:, 0, 0, 0].astype(jnp.int32)[:, None]  # [B,1]
-    j = positions - length + 2  # [B,T]: the prompt slot to copy.
-    prompt = k[:, 0, :, 0].astype(jnp.int32)  # [B,S]
-    copied = jnp.take_along_axis(prompt, jnp.clip(j, 0, prompt.shape[1] - 1), axis=1)
-    token = jnp.where((j >= 1) & (j <= length - 2), copied, 1)
-    logits = 10.0 * jax.nn.one_hot(token, self.config.llm.vocab_size)
-    return logits, gemma.KVCache(k=(k,), v=(v,), pos=cache.pos, index=cache.index + t)
-
-  def __call__(self, batch, train=False):
-    b, t = batch["text"].shape
-    return jnp.zeros((b, t, self.config.llm.vocab_size)), {}
-
-
-def _stub(vocab_size):
-  llm = gemma.GemmaConfig(vocab_size=vocab_size, num_layers=1, num_heads=1, num_kv_heads=1,
-                          width=1, mlp_dim=1, head_dim=1)
-  return CopyModel(_StubConfig(llm))
-
-
-@pytest.fixture(scope="module")
-def tok_path(tmp_path_factory):
-  return tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
-
-
-@pytest.fixture(scope="module")
-def mesh():
-  return sharding.make_mesh([("data", -1)])
-
-
-def _write_jsonl(directory, rows):
-  os.makedirs(os.path.join(directory, "images"), exist_ok=True)
-  path = os.path.join(directory, "data.jsonl")
-  with open(path, "w") as f:
-    for i, row in enumerate(rows):
-      Image.new("RGB", (8, 8), (10 * i, 50, 200 - 10 * i)).save(
-          os.path.join(directory, "images", f"{i}.png"))
-      f.write(json.dumps({"image": f"images/{i}.png", **row}) + "\n")
-  return path
 
 
 def _qa_rows():
@@ -119,14 +45,14 @@ def _cfg(path, **kwargs):
 
 
 def _run(kind, cfg, tok_path, mesh, model=None, params=None):
-  model = model or _stub(Tokenizer.load(tok_path).vocab_size)
+  model = model or stub_model.make_stub(Tokenizer.load(tok_path).vocab_size)
   ev = common.make_evaluator("ev", {"type": kind, **cfg}, model=model, tokenizer_path=tok_path,
                              mesh=mesh)
   return ev.run({} if params is None else params)
 
 
 def test_anls_and_exact_on_known_predictions(tmp_path, tok_path, mesh):
-  path = _write_jsonl(str(tmp_path), _qa_rows())
+  path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
   out = _run("anls", _cfg(path), tok_path, mesh)
   assert out == pytest.approx({"ev/anls": 9 / 13, "ev/exact": 9 / 13})
 
@@ -136,7 +62,7 @@ def test_predictions_are_whitespace_trimmed_before_scoring(tmp_path, tok_path, m
   the official ANLS would divide by the raw length and exact match would be 0)."""
   rows = [{"prefix": f"cat {i}" + "\n" * 4, "suffix": f"cat {i}", "answers": [f"cat {i}"],
            "question_id": 100 + i} for i in range(N)]
-  path = _write_jsonl(str(tmp_path), rows)
+  path = stub_model.write_jsonl(str(tmp_path), rows)
   out = _run("anls", _cfg(path, max_decode_len=24), tok_path, mesh)
   assert out == pytest.approx({"ev/anls": 1.0, "ev/exact": 1.0})
 
@@ -145,14 +71,14 @@ def test_to_lower_compares_answers_case_insensitively(tmp_path, tok_path, mesh):
   """Answers in capitals: exact match is 0 as given, and as the lower-case predictions with
   to_lower (big_vision's `to_lower`)."""
   rows = [{**r, "answers": [a.upper() for a in r["answers"]]} for r in _qa_rows()]
-  path = _write_jsonl(str(tmp_path), rows)
+  path = stub_model.write_jsonl(str(tmp_path), rows)
   assert _run("vqa", _cfg(path, metrics=("exact",)), tok_path, mesh) == {"ev/exact": 0.0}
   out = _run("vqa", _cfg(path, metrics=("exact",), to_lower=True), tok_path, mesh)
   assert out == pytest.approx({"ev/exact": 9 / 13})
 
 
 def test_vqa_beam_search_gives_the_same_predictions(tmp_path, tok_path, mesh):
-  path = _write_jsonl(str(tmp_path), _qa_rows())
+  path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
   cfg = _cfg(path, sampler={"name": "beam", "beam_size": 2}, metrics=("exact", "vqa_accuracy"))
   out = _run("vqa", cfg, tok_path, mesh)
   # vqa_accuracy = min(#matches / 3, 1): one match each -> 1/3 per right answer.
@@ -165,7 +91,7 @@ def test_chartqa_relaxed_and_exact(tmp_path, tok_path, mesh):
     target = str(10 + i)
     prompt = [f"{target}.3", target, "99"][i % 3]
     rows.append({"prefix": prompt, "suffix": target, "answer": target})
-  path = _write_jsonl(str(tmp_path), rows)
+  path = stub_model.write_jsonl(str(tmp_path), rows)
   cfg = _cfg(path, pp=pp.paligemma_eval_pp(16, 16, "{prefix}", keep_keys=("answer",)))
   out = _run("chartqa", cfg, tok_path, mesh)
   assert out == pytest.approx({"ev/relaxed_accuracy": 9 / 13, "ev/exact": 4 / 13})
@@ -179,7 +105,7 @@ def test_coco_caption_equals_pycocoevalcap(tmp_path, tok_path, mesh):
     refs[i] = [caption, f"a {colours[i % 4]} cat", f"the {colours[(i + 1) % 4]} dog"]
     cands[i] = caption if i % 2 else f"a {colours[(i + 2) % 4]} dog"
     rows.append({"prefix": cands[i], "suffix": caption, "captions": refs[i], "image_id": i})
-  path = _write_jsonl(str(tmp_path), rows)
+  path = stub_model.write_jsonl(str(tmp_path), rows)
   cfg = _cfg(path, pp=pp.paligemma_eval_pp(16, 16, "{prefix}", keep_keys=("captions", "image_id")),
              metrics=("cider", "bleu4"), tokenize=False)
   out = _run("coco_caption", cfg, tok_path, mesh)
@@ -190,7 +116,7 @@ def test_coco_caption_equals_pycocoevalcap(tmp_path, tok_path, mesh):
 
 def test_perplexity_of_uniform_logits_is_the_vocab_size(tmp_path, tok_path, mesh):
   rows = _qa_rows()
-  path = _write_jsonl(str(tmp_path), rows)
+  path = stub_model.write_jsonl(str(tmp_path), rows)
   tok = Tokenizer.load(tok_path)
   cfg = {"data": {"jsonl": path}, "batch_size": 8,
          "pp": pp.paligemma_train_pp(16, 24, "{prefix}", "suffix")}
@@ -202,7 +128,7 @@ def test_perplexity_of_uniform_logits_is_the_vocab_size(tmp_path, tok_path, mesh
 
 def test_storepreds_writes_docvqa_submission(tmp_path, tok_path, mesh):
   rows = _qa_rows()
-  path = _write_jsonl(str(tmp_path / "data"), rows)
+  path = stub_model.write_jsonl(str(tmp_path / "data"), rows)
   outfile = str(tmp_path / "out" / "docvqa_test.json")
   out = _run("storepreds", _cfg(path, format="docvqa", outfile=outfile), tok_path, mesh)
   assert out == {"ev/num_predictions": 13.0}
@@ -222,7 +148,7 @@ def test_tiny_paligemma_runs_every_type_of_decoding(tmp_path, tok_path, mesh):
   batch = {"image": jnp.zeros((1, 16, 16, 3)), "text": jnp.ones((1, 4), jnp.int32),
            "mask_ar": jnp.zeros((1, 4), jnp.int32), "mask_input": jnp.ones((1, 4), jnp.int32)}
   params = jax.jit(model.init)(jax.random.key(0), batch)["params"]
-  path = _write_jsonl(str(tmp_path), _qa_rows())
+  path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
   for sampler in ("greedy", {"name": "sample", "temperature": 2.0, "seed": 3},
                   {"name": "beam", "beam_size": 2}):
     out = _run("anls", _cfg(path, sampler=sampler, max_decode_len=3), tok_path, mesh,
@@ -232,11 +158,11 @@ def test_tiny_paligemma_runs_every_type_of_decoding(tmp_path, tok_path, mesh):
 
 
 def test_make_evaluators_from_config_and_errors(tmp_path, tok_path, mesh):
-  path = _write_jsonl(str(tmp_path), _qa_rows())
+  path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
   config = ml_collections.ConfigDict({"tokenizer": tok_path, "evals": {
       "a": {"type": "anls", **_cfg(path), "every": "10 steps"},
       "b": {"type": "vqav2", **_cfg(path)}}})
-  evs = common.make_evaluators(config, model=_stub(10), mesh=mesh)
+  evs = common.make_evaluators(config, model=stub_model.make_stub(10), mesh=mesh)
   assert [(e.name, type(e).__name__, e.every) for e in evs] == [
       ("a", "ANLSEvaluator", "10 steps"), ("b", "VQAv2Evaluator", None)]
   with pytest.raises(ValueError, match=r"unknown keys \['answer_kye'\]"):
@@ -261,7 +187,7 @@ def test_to_python_converts_batch_values():
 
 
 def test_bad_sampler_fails_when_built(tmp_path, tok_path, mesh):
-  path = _write_jsonl(str(tmp_path), _qa_rows())
+  path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
   with pytest.raises(ValueError, match=r"evals.x: sampler keys \['num_beams'\] are unknown"):
     common.make_evaluator("x", {"type": "anls", **_cfg(path, sampler={"name": "beam",
                                                                       "num_beams": 2})},

@@ -1,4 +1,6 @@
 """ANLS on hand-derived cases, following the official DocVQA (RRC) evaluation script."""
+import random
+
 import pytest
 
 from evaluators.metrics import anls
@@ -9,6 +11,26 @@ def test_levenshtein():
   assert anls.levenshtein("", "abc") == 3
   assert anls.levenshtein("abc", "") == 3
   assert anls.levenshtein("same", "same") == 0
+  assert anls.levenshtein("café", "cafe") == 1  # Code points, not bytes.
+
+
+def _dp_levenshtein(a, b):
+  """The textbook dynamic programme, the reference for the library's distance."""
+  table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+  for i in range(1, len(a) + 1):
+    for j in range(1, len(b) + 1):
+      table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1,
+                        table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+  return table[-1][-1]
+
+
+def test_levenshtein_equals_the_dynamic_programme_on_random_strings():
+  rng = random.Random(0)
+  alphabet = "abcxyz ÄéΩ中文"
+  for _ in range(300):
+    a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
+    b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
+    assert anls.levenshtein(a, b) == _dp_levenshtein(a, b), (a, b)
 
 
 def test_exact_and_case_and_whitespace():

@@ -19,7 +19,8 @@ from trainers import state as state_lib
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("demo"))
-  make_demo_data.make_demo_data(out, num_train=4, num_eval=5, size=32)
+  # 20 training examples: the minitrain/minival monitors read 5% of them (one each).
+  make_demo_data.make_demo_data(out, num_train=20, num_eval=5, size=32, sets="docvqa")
   return out
 
 
@@ -48,8 +49,12 @@ def test_run_cli_loads_the_saved_params_and_scores(tmp_path, demo_dir):
 
   out = str(tmp_path / "metrics.json")
   metrics = run.main(["--config", spec, "--ckpt", str(tmp_path / "work"), "--out", out])
-  assert set(metrics) == {"docvqa_validation/anls", "docvqa_validation/exact"}
-  assert all(0.0 <= v <= 1.0 for v in metrics.values())
+  assert {"docvqa_validation/anls", "docvqa_validation/exact",
+          "docvqa_minival_pplx/perplexity"} <= set(metrics)
+  assert all(0.0 <= metrics[f"docvqa_validation/{k}"] <= 1.0 for k in ("anls", "exact"))
+  only = run.main(["--config", spec, "--ckpt", str(tmp_path / "work"), "--only",
+                   "docvqa_validation"])
+  assert set(only) == {"docvqa_validation/anls", "docvqa_validation/exact"}
   with open(out) as f:
     assert json.load(f) == metrics
 
