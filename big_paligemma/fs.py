@@ -150,12 +150,13 @@ def open(path: PathLike, mode: str = "r") -> IO:  # pylint: disable=redefined-bu
   """A file object for `path` ('r', 'rb', 'w', 'wb'); text is UTF-8. Reading a missing file
   raises FileNotFoundError naming it. gs:// files are seekable in read mode (range requests)."""
   fs, p = _fs(path)
-  if "r" in mode and not fs.isfile(p):
-    raise FileNotFoundError(f"No file at {os.fspath(path)!r}.")
   if "w" in mode and not is_url(path):
     makedirs(dirname(abspath(path)))
   kwargs = {} if "b" in mode else {"encoding": "utf-8"}
-  return fs.open(p, mode, **kwargs)
+  try:
+    return fs.open(p, mode, **kwargs)
+  except FileNotFoundError as e:  # one request fewer than asking first
+    raise FileNotFoundError(f"No file at {os.fspath(path)!r}.") from e
 
 
 def read_bytes(path: PathLike) -> bytes:
