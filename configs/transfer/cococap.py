@@ -23,7 +23,6 @@ def get_config(arg: str | None = None):
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, PUBLISHED, args)
-  common.freeze_towers(c, args)
   train_split = "train+restval+val" if args.final_split else "train+restval"
   c.input.data = common.tfds_source("coco_captions", train_split, args)
   c.input.pp = pp.paligemma_train_pp(res, TEXT_LEN, PREFIX, "captions", suffix_is_list=True)
@@ -36,3 +35,9 @@ def get_config(arg: str | None = None):
   if args.demo:
     common.shrink_for_demo(c)
   return common.apply_args(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=224, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

@@ -7,6 +7,22 @@ config after a slash, e.g. "chartqa/human") to its builder class.
 from big_paligemma.data.datasets import chartqa
 from big_paligemma.data.datasets import coco_captions
 from big_paligemma.data.datasets import docvqa
+# VQA transfers.
+from big_paligemma.data.datasets import ai2d
+from big_paligemma.data.datasets import aokvqa
+from big_paligemma.data.datasets import gqa
+from big_paligemma.data.datasets import infovqa
+from big_paligemma.data.datasets import ocrvqa
+from big_paligemma.data.datasets import okvqa
+from big_paligemma.data.datasets import stvqa
+from big_paligemma.data.datasets import textvqa
+from big_paligemma.data.datasets import vizwizvqa
+from big_paligemma.data.datasets import vqav2
+from big_paligemma.data.datasets import xgqa
 
 BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
             "coco_captions": coco_captions.CocoCaptions}
+# VQA transfers.
+BUILDERS.update({b.name: b for b in (
+    vqav2.VQAv2, textvqa.TextVQA, okvqa.OKVQA, aokvqa.AOKVQA, gqa.GQA, xgqa.XGQA,
+    vizwizvqa.VizWizVQA, ai2d.AI2D, stvqa.STVQA, infovqa.InfoVQA, ocrvqa.OCRVQA)})
