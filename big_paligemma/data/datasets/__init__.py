@@ -19,6 +19,14 @@ from big_paligemma.data.datasets import textvqa
 from big_paligemma.data.datasets import vizwizvqa
 from big_paligemma.data.datasets import vqav2
 from big_paligemma.data.datasets import xgqa
+# Counting and others (issue 13).
+from big_paligemma.data.datasets import countbenchqa
+from big_paligemma.data.datasets import marvl
+from big_paligemma.data.datasets import nlvr2
+from big_paligemma.data.datasets import pope
+from big_paligemma.data.datasets import rsvqa
+from big_paligemma.data.datasets import science_qa
+from big_paligemma.data.datasets import tallyqa
 
 BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
             "coco_captions": coco_captions.CocoCaptions}
@@ -26,3 +34,8 @@ BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
 BUILDERS.update({b.name: b for b in (
     vqav2.VQAv2, textvqa.TextVQA, okvqa.OKVQA, aokvqa.AOKVQA, gqa.GQA, xgqa.XGQA,
     vizwizvqa.VizWizVQA, ai2d.AI2D, stvqa.STVQA, infovqa.InfoVQA, ocrvqa.OCRVQA)})
+# Counting and others (issue 13).
+BUILDERS.update({
+    "tallyqa": tallyqa.TallyQA, "countbenchqa": countbenchqa.CountBenchQA, "rsvqa": rsvqa.RSVQA,
+    "science_qa": science_qa.ScienceQA, "pope": pope.POPE, "nlvr2": nlvr2.NLVR2,
+    "marvl": marvl.MaRVL})
