@@ -40,9 +40,7 @@ def write_json(path: str, obj) -> None:
 
 def write_jsonl(path: str, rows: list) -> None:
   """One JSON object per line (UTF-8, non-ASCII kept)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w", encoding="utf-8") as f:
-    f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+  fs.write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def shape_box(rng: random.Random, size: int) -> tuple[int, int, int, int]:
