@@ -11,10 +11,13 @@ Clients that read and write user paths without this module, and how each reaches
   array_record (TFDS ArrayRecord data files): its own GCS client.
 Credentials are the usual Application Default Credentials for all of them.
 
-Pointing every client at an emulator (tests/gcs_emulator.py: fake-gcs-server), E = http://host:port:
+Pointing every client at an emulator at E = http://host:port (tests/gcs_emulator.py does, with
+fake-gcs-server):
   STORAGE_EMULATOR_HOST=E                  gcsfs (this module, epath)
-  GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false  gcsfs: no gRPC bucket-type probe (60 s on an emulator)
-  FSSPEC_GS_TOKEN=anon                     gcsfs: no credential search
+  GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false  gcsfs: no gRPC bucket-type probe (60 s on an emulator;
+                                           read when gcsfs is imported)
+  FSSPEC_GS_TOKEN=anon                     gcsfs: no credential search (read when fsspec is
+                                           imported; NO_GCE_CHECK=true also skips the GCE probe)
   TENSORSTORE_GCS_HTTP_URL=E               tensorstore
   GOOGLE_AUTH_TOKEN_FOR_TESTING=<any>      tensorstore: no credential search
   CLOUD_STORAGE_EMULATOR_ENDPOINT=E        array_record (google-cloud-cpp)
