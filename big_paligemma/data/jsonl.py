@@ -1,14 +1,18 @@
 """A source for one's own data: a jsonl file, one JSON object per line.
 
-Each line has "image" (a path, relative to the jsonl file's folder, or absolute, or a gs://
-URL), "prefix", "suffix" and any extra fields; every line must have the same fields. Values are
-strings, numbers, booleans, or lists of strings (e.g. several reference answers). Example:
+Each line has "image" (a path, relative to the jsonl file's folder or absolute), "prefix",
+"suffix" and any extra fields; every line must have the same fields. Values are strings,
+numbers, booleans, or lists of strings (e.g. several reference answers). Example:
 
   {"image": "images/0001.png", "prefix": "caption en", "suffix": "a cat on a mat", "id": 7}
 
-`load(path)` gives a `tf.data.Dataset` of dicts: "image" is the file's encoded bytes (tf.string,
-read lazily), the other fields as written, and "_id" = "<path>:<line number>" for error messages.
-Nothing is built or converted beforehand: a data config can name the file directly.
+`Source(path)` reads the file by line index (random access, for the input pipeline's index
+sampling): example i is a dict with "image" the file's encoded bytes (read when the example is),
+the other fields as written, and "_id" = "<path>:<line number>" for error messages; `signature`
+gives each field's tf.TensorSpec. `load(path)` gives the examples in order as a `tf.data.Dataset`.
+Nothing is built or converted beforehand: a data config can name the file directly. Paths go
+through big_paligemma/fs.py, so the file and its images may be gs:// URLs (an image may also be
+a gs:// URL itself); the images' existence is checked with one listing per folder.
 """
 import json
 
@@ -27,7 +31,7 @@ def read_rows(path: str) -> list[dict]:
     raise FileNotFoundError(f"jsonl file {path} does not exist.")
   root = fs.dirname(fs.abspath(path))
   rows = []
-  for number, line in enumerate(fs.read_text(path).splitlines(), start=1):
+  for number, line in enumerate(fs.read_text(path).split("\n"), start=1):
     if line.strip():
       rows.append(_check_row(json.loads(line), f"{path}:{number}", root))
   if not rows:
@@ -56,16 +60,40 @@ def _check_row(row: dict, where: str, root: str) -> dict:
   return {**row, "image": fs.join(root, row["image"]), "_id": where}
 
 
-def _column(key: str, values: list):
-  """One field of every row as a tensor: int64, float32, bool, string or ragged string."""
+def _spec(key: str, values: list) -> tf.TensorSpec:
+  """The type of one field over every row: int64, float32, bool, string or [None] strings."""
   kinds = {bool if isinstance(v, bool) else float if isinstance(v, int) else type(v) for v in values}
   if kinds == {list}:
-    return tf.ragged.constant(values, dtype=tf.string)
+    return tf.TensorSpec([None], tf.string)
   if len(kinds) != 1:
     raise ValueError(f"jsonl field {key!r} mixes value types {sorted(k.__name__ for k in kinds)}.")
   if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-    return tf.constant(values, dtype=tf.int64)
-  return tf.constant(values, dtype={bool: tf.bool, float: tf.float32, str: tf.string}[kinds.pop()])
+    return tf.TensorSpec([], tf.int64)
+  return tf.TensorSpec([], {bool: tf.bool, float: tf.float32, str: tf.string}[kinds.pop()])
+
+
+def _column(key: str, values: list):
+  """One field of every row as a tensor ([N] or ragged [N, None] strings)."""
+  spec = _spec(key, values)
+  if spec.shape.rank:
+    return tf.ragged.constant(values, dtype=tf.string)
+  return tf.constant(values, dtype=spec.dtype)
+
+
+class Source:
+  """The examples of a jsonl file by line index (blank lines skipped): example i reads its image."""
+
+  def __init__(self, path: str):
+    self.path = path
+    self.rows = read_rows(path)
+    self.signature = {key: _spec(key, [row[key] for row in self.rows]) for key in self.rows[0]}
+
+  def __len__(self) -> int:
+    return len(self.rows)
+
+  def __getitem__(self, index: int) -> dict:
+    row = self.rows[index]
+    return {**row, "image": fs.read_bytes(row["image"])}
 
 
 def load(path: str) -> tf.data.Dataset:
