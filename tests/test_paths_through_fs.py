@@ -25,6 +25,10 @@ ALLOWED = {
     ("tools/bench_hf_load.py", "os.path.exists"):
         "the benchmark's model folder, written by transformers' save_pretrained (local only)",
     ("tools/bench_hf_load.py", "os.path.join"): "as above",
+    **{("tools/bench_input.py", call): "the benchmark's own files in a temporary folder (it "
+       "counts the local bytes read, /proc/self/io) and the repository's own folder"
+       for call in ("open", "os.path.join", "os.path.dirname", "os.path.abspath", "os.makedirs",
+                    "os.path.getsize")},
     ("evaluators/metrics/coco.py", "shutil.which"): "looks up the java program, not a path",
     ("big_paligemma/segmentation.py", "np.load"): "reads a file object opened with fs.open",
 }
