@@ -21,8 +21,8 @@ fake-gcs-server):
   TENSORSTORE_GCS_HTTP_URL=E               tensorstore
   GOOGLE_AUTH_TOKEN_FOR_TESTING=<any>      tensorstore: no credential search
   CLOUD_STORAGE_EMULATOR_ENDPOINT=E        array_record (google-cloud-cpp)
-TensorFlow's own GCS file system (tf.io.gfile, tf.data on gs://) has no endpoint setting, so the
-project reads no user path through it (TFRecord data on gs:// is read by TF in production only).
+TensorFlow's own GCS file system (tf.io.gfile, tf.io.read_file, tf.summary on gs://) has no
+endpoint setting, so the project reads and writes no user path through it.
 
 Semantics on gs:// that differ from a local disk: folders are name prefixes (`makedirs` does
 nothing, an empty folder does not exist); a written file appears whole when it is closed (every

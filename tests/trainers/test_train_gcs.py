@@ -3,13 +3,12 @@ tests/gcs_emulator.py holds its tokenizer, its data and its workdir. A run SIGKI
 its step-4 checkpoint resumes from the bucket, its losses equal an uninterrupted run's step for
 step, and it evaluates (ANLS, perplexity monitors) equal to that run.
 
-The data is the demo's DocVQA files as jsonl + images in the bucket (read through
-big_paligemma/fs), with the demo's pp and evaluators. The demo's TFDS data_dir cannot be in the
-bucket yet: the tf.data pipeline reads TFDS TFRecords through TensorFlow's own GCS file system,
-which cannot be pointed at an emulator (it calls storage.googleapis.com, so no test makes it try).
-TFDS's ArrayRecord data sources do read the emulated bucket
-(test_tfds_array_record_source_reads_the_bucket): once the input pipeline reads those (grain),
-`configs/transfer/docvqa.py:demo,demo_data=gs://...` with an ArrayRecord build joins this test.
+Two data forms, the rest the same:
+  tfds   `configs/transfer/docvqa.py:demo,demo_data=gs://...` as it is: the demo's TFDS data_dir
+         (ArrayRecord files: TFDS metadata through etils.epath on gcsfs, records through
+         array_record's own GCS client) and tokenizer in the bucket;
+  jsonl  the demo's DocVQA files as jsonl + images in the bucket (read through big_paligemma/fs),
+         with the demo's pp and evaluators.
 """
 import json
 import os
@@ -70,9 +69,12 @@ def _to_jsonl(raw: str, bucket_dir: str) -> None:
     fs.write_text(fs.join(bucket_dir, f"{split}.jsonl"), text)
 
 
-def _config(demo: str, bucket: str, tmp_path) -> str:
-  """The --config spec of the demo with its tokenizer and jsonl data in `bucket`."""
+def _config(kind: str, demo: str, bucket: str, tmp_path) -> str:
+  """The --config spec of the demo with its tokenizer and `kind` data in `bucket`."""
   fs.copy(os.path.join(demo, "paligemma.model"), f"{bucket}/demo/paligemma.model")
+  if kind == "tfds":
+    fs.copytree(os.path.join(demo, "tfds"), f"{bucket}/demo/tfds")
+    return f"configs/transfer/docvqa.py:demo,demo_data={bucket}/demo"
   _to_jsonl(os.path.join(demo, "raw", "docvqa"), f"{bucket}/docvqa")
   path = tmp_path / "docvqa_jsonl.py"
   path.write_text(JSONL_CONFIG)
@@ -104,10 +106,11 @@ def _killed_run(flags: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_docvqa_demo_trains_killed_resumes_exactly_and_evaluates(demo, gcs_bucket, tmp_path,
-                                                                 monkeypatch):
+@pytest.mark.parametrize("kind", ["tfds", "jsonl"])
+def test_docvqa_demo_trains_killed_resumes_exactly_and_evaluates(kind, demo, gcs_bucket,
+                                                                 tmp_path, monkeypatch):
   monkeypatch.chdir(REPO)
-  spec = _config(demo, gcs_bucket, tmp_path)
+  spec = _config(kind, demo, gcs_bucket, tmp_path)
   ref = f"{gcs_bucket}/ref"
   train.main(["--config", spec, "--workdir", ref, *FLAGS])
   want = _losses(ref)
