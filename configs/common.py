@@ -39,10 +39,11 @@ def get_args(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """The parsed `get_config` argument with the keys every transfer config takes: demo,
   demo_data, init (model_init), tokenizer, data_dir, batch_size, mesh_fsdp, unroll (True: the
   layers fully unrolled, see `preset_model`; unroll=False keeps the scanned loop), model (MODELS:
-  pg1_3b, pg2_3b, pg2_10b, pg2_28b), freeze_vit / freeze_llm (train the other tower only)."""
+  pg1_3b, pg2_3b, pg2_10b, pg2_28b), freeze_vit / freeze_llm (True: train the other tower only;
+  False: train it; unset: the published recipe's choice, see `freeze_towers`)."""
   common = dict(demo=False, demo_data=DEMO_DATA_DIR, init="", tokenizer="", data_dir="",
-                batch_size=0, mesh_fsdp=1, unroll=True, model="pg1_3b", freeze_vit=False,
-                freeze_llm=False)
+                batch_size=0, mesh_fsdp=1, unroll=True, model="pg1_3b", freeze_vit=None,
+                freeze_llm=None)
   return config_lib.parse_arg(arg, **common, **defaults)
 
 
@@ -140,7 +141,7 @@ def set_llm_dropout(c: ml_collections.ConfigDict, rate: float) -> None:
 
 def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, args) -> None:
   """The published recipe of `args.model` at `args.res` (configs/published.py): epochs, lr, wd,
-  batch size, label smoothing and LLM dropout, on the transfer optimizer."""
+  batch size, label smoothing, LLM dropout and frozen towers, on the transfer optimizer."""
   try:
     recipe = transfer.recipe(args.model, args.res)
   except KeyError as e:
@@ -151,6 +152,7 @@ def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, arg
   c.input.batch_size = recipe.batch_size
   c.loss.label_smoothing = recipe.label_smoothing
   set_llm_dropout(c, recipe.llm_dropout)
+  freeze_towers(c, args, recipe)
 
 
 # Parameters of each tower (slash paths, see models/paligemma.py): img/ is SigLIP and the
@@ -158,10 +160,15 @@ def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, arg
 TOWERS = {"vit": r"img/.*", "llm": r"llm/.*"}
 
 
-def freeze_towers(c: ml_collections.ConfigDict, args) -> None:
+def freeze_towers(c: ml_collections.ConfigDict, args,
+                  recipe: published.Recipe | None = None) -> None:
   """`freeze_vit` / `freeze_llm`: that tower's parameters get no updates (config.optim.frozen),
-  as big_vision's sweeps do; both at once is an error."""
-  frozen = [TOWERS[t] for t in ("vit", "llm") if args[f"freeze_{t}"]]
+  as big_vision's sweeps do; an unset one (None) takes `recipe`'s choice (the vision tower only);
+  both at once is an error."""
+  chosen = {"vit": args.freeze_vit, "llm": args.freeze_llm}
+  if chosen["vit"] is None:
+    chosen["vit"] = bool(recipe and recipe.freeze_vit)
+  frozen = [TOWERS[t] for t in ("vit", "llm") if chosen[t]]
   if len(frozen) == 2:
     raise config_lib.ConfigError("freeze_vit and freeze_llm together leave nothing to train.")
   if frozen:
@@ -236,12 +243,16 @@ def train_split(final_split: bool, holdout: str = "train[:-5%]",
   return final if final_split else holdout
 
 
+MONITOR_SPLITS = {"minitrain": "train[:5%]", "minival": "train[-5%:]"}
+
+
 def monitor_evals(c: ml_collections.ConfigDict, name: str, source: dict, train_pp: str,
-                  every: str = "10%", batch_size: int = 64) -> None:
+                  every: str = "10%", batch_size: int = 64, splits: dict | None = None) -> None:
   """big_vision's cheap held-out monitors of a run that trains on train[:-5%]: perplexity (no
   decoding, the training pp) on minitrain = train[:5%] (memorisation) and minival = train[-5%:]
-  (for tuning), as evals `<name>_minitrain_pplx` / `<name>_minival_pplx`."""
-  for sub, split in (("minitrain", "train[:5%]"), ("minival", "train[-5%:]")):
+  (for tuning), as evals `<name>_minitrain_pplx` / `<name>_minival_pplx`; `splits` ({monitor:
+  split}) replaces those where big_vision holds out otherwise."""
+  for sub, split in (splits or MONITOR_SPLITS).items():
     c.evals[f"{name}_{sub}_pplx"] = dict(type="perplexity", data={**source, "split": split},
                                          pp=train_pp, batch_size=batch_size, every=every)
 

@@ -27,6 +27,7 @@ class Recipe:
   batch_size: int = 256
   label_smoothing: float = 0.0
   llm_dropout: float = 0.0
+  freeze_vit: bool = False  # big_vision's sweep_best trains the decoder only (e.g. GQA at 448).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Transfer:
   PaliGemma 2). pg2_recipes: (model, res) -> Recipe where PaliGemma 2 differs. scores: model ->
   {res: published score}. decode: the eval sampler (e.g. {"name": "beam", "beam_size": 2}; empty:
   greedy). to_lower: the evaluator lower-cases predictions and answers (big_vision's to_lower).
+  other_scores: published scores of the transfer's other evaluations, {eval: {model: {res:
+  score}}} (e.g. xGQA, the zero-shot eval of the GQA transfer).
   """
   name: str
   prompt: str
@@ -50,6 +53,8 @@ class Transfer:
   pg2_recipes: Mapping[tuple[str, int], Recipe] = dataclasses.field(default_factory=dict)
   decode: Mapping[str, object] = dataclasses.field(default_factory=dict)
   to_lower: bool = False
+  other_scores: Mapping[str, Mapping[str, Mapping[int, float]]] = dataclasses.field(
+      default_factory=dict)
 
   def recipe(self, model: str, res: int) -> Recipe:
     """The recipe of `model` at `res` (KeyError naming the published resolutions)."""

@@ -176,18 +176,21 @@ def _tolen_pp(text_len: int, pads: dict[str, int]) -> str:
 
 
 def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key: str,
-                       antialias: bool = True, suffix_is_list: bool = False) -> str:
+                       antialias: bool = True, suffix_is_list: bool = False,
+                       before: tuple[str, ...] = ()) -> str:
   """The training pp spec of a PaliGemma transfer (the big_vision layout).
 
   Output: image [res, res, 3] float32 in [-1, 1]; text int32 [text_len] = bos + prefix + "\\n" +
   suffix + eos, padded with 0 (cut at text_len, `_truncated` = 1 then); mask_ar (0 prefix+sep, 1 suffix+eos,
   1 padding); mask_loss (1 on suffix+eos); mask_input (1 on real tokens). `prefix_template` is a strfmt
   template, e.g. "answer en {question}"; `suffix_key` names the target string field, or with
-  `suffix_is_list` a 1-D field of targets of which one is picked per example (`choice`).
+  `suffix_is_list` a 1-D field of targets of which one is picked per example (`choice`). `before`:
+  ops run after the image ops, before the prompt (e.g. 'lower(key="answers")').
   """
   pick = "choice" if suffix_is_list else "copy"
   return "|".join([
       _image_pp(res, antialias),
+      *before,
       f"strfmt({prefix_template!r}, outkey=\"prefix\")",
       f"{pick}(inkey={suffix_key!r}, outkey=\"suffix\")",
       'tok(key="prefix", bos="yes")|tok(key="suffix", eos="yes")|tok(key="septok", text="\\n")',
@@ -197,15 +200,19 @@ def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key
   ])
 
 
-def paligemma_eval_pp(res: int, text_len: int, prefix_template: str, keep_keys: tuple[str, ...] = ()) -> str:
+def paligemma_eval_pp(res: int, text_len: int, prefix_template: str,
+                      keep_keys: tuple[str, ...] = (), antialias: bool = True,
+                      before: tuple[str, ...] = ()) -> str:
   """The prompt-only pp spec for decoding: text = bos + prefix + "\\n" padded with 0 to text_len.
 
   mask_ar is 0 on the prompt (1 on padding), mask_input 1 on real tokens; `keep_keys` are kept too
-  (e.g. the ground-truth answers and ids an evaluator needs).
+  (e.g. the ground-truth answers and ids an evaluator needs). `antialias` and `before` as in
+  `paligemma_train_pp`.
   """
   keep = ", ".join(repr(k) for k in ("image", "text", "mask_ar", "mask_input") + tuple(keep_keys))
   return "|".join([
-      _image_pp(res, True),
+      _image_pp(res, antialias),
+      *before,
       f"strfmt({prefix_template!r}, outkey=\"prefix\")",
       'tok(key="prefix", bos="yes")|tok(key="septok", text="\\n")',
       'masked_concat(["prefix", "septok"], mask_ar=[0, 0], mask_loss=[0, 0])',

@@ -1,4 +1,4 @@
-"""General pp ops: copy, setdefault, choice, keep, drop, flatten."""
+"""General pp ops: copy, setdefault, choice, getidx, keep, drop, flatten."""
 import tensorflow as tf
 
 from big_paligemma.registry import register
@@ -67,6 +67,21 @@ def choice(inkey: str, outkey: str | None = None, seed: int = 0):
     i = tf.random.stateless_uniform([], _example_seed(example, inkey, seed), 0, n, dtype=tf.int32)
     return {**example, outkey or inkey: tf.gather(values, i)}
   return _choice
+
+
+@register("pp.getidx")
+def getidx(inkey: str, index_key: str, outkey: str | None = None):
+  """`outkey` (default `inkey`) = element `example[index_key]` of the 1-D field `inkey`, e.g. the
+  correct one of a list of choices; an index outside the list is an error naming both fields."""
+  def _getidx(example):
+    values, index = get(example, inkey), tf.cast(get(example, index_key), tf.int32)
+    n = tf.shape(values)[0]
+    check = tf.debugging.assert_equal(
+        tf.logical_and(index >= 0, index < n), True,
+        message=f"pp.getidx: field {index_key!r} is not an index of field {inkey!r}")
+    with tf.control_dependencies([check]):
+      return {**example, outkey or inkey: tf.gather(values, index)}
+  return _getidx
 
 
 @register("pp.keep")

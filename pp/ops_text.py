@@ -1,4 +1,5 @@
-"""Text pp ops: strfmt, tok, tolen, masked_concat (and, from pp/ops_gemma3.py, gemma3_tok).
+"""Text pp ops: strfmt, lower, strjoin, tok, tolen, masked_concat (and, from pp/ops_gemma3.py,
+gemma3_tok).
 
 Token ops need the `Tokenizer`; `get_preprocess_fn` passes it in as the `tokenizer` argument.
 """
@@ -38,6 +39,25 @@ def strfmt(template: str, outkey: str = "prefix"):
         pieces.append(as_text(get(example, field)))
     return {**example, outkey: tf.strings.join(pieces)}
   return _strfmt
+
+
+@register("pp.lower")
+def lower(key: str = "text", outkey: str | None = None):
+  """Lower-cases the string field `key` (a string or a list of strings) into `outkey` (default:
+  in place); ASCII letters only, as big_vision's `lower` (tf.strings.lower)."""
+  def _lower(example):
+    return {**example, outkey or key: tf.strings.lower(get(example, key))}
+  return _lower
+
+
+@register("pp.strjoin")
+def strjoin(glue: str, inkey: str, outkey: str | None = None):
+  """Joins the 1-D string field `inkey` with `glue` into the string `outkey` (default: in place),
+  e.g. the choices of a multiple-choice prompt."""
+  def _strjoin(example):
+    return {**example, outkey or inkey: tf.strings.reduce_join(get(example, inkey),
+                                                               separator=glue)}
+  return _strjoin
 
 
 def require_tokenizer(tokenizer: Tokenizer | None, op: str) -> Tokenizer:

@@ -119,6 +119,18 @@ def test_keep_drop_flatten():
   assert sorted(out) == ["image", "objects/bbox", "objects/meta/id"]
 
 
+def test_lower_strjoin_getidx():
+  out = run('lower(key="answers")', {"answers": np.array([b"Yes", b"NEW York"])})
+  assert out["answers"].tolist() == [b"yes", b"new york"]
+  assert run('lower("q", outkey="l")', {"q": b"Why?"})["l"] == b"why?"
+  choices = np.array([b"red", b"big dog", b"two"])
+  assert run('strjoin(" \\t ", inkey="c", outkey="s")', {"c": choices})["s"] == b"red \t big dog \t two"
+  out = run('getidx(inkey="c", index_key="i", outkey="answer")', {"c": choices, "i": np.int32(1)})
+  assert out["answer"] == b"big dog"
+  with pytest.raises(tf.errors.InvalidArgumentError, match="'i' is not an index of field 'c'"):
+    run('getidx(inkey="c", index_key="i")', {"c": choices, "i": np.int32(3)})
+
+
 def test_boxes_to_loc():
   boxes = np.float32([[0.0, 0.1, 0.5, 1.0], [0.25, 0.75, 0.3, 0.4]])
   out = run('boxes_to_loc(inkey="bb", labels="lab")', {"bb": boxes, "lab": np.array([b"cat", b"red car"])})
@@ -170,3 +182,8 @@ def test_eval_spec_layout(tok_path):
   assert out["mask_ar"].tolist() == [0] * len(prompt) + [1] * (10 - len(prompt))
   assert out["mask_input"].tolist() == [1] * len(prompt) + [0] * (10 - len(prompt))
   assert sorted(out) == ["_truncated", "id", "image", "mask_ar", "mask_input", "text"]
+  # `before` ops run ahead of the prompt; antialias=False is big_vision's plain resize.
+  spec = pp.paligemma_eval_pp(8, 10, "{q}", antialias=False, before=('lower(key="q")',))
+  assert "resize(8, antialias=False)|value_range(-1, 1)|lower" in spec
+  out = run(spec, {"image": jpeg, "q": "A B"}, tok_path)
+  assert out["text"][1:1 + len(t.encode("a b"))].tolist() == t.encode("a b")
