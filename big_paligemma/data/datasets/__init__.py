@@ -7,6 +7,19 @@ config after a slash, e.g. "chartqa/human") to its builder class.
 from big_paligemma.data.datasets import chartqa
 from big_paligemma.data.datasets import coco_captions
 from big_paligemma.data.datasets import docvqa
+# Caption and referring-expression transfers.
+from big_paligemma.data.datasets import coco35l
+from big_paligemma.data.datasets import nocaps
+from big_paligemma.data.datasets import refcoco
+from big_paligemma.data.datasets import scicap
+from big_paligemma.data.datasets import screen2words
+from big_paligemma.data.datasets import textcaps
+from big_paligemma.data.datasets import widgetcap
+from big_paligemma.data.datasets import xm3600
 
 BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
             "coco_captions": coco_captions.CocoCaptions}
+# Caption and referring-expression transfers.
+BUILDERS.update({b.name: b for b in (
+    nocaps.NoCaps, coco35l.Coco35l, xm3600.Xm3600, textcaps.TextCaps, scicap.Scicap,
+    screen2words.Screen2Words, widgetcap.Widgetcap, refcoco.RefCoco)})
