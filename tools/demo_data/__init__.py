@@ -7,7 +7,18 @@ from tools.demo_data import chartqa
 from tools.demo_data import coco
 from tools.demo_data import common
 from tools.demo_data import docvqa
+# Caption and referring-expression transfers.
+from tools.demo_data import coco35l
+from tools.demo_data import nocaps
+from tools.demo_data import refcoco
+from tools.demo_data import rico
+from tools.demo_data import scicap
+from tools.demo_data import textcaps
+from tools.demo_data import xm3600
 
 SETS: dict[str, common.DemoSet] = {s.name: s for s in (docvqa.SET, chartqa.SET, coco.SET)}
+# Caption and referring-expression transfers.
+SETS.update({s.name: s for s in (
+    nocaps.SET, coco35l.SET, xm3600.SET, textcaps.SET, scicap.SET, rico.SET, refcoco.SET)})
 # What `python -m tools.make_demo_data` writes without --sets: the README demos' data.
 DEFAULT_SETS = ("docvqa", "chartqa", "coco")
