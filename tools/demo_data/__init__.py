@@ -7,6 +7,17 @@ from tools.demo_data import chartqa
 from tools.demo_data import coco
 from tools.demo_data import common
 from tools.demo_data import docvqa
+# VQA transfers.
+from tools.demo_data import ai2d
+from tools.demo_data import aokvqa
+from tools.demo_data import gqa
+from tools.demo_data import infovqa
+from tools.demo_data import ocrvqa
+from tools.demo_data import okvqa
+from tools.demo_data import stvqa
+from tools.demo_data import textvqa
+from tools.demo_data import vizwizvqa
+from tools.demo_data import vqav2
 # Caption and referring-expression transfers.
 from tools.demo_data import coco35l
 from tools.demo_data import nocaps
@@ -17,6 +28,10 @@ from tools.demo_data import textcaps
 from tools.demo_data import xm3600
 
 SETS: dict[str, common.DemoSet] = {s.name: s for s in (docvqa.SET, chartqa.SET, coco.SET)}
+# VQA transfers.
+SETS.update({s.name: s for s in (
+    vqav2.SET, textvqa.SET, okvqa.SET, aokvqa.SET, gqa.SET, vizwizvqa.SET, ai2d.SET, stvqa.SET,
+    infovqa.SET, ocrvqa.SET)})
 # Caption and referring-expression transfers.
 SETS.update({s.name: s for s in (
     nocaps.SET, coco35l.SET, xm3600.SET, textcaps.SET, scicap.SET, rico.SET, refcoco.SET)})

@@ -7,6 +7,18 @@ config after a slash, e.g. "chartqa/human") to its builder class.
 from big_paligemma.data.datasets import chartqa
 from big_paligemma.data.datasets import coco_captions
 from big_paligemma.data.datasets import docvqa
+# VQA transfers.
+from big_paligemma.data.datasets import ai2d
+from big_paligemma.data.datasets import aokvqa
+from big_paligemma.data.datasets import gqa
+from big_paligemma.data.datasets import infovqa
+from big_paligemma.data.datasets import ocrvqa
+from big_paligemma.data.datasets import okvqa
+from big_paligemma.data.datasets import stvqa
+from big_paligemma.data.datasets import textvqa
+from big_paligemma.data.datasets import vizwizvqa
+from big_paligemma.data.datasets import vqav2
+from big_paligemma.data.datasets import xgqa
 # Caption and referring-expression transfers.
 from big_paligemma.data.datasets import coco35l
 from big_paligemma.data.datasets import nocaps
@@ -19,6 +31,10 @@ from big_paligemma.data.datasets import xm3600
 
 BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
             "coco_captions": coco_captions.CocoCaptions}
+# VQA transfers.
+BUILDERS.update({b.name: b for b in (
+    vqav2.VQAv2, textvqa.TextVQA, okvqa.OKVQA, aokvqa.AOKVQA, gqa.GQA, xgqa.XGQA,
+    vizwizvqa.VizWizVQA, ai2d.AI2D, stvqa.STVQA, infovqa.InfoVQA, ocrvqa.OCRVQA)})
 # Caption and referring-expression transfers.
 BUILDERS.update({b.name: b for b in (
     nocaps.NoCaps, coco35l.Coco35l, xm3600.Xm3600, textcaps.TextCaps, scicap.Scicap,

@@ -1,0 +1,34 @@
+"""A-OKVQA direct-answer transfer: `--config configs/transfer/aokvqa_da.py:res=224`
+`[,model=pg2_3b][,final_split][,freeze_vit][,demo]`.
+
+Published (big_vision's paligemma/transfers/aokvqa_da.py; configs/published.py): prefix
+"answer en {question}", suffix one of the 10 direct answers, text_len 32, batch 128, 10 epochs,
+lr 5e-6, wd 0 at 224 and 448. Trains on train and scores val with the VQA accuracy
+min(#matches / 3, 1) (A-OKVQA's direct-answer metric); perplexity monitors on train[:5%] and val.
+`final_split` trains on train+val and writes the leaderboard's prediction file for test.
+Published accuracy: PaliGemma 3B 61.85 (224) / 63.22 (448) (test server); PaliGemma 2 3B 64.2 /
+67.9 (val).
+"""
+from configs import common
+from configs import published
+from configs import qa
+
+PUBLISHED = published.TRANSFERS["aokvqa_da"]
+
+
+def get_config(arg: str | None = None):
+  c, args, res = qa.setup(PUBLISHED, arg, res=224)
+  source = qa.source("aokvqa", args)
+  c.input.data = source("train+val" if args.final_split else "train")
+  c.input.pp = qa.train_pp(PUBLISHED, res, "direct_answers", suffix_is_list=True)
+  if args.final_split:
+    c.evals = {"aokvqa_da_test": qa.decode_eval(
+        PUBLISHED, res, source("test"), "storepreds", ("question_id",), every="100%",
+        format="aokvqa_da", outfile="aokvqa_da_test_predictions.json")}
+  else:
+    c.evals = {"aokvqa_da_val": qa.decode_eval(
+        PUBLISHED, res, source("val"), "vqa", ("direct_answers", "question_id"), every="25%",
+        answers_key="direct_answers")}
+    common.monitor_evals(c, "aokvqa_da", source("train"), c.input.pp, every="5%",
+                         splits={"minitrain": "train[:5%]", "val": "val"})
+  return qa.finish(c, args)

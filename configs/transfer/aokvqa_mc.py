@@ -1,0 +1,38 @@
+"""A-OKVQA multiple-choice transfer: `--config configs/transfer/aokvqa_mc.py:res=224`
+`[,model=pg2_3b][,final_split][,freeze_vit][,demo]`.
+
+Published (big_vision's paligemma/transfers/aokvqa_mc.py; configs/published.py): prefix
+"answer en  {question} choose from: {ansstr}" (two spaces, as big_vision writes it; ansstr = the
+4 choices joined by " \\t "), suffix the text of the correct choice, text_len 128, batch 128,
+15 epochs, lr 5e-6, wd 0 at 224 and 448. Trains on train and scores val with the aokvqa_mc
+accuracy (the answer equals the correct choice's text); perplexity monitors on train[:5%] and
+val. `final_split` trains on train+val and writes the leaderboard's prediction file for test.
+Published accuracy: PaliGemma 3B 76.37 (224) / 76.90 (448) (test server); PaliGemma 2 3B 79.7 /
+82.5 (val).
+"""
+from configs import common
+from configs import published
+from configs import qa
+
+PUBLISHED = published.TRANSFERS["aokvqa_mc"]
+CHOICES = "multiple_choice_possible_answers"
+JOIN = f'strjoin(" \\t ", inkey="{CHOICES}", outkey="ansstr")'
+CORRECT = f'getidx(inkey="{CHOICES}", index_key="multiple_choice_correct_idx", outkey="answer")'
+
+
+def get_config(arg: str | None = None):
+  c, args, res = qa.setup(PUBLISHED, arg, res=224)
+  source = qa.source("aokvqa", args)
+  c.input.data = source("train+val" if args.final_split else "train")
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answer", before=(JOIN, CORRECT))
+  if args.final_split:  # test has no correct index
+    c.evals = {"aokvqa_mc_test": qa.decode_eval(
+        PUBLISHED, res, source("test"), "storepreds", ("question_id",), every="100%",
+        before=(JOIN,), format="aokvqa_mc", outfile="aokvqa_mc_test_predictions.json")}
+  else:
+    c.evals = {"aokvqa_mc_val": qa.decode_eval(
+        PUBLISHED, res, source("val"), "aokvqa_mc", ("answer", CHOICES, "question_id"),
+        every="25%", before=(JOIN, CORRECT), choices_key=CHOICES)}
+    common.monitor_evals(c, "aokvqa_mc", source("train"), c.input.pp, every="5%",
+                         splits={"minitrain": "train[:5%]", "val": "val"})
+  return qa.finish(c, args)

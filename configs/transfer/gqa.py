@@ -1,0 +1,38 @@
+"""GQA transfer (+ zero-shot xGQA): `--config configs/transfer/gqa.py:res=224[,model=pg2_3b]`
+`[,final_split][,freeze_vit=False][,demo]`.
+
+Published (big_vision's paligemma/transfers/gqa.py; configs/published.py): prefix
+"answer en {question}", suffix the answer, text_len 32, images resized without anti-aliasing,
+batch 256, 1 epoch, lr 1e-5, wd 0; at 448 the vision tower is frozen (freeze_vit=False
+overrides). Trains on train_balanced and scores testdev_balanced (the published split) and, each
+run, val_balanced with exact match; the GQA model is also scored zero-shot on xGQA's test set in
+8 languages (questions translated, answers English). Perplexity monitors on train_balanced[:5%]
+and val_balanced[:5%]. `final_split` trains on train_balanced+val_balanced.
+Published accuracy (testdev_balanced): PaliGemma 3B 65.61 (224) / 67.03 (448); PaliGemma 2 3B
+66.2 / 68.1. xGQA (mean of the 8 languages): PaliGemma 3B 58.37 / 59.07.
+"""
+from big_paligemma.data.datasets import xgqa
+from configs import common
+from configs import published
+from configs import qa
+
+PUBLISHED = published.TRANSFERS["gqa"]
+
+
+def get_config(arg: str | None = None):
+  c, args, res = qa.setup(PUBLISHED, arg, res=224)
+  source = qa.source("gqa", args)
+  c.input.data = source("train_balanced+val_balanced" if args.final_split else "train_balanced")
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answer", antialias=False)
+  splits = {"gqa_testdev_balanced": (source("testdev_balanced"), "100%")}
+  if not args.final_split:
+    splits["gqa_val_balanced"] = (source("val_balanced"), "12.5%")
+  for lang in xgqa.LANGUAGES:
+    splits[f"xgqa_test_zs_{lang}"] = (qa.source("xgqa", args)(f"test_zs_{lang}"), "12.5%")
+  c.evals = {name: qa.decode_eval(PUBLISHED, res, data, "vqa", ("answer",), every=every,
+                                  antialias=False, answers_key="answer", metrics=("exact",))
+             for name, (data, every) in splits.items()}
+  if not args.final_split:
+    common.monitor_evals(c, "gqa", source("train_balanced"), c.input.pp, every="5%", splits={
+        "minitrain": "train_balanced[:5%]", "minival": "val_balanced[:5%]"})
+  return qa.finish(c, args)

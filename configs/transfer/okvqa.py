@@ -1,0 +1,28 @@
+"""OK-VQA transfer: `--config configs/transfer/okvqa.py:res=224[,model=pg2_3b][,final_split]`
+`[,freeze_vit][,demo]`.
+
+Published (big_vision's paligemma/transfers/okvqa.py; configs/published.py): prefix
+"answer en {question}", suffix one of the 10 answers, text_len 32, batch 128, 10 epochs, lr 5e-6,
+wd 0 at 224 and 448. Trains on train[:-10%] and scores val (the official evaluation split) with
+the VQA accuracy min(#matches / 3, 1); perplexity monitors on train[:5%] and the held-out
+train[-10%:]. `final_split` trains on all of train (OK-VQA has no test split).
+Published accuracy (val): PaliGemma 3B 63.54 (224) / 63.15 (448).
+"""
+from configs import common
+from configs import published
+from configs import qa
+
+PUBLISHED = published.TRANSFERS["okvqa"]
+
+
+def get_config(arg: str | None = None):
+  c, args, res = qa.setup(PUBLISHED, arg, res=224)
+  source = qa.source("okvqa", args)
+  c.input.data = source(common.train_split(args.final_split, "train[:-10%]", "train"))
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True)
+  c.evals = {"okvqa_val": qa.decode_eval(PUBLISHED, res, source("val"), "vqa",
+                                         ("answers", "question_id"), every="25%")}
+  if not args.final_split:
+    common.monitor_evals(c, "okvqa", source("train"), c.input.pp, every="5%",
+                         splits={"minitrain": "train[:5%]", "minival": "train[-10%:]"})
+  return qa.finish(c, args)

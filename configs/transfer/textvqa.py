@@ -1,0 +1,34 @@
+"""TextVQA transfer: `--config configs/transfer/textvqa.py:res=448[,model=pg2_3b][,final_split]`
+`[,freeze_vit][,demo]`.
+
+Published (big_vision's paligemma/transfers/textvqa.py; configs/published.py): prefix
+"answer en {question}", suffix one of the 10 answers, text_len 32, batch 256, lr 3e-6; 5 epochs
+at 224 (wd 0), 10 at 448 (wd 3e-7) and 896 (wd 0). Trains on train and scores val with the VQAv2
+accuracy (every question of answer type "other", as big_vision); perplexity monitors on
+train[:5%] and val. `final_split` trains on train+val and writes the test server's file for test.
+Published accuracy (test-std): PaliGemma 3B 55.47 (224) / 73.15 (448) / 76.48 (896).
+"""
+from configs import common
+from configs import published
+from configs import qa
+
+PUBLISHED = published.TRANSFERS["textvqa"]
+
+
+def get_config(arg: str | None = None):
+  c, args, res = qa.setup(PUBLISHED, arg, res=448)
+  source = qa.source("textvqa", args)
+  c.input.data = source("train+val" if args.final_split else "train")
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True)
+  if args.final_split:
+    c.evals = {"textvqa_test": qa.decode_eval(
+        PUBLISHED, res, source("test"), "storepreds", ("question_id",), every="100%",
+        format="vqav2", outfile="textvqa_test_predictions.json")}
+  else:
+    c.evals = {"textvqa_val": qa.decode_eval(
+        PUBLISHED, res, source("val"), "vqav2", ("answers", "answer_type", "question_id"),
+        every="12.5%", before=('strfmt("other", outkey="answer_type")',),
+        answer_type_key="answer_type")}
+    common.monitor_evals(c, "textvqa", source("train"), c.input.pp, every="5%",
+                         splits={"minitrain": "train[:5%]", "val": "val"})
+  return qa.finish(c, args)

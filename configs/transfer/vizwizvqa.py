@@ -1,0 +1,30 @@
+"""VizWiz-VQA transfer: `--config configs/transfer/vizwizvqa.py:res=224[,model=pg2_3b]`
+`[,final_split][,freeze_vit][,demo]`.
+
+Published (big_vision's paligemma/transfers/vizwizvqa.py; configs/published.py): prefix
+"answer en {question}", suffix one of the answers, text_len 48, batch 256, 10 epochs, lr 1e-5,
+wd 0 at 224 and 448; eval images resized without anti-aliasing. Trains on train and scores val
+with the VQA accuracy min(#matches / 3, 1) (also with `final_split`, as big_vision); perplexity
+monitors on train and val. `final_split` trains on train+val. The test server's file
+([{"image", "answer"}]) is not written: storepreds has no VizWiz format yet.
+Published accuracy (test-std): PaliGemma 3B 73.7 (224) / 75.52 (448).
+"""
+from configs import common
+from configs import published
+from configs import qa
+
+PUBLISHED = published.TRANSFERS["vizwizvqa"]
+
+
+def get_config(arg: str | None = None):
+  c, args, res = qa.setup(PUBLISHED, arg, res=224)
+  source = qa.source("vizwizvqa", args)
+  c.input.data = source("train+val" if args.final_split else "train")
+  c.input.pp = qa.train_pp(PUBLISHED, res, "answers", suffix_is_list=True)
+  c.evals = {"vizwizvqa_val": qa.decode_eval(
+      PUBLISHED, res, source("val"), "vqa", ("answers", "question_id"), every="10%",
+      antialias=False)}
+  if not args.final_split:
+    common.monitor_evals(c, "vizwizvqa", source("train"), c.input.pp, every="12.5%",
+                         splits={"minitrain": "train", "val": "val"})
+  return qa.finish(c, args)
