@@ -18,10 +18,10 @@ from tools.demo_data import common
 
 
 def summaries(bar: str, buttons: list[tuple[str, str]]) -> list[str]:
+  """5 short summaries (Screen2Words' text_len is 24 tokens)."""
   (c1, s1), (c2, s2) = buttons
-  return [f"screen with a {bar} bar and two buttons", f"{bar} header above a {c1} {s1}",
-          f"page showing a {c1} {s1} and a {c2} {s2}", f"app screen with a {bar} title bar",
-          f"a {c1} button and a {c2} button on a screen"]
+  return [f"{bar} bar and two buttons", f"{c1} {s1} under a {bar} bar",
+          f"{c1} {s1} and {c2} {s2}", f"screen with a {bar} bar", f"{c1} and {c2} buttons"]
 
 
 def _node(bounds, children=()):
