@@ -35,5 +35,6 @@ SETS.update({s.name: s for s in (
 # Caption and referring-expression transfers.
 SETS.update({s.name: s for s in (
     nocaps.SET, coco35l.SET, xm3600.SET, textcaps.SET, scicap.SET, rico.SET, refcoco.SET)})
-# What `python -m tools.make_demo_data` writes without --sets: the README demos' data.
-DEFAULT_SETS = ("docvqa", "chartqa", "coco")
+# What `python -m tools.make_demo_data` writes without --sets: the README demos' data (the
+# cococap demo also scores nocaps, as big_vision's cococap config does).
+DEFAULT_SETS = ("docvqa", "chartqa", "coco", "nocaps")
