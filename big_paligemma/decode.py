@@ -420,10 +420,11 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
   """Decodes up to `max_decode_len` tokens after each prompt of `batch`, all inside one jit.
 
   batch: the model's `prepare` input, right-padded ("text" [B,T], "mask_input" [B,T], plus
-  "image"/"mask_ar" for PaliGemma or "images" for Gemma 3). sampler: 'greedy', 'sample'
-  (temperature, top_k, top_p; needs `rng`) or 'beam' (beam_size, length_penalty; returns the best
-  beam). Params and batch may be sharded; the jit keeps their shardings. Stops when every row has
-  produced `eos_id`. The compiled function is reused for equal shapes, model and settings.
+  "mask_ar" and "image" [B,h,w,3] or "images" [B,M,h,w,3] for PaliGemma, "images" for Gemma 3).
+  sampler: 'greedy', 'sample' (temperature, top_k, top_p; needs `rng`) or 'beam' (beam_size,
+  length_penalty; returns the best beam). Params and batch may be sharded; the jit keeps their
+  shardings. Stops when every row has produced `eos_id`. The compiled function is reused for equal
+  shapes, model and settings.
   layers: `loop_layers(model, params, rows)` made once for many calls (None: made at each call).
   """
   settings = Settings(max_decode_len=max_decode_len, sampler=sampler, temperature=temperature,

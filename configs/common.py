@@ -157,6 +157,15 @@ def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, arg
   freeze_towers(c, args, recipe)
 
 
+def published_sweep(hyper, transfer: published.Transfer, args) -> list[dict]:
+  """A transfer's `get_hyper`: the sweep behind its published numbers (big_vision's sweep_best:
+  the published recipe at each published resolution, see apply_recipe); in demo mode, the demo at
+  two learning rates (1e-3, 3e-3)."""
+  if args.demo:
+    return hyper.sweep("config.optim.lr", [1e-3, 3e-3])
+  return hyper.sweep("res", sorted(transfer.recipes))
+
+
 # Parameters of each tower (slash paths, see models/paligemma.py): img/ is SigLIP and the
 # projection head, llm/ the decoder.
 TOWERS = {"vit": r"img/.*", "llm": r"llm/.*"}

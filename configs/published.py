@@ -37,13 +37,16 @@ class Transfer:
 
   name: its config, configs/transfer/<name>.py. prompt: the prefix template (pp strfmt) exactly
   as big_vision writes it ("{question}" is the bare question). text_len: the pp's text length
-  (also the decode length unless `decode` says otherwise). metric: the evaluator metric the
-  scores are in. recipes: res -> Recipe (PaliGemma 1 3B and, unless pg2_recipes has the entry,
-  PaliGemma 2). pg2_recipes: (model, res) -> Recipe where PaliGemma 2 differs. scores: model ->
-  {res: published score}. decode: the eval sampler (e.g. {"name": "beam", "beam_size": 2}; empty:
-  greedy). to_lower: the evaluator lower-cases predictions and answers (big_vision's to_lower).
-  other_scores: published scores of the transfer's other evaluations, {eval: {model: {res:
-  score}}} (e.g. xGQA, the zero-shot eval of the GQA transfer).
+  (also the decode length unless `decode` says otherwise). metric: the evaluator's metric key
+  the scores are in (scores are as published: the evaluator's value x 100). recipes: res ->
+  Recipe (PaliGemma 1 3B and, unless pg2_recipes has the entry, PaliGemma 2). pg2_recipes:
+  (model, res) -> Recipe where PaliGemma 2 differs. scores: model -> {res: published score}.
+  decode: the eval sampler (e.g. {"name": "beam", "beam_size": 2}; empty: greedy). to_lower: the
+  evaluator lower-cases predictions and answers (big_vision's to_lower). suffix: the target
+  template (pp strfmt) where the target is not a plain field ("": the config names the field).
+  other_scores: published scores of the transfer's other evaluations or metrics, {eval or
+  "<eval>/<metric>": {model: {res: score}}} (e.g. xGQA, the zero-shot eval of the GQA transfer;
+  TallyQA's complex questions).
   """
   name: str
   prompt: str
@@ -54,6 +57,7 @@ class Transfer:
   pg2_recipes: Mapping[tuple[str, int], Recipe] = dataclasses.field(default_factory=dict)
   decode: Mapping[str, object] = dataclasses.field(default_factory=dict)
   to_lower: bool = False
+  suffix: str = ""
   other_scores: Mapping[str, Mapping[str, Mapping[int, float]]] = dataclasses.field(
       default_factory=dict)
 
@@ -174,7 +178,7 @@ TRANSFERS: dict[str, Transfer] = {t.name: t for t in (
              scores={"pg1_3b": {224: 43.7, 448: 78.0, 896: 84.8},
                      "pg2_3b": {224: 39.9, 448: 73.6}},
              to_lower=True),
-    Transfer("chartqa", prompt="{question}", text_len=48, metric="relaxed_acc",
+    Transfer("chartqa", prompt="{question}", text_len=48, metric="relaxed_accuracy",
              recipes=_same(Recipe(epochs=30, lr=1e-5, wd=1e-6, label_smoothing=0.2,
                                   llm_dropout=0.1), 224, 448),
              # PaliGemma 1: the mean of human and augmented; PaliGemma 2: augmented (human
@@ -236,6 +240,39 @@ TRANSFERS: dict[str, Transfer] = {t.name: t for t in (
                       896: Recipe(epochs=3, lr=1e-5, batch_size=128)},
              scores={"pg1_3b": {224: 73.24, 448: 75.60, 896: 75.90}}, to_lower=True),
     # ------------------------------------------------------------------ counting and others
+    # PaliGemma 1 scores: big_vision's PaliGemma README (pt-224 / pt-448); PaliGemma 2 3B: the
+    # PaliGemma 2 model card. PaliGemma 2 reuses PaliGemma's recipes (no per-size ones found).
+    Transfer("tallyqa", prompt="answer en {question}", text_len=32, metric="acc/simple",
+             suffix="{answer}",
+             recipes={224: Recipe(epochs=2, lr=1e-5), 448: Recipe(epochs=2, lr=1e-5, wd=1e-6),
+                      896: Recipe(epochs=2, lr=7e-6, wd=7e-7)},
+             scores={"pg1_3b": {224: 81.72, 448: 84.86}},
+             other_scores={"tallyqa_test/acc/complex": {"pg1_3b": {224: 69.56, 448: 72.27}},
+                           "countbenchqa/acc": {"pg2_3b": {224: 81.0, 448: 82.0}}}),
+    Transfer("rsvqa_lr", prompt="answer en {question}", text_len=32, metric="acc_avg",
+             recipes=_same(Recipe(epochs=3, lr=3e-6, label_smoothing=0.2), 224, 448),
+             scores={"pg1_3b": {224: 92.65, 448: 93.11}}, to_lower=True),
+    Transfer("rsvqa_hr", prompt="answer en {question}", text_len=32, metric="acc_avg",
+             recipes=_same(Recipe(epochs=1, lr=1e-5), 224, 448),
+             scores={"pg1_3b": {224: 92.61, 448: 92.79}}, to_lower=True,
+             other_scores={"rsvqa_hr_test_2/acc_avg": {"pg1_3b": {224: 90.58, 448: 90.54}}}),
+    Transfer("science_qa",
+             prompt="Question: {question}\nContext: {hint}\nOptions: {indexed_choices}\nAnswer:",
+             suffix="The answer is {indexed_answer}.", text_len=512, metric="acc",
+             recipes=_same(Recipe(epochs=20, lr=1e-5, batch_size=128, freeze_vit=True), 224, 448),
+             scores={"pg1_3b": {224: 95.39, 448: 95.93}}),
+    # Evaluation only, of a VQAv2 transfer (big_vision trains 0 steps): no recipe.
+    Transfer("pope", prompt="{question}", text_len=48, metric="acc", recipes={},
+             scores={"pg1_3b": {224: 87.80, 448: 88.23}},
+             other_scores={"pope_popular/acc": {"pg1_3b": {224: 85.87, 448: 86.77}},
+                           "pope_adversarial/acc": {"pg1_3b": {224: 84.27, 448: 85.90}}}),
+    Transfer("nlvr2", prompt="answer en {sentence}", text_len=64, metric="acc",
+             recipes={224: Recipe(epochs=3, lr=1e-5, wd=1e-6),
+                      448: Recipe(epochs=10, lr=3e-6, wd=3e-7)},
+             scores={"pg1_3b": {224: 90.02, 448: 88.93}},
+             # MaRVL: the mean accuracy over its 5 test languages.
+             other_scores={"marvl_mean/acc": {"pg1_3b": {224: 80.57, 448: 76.78},
+                                              "pg2_3b": {224: 83.5, 448: 82.7}}}),
     # ------------------------------------------------------------------ referring expressions
     # big_vision trains on refcocox_combined and scores the validation splits of RefCOCO (scores),
     # RefCOCO+ and RefCOCOg (other_scores) by mIoU (x 100). The prefix is the bare expression.

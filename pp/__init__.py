@@ -4,6 +4,7 @@ Importing `pp` registers every op (`pp.<name>` in `big_paligemma.registry`) by i
 modules below explicitly.
 """
 from pp import boxes
+from pp import ops_choices
 from pp import ops_gemma3
 from pp import ops_general
 from pp import ops_image

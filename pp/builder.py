@@ -167,8 +167,18 @@ def get_preprocess_fn(spec: str, *, tokenizer_path: str | None = None,
 
 
 
-def _image_pp(res: int, antialias: bool) -> str:
-  return f"decode|resize({res}, antialias={antialias})|value_range(-1, 1)"
+def _image_pp(res: int, antialias: bool, image_keys: tuple[str, ...] = ()) -> str:
+  """"image" [res, res, 3] in [-1, 1]; with `image_keys`, "images" [M, res, res, 3] of those
+  fields in order."""
+  if not image_keys:
+    return f"decode|resize({res}, antialias={antialias})|value_range(-1, 1)"
+  each = "|".join(f"decode(key={k!r})|resize({res}, key={k!r}, antialias={antialias})"
+                  for k in image_keys)
+  return f"{each}|stack_images({list(image_keys)!r})|value_range(-1, 1, key=\"images\")"
+
+
+def _model_keys(image_keys: tuple[str, ...], *text_keys: str) -> tuple[str, ...]:
+  return ("images" if image_keys else "image",) + text_keys
 
 
 def _tolen_pp(text_len: int, pads: dict[str, int]) -> str:
@@ -177,7 +187,7 @@ def _tolen_pp(text_len: int, pads: dict[str, int]) -> str:
 
 def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key: str,
                        antialias: bool = True, suffix_is_list: bool = False,
-                       before: tuple[str, ...] = ()) -> str:
+                       image_keys: tuple[str, ...] = (), before: tuple[str, ...] = ()) -> str:
   """The training pp spec of a PaliGemma transfer (the big_vision layout).
 
   Output: image [res, res, 3] float32 in [-1, 1]; text int32 [text_len] = bos + prefix + "\\n" +
@@ -185,33 +195,38 @@ def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key
   1 padding); mask_loss (1 on suffix+eos); mask_input (1 on real tokens). `prefix_template` is a strfmt
   template, e.g. "answer en {question}"; `suffix_key` names the target string field, or with
   `suffix_is_list` a 1-D field of targets of which one is picked per example (`choice`). `before`:
-  ops run after the image ops, before the prompt (e.g. 'lower(key="answers")').
+  ops run after the image ops, before the prompt (e.g. 'lower(key="answers")'). `image_keys`:
+  several images per example (e.g. NLVR2's ("image_left", "image_right")), each decoded and
+  resized, output as images [M, res, res, 3] instead of image.
   """
   pick = "choice" if suffix_is_list else "copy"
+  keep = ", ".join(repr(k) for k in _model_keys(image_keys, "text", "mask_ar", "mask_loss",
+                                                "mask_input"))
   return "|".join([
-      _image_pp(res, antialias),
+      _image_pp(res, antialias, tuple(image_keys)),
       *before,
       f"strfmt({prefix_template!r}, outkey=\"prefix\")",
       f"{pick}(inkey={suffix_key!r}, outkey=\"suffix\")",
       'tok(key="prefix", bos="yes")|tok(key="suffix", eos="yes")|tok(key="septok", text="\\n")',
       'masked_concat(["prefix", "septok", "suffix"], mask_ar=[0, 0, 1], mask_loss=[0, 0, 1])',
       _tolen_pp(text_len, {"text": 0, "mask_ar": 1, "mask_loss": 0, "mask_input": 0}),
-      'keep("image", "text", "mask_ar", "mask_loss", "mask_input")',
+      f"keep({keep})",
   ])
 
 
 def paligemma_eval_pp(res: int, text_len: int, prefix_template: str,
                       keep_keys: tuple[str, ...] = (), antialias: bool = True,
-                      before: tuple[str, ...] = ()) -> str:
+                      before: tuple[str, ...] = (), image_keys: tuple[str, ...] = ()) -> str:
   """The prompt-only pp spec for decoding: text = bos + prefix + "\\n" padded with 0 to text_len.
 
   mask_ar is 0 on the prompt (1 on padding), mask_input 1 on real tokens; `keep_keys` are kept too
-  (e.g. the ground-truth answers and ids an evaluator needs). `antialias` and `before` as in
-  `paligemma_train_pp`.
+  (e.g. the ground-truth answers and ids an evaluator needs). `antialias`, `before` and
+  `image_keys` as in `paligemma_train_pp`.
   """
-  keep = ", ".join(repr(k) for k in ("image", "text", "mask_ar", "mask_input") + tuple(keep_keys))
+  keep = ", ".join(repr(k) for k in _model_keys(tuple(image_keys), "text", "mask_ar",
+                                                "mask_input") + tuple(keep_keys))
   return "|".join([
-      _image_pp(res, antialias),
+      _image_pp(res, antialias, tuple(image_keys)),
       *before,
       f"strfmt({prefix_template!r}, outkey=\"prefix\")",
       'tok(key="prefix", bos="yes")|tok(key="septok", text="\\n")',

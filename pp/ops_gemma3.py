@@ -81,14 +81,6 @@ def gemma3_tok(key: str = "prefix", outkey: str | None = None, tokens_per_image:
   return _gemma3_tok
 
 
-@register("pp.stack_images")
-def stack_images(inkey: str = "image", outkey: str = "images"):
-  """One image [h,w,3] at `inkey` -> `outkey` [1,h,w,3] (Gemma 3's images per example)."""
-  def _stack_images(example):
-    return {**example, outkey: tf.expand_dims(get(example, inkey), 0)}
-  return _stack_images
-
-
 def _image_pp(res: int) -> str:
   # Gemma3ImageProcessor: bilinear resize to res x res, x/255, (x - 0.5)/0.5.
   return f"decode|resize({res}, antialias=True)|value_range(-1, 1)|stack_images"

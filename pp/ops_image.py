@@ -1,4 +1,5 @@
-"""Image pp ops: decode, resize, value_range, draw_bbox. Images are [h, w, 3] tensors."""
+"""Image pp ops: decode, resize, value_range, draw_bbox, stack_images. Images are [h, w, 3]
+tensors; a model's "images" field holds M of them, [M, h, w, 3]."""
 import tensorflow as tf
 
 from big_paligemma.registry import register
@@ -75,3 +76,22 @@ def draw_bbox(key: str = "image", bbox_key: str = "bbox", color=(255.0, 0.0, 0.0
     drawn = tf.image.draw_bounding_boxes(image[None], box, tf.constant([color], tf.float32))
     return {**example, key: drawn[0]}
   return _draw_bbox
+
+
+@register("pp.stack_images")
+def stack_images(inkey="image", outkey: str = "images"):
+  """Images -> `outkey` [M, h, w, 3], the model's images of one example: `inkey` names one field
+  [h, w, 3] (M = 1, e.g. Gemma 3's image) or a list of M fields of one size, stacked in that order
+  (e.g. NLVR2's ["image_left", "image_right"], each resized first)."""
+  keys = [inkey] if isinstance(inkey, str) else list(inkey)
+  if not keys or not all(isinstance(k, str) for k in keys):
+    raise ValueError(f"inkey must be a field name or a non-empty list of them, got {inkey!r}.")
+
+  def _stack_images(example):
+    images = [get(example, k) for k in keys]
+    shapes = [tuple(im.shape) for im in images]
+    if len(set(shapes)) > 1 and all(None not in s for s in shapes):
+      raise ValueError(f"stack_images: the fields {keys} have the shapes {shapes}; resize them to "
+                       "one size first, e.g. resize(224, key=...) for each.")
+    return {**example, outkey: tf.stack(images)}
+  return _stack_images

@@ -135,3 +135,35 @@ def test_published_settings():
       cs.validate(module.get_config(arg))
     demo = module.get_config("demo")
     assert demo.model.img.image_size <= 64 and demo.model.llm.width <= 64
+
+
+class _Hyper:
+  """The axis algebra's `sweep`, enough for the published sweeps (tools.sweep.Hyper is whole)."""
+
+  @staticmethod
+  def sweep(key, values):
+    return [{key: v} for v in values]
+
+
+def test_every_published_transfer_sweeps_its_published_resolutions():
+  """Each transfer config with a published row defines get_hyper (tools.sweep): the published
+  resolutions, each trained with its recipe; its demo sweeps two learning rates. pope trains
+  nothing (evaluation only)."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+  from configs import published  # pylint: disable=import-outside-toplevel
+  seen = []
+  for path in sorted(pathlib.Path("configs/transfer").glob("*.py")):
+    spec = importlib.util.spec_from_file_location(f"_cfg_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    row = getattr(module, "PUBLISHED", None)
+    if row is None or path.stem == "pope":
+      continue
+    assert hasattr(module, "get_hyper"), f"{path} has a published row but no get_hyper"
+    assert module.get_hyper(_Hyper(), None) == [{"res": r} for r in sorted(row.recipes)], path
+    assert module.get_hyper(_Hyper(), "demo") == [{"config.optim.lr": 1e-3},
+                                                  {"config.optim.lr": 3e-3}], path
+    assert row is published.TRANSFERS[row.name]
+    seen.append(path.stem)
+  assert {"docvqa", "chartqa", "cococap", "vqav2", "tallyqa", "nlvr2"} <= set(seen)

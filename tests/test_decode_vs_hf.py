@@ -83,8 +83,12 @@ _PALIGEMMA_TEXT = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(_PALIGEMMA_TEXT))
-def test_paligemma_greedy_matches_hf(tmp_path, kind):
+# (kind, images per example). The tiny Gemma 2 repeats one token whatever its input once 32 image
+# tokens lead the prompt; its two-image logits are checked in tests/models/test_paligemma.py.
+@pytest.mark.parametrize("kind,num_images", [("pg1", 1), ("pg2", 1), ("pg1", 2)])
+def test_paligemma_greedy_matches_hf(tmp_path, kind, num_images):
+  """One image ("image" [B,h,w,3]) or two per example ("images" [B,2,h,w,3], NLVR2's pair: HF
+  gets two consecutive <image> blocks and both pixel arrays)."""
   text_cls, extra = _PALIGEMMA_TEXT[kind]
   config = transformers.PaliGemmaConfig(
       vision_config=transformers.SiglipVisionConfig(**_VISION).to_dict(),
@@ -95,16 +99,18 @@ def test_paligemma_greedy_matches_hf(tmp_path, kind):
   kind_loaded, cfg, params = hf.load_hf(str(tmp_path))
   assert kind_loaded == "paligemma" and cfg.num_image_tokens == _P
   text, mask = _right_padded(_PROMPTS)
-  images = np.random.RandomState(0).uniform(-1, 1, (len(_PROMPTS), 32, 32, 3)).astype(np.float32)
-  batch = {"image": images, "text": text, "mask_ar": np.zeros_like(text), "mask_input": mask}
+  images = np.random.RandomState(0).uniform(
+      -1, 1, (len(_PROMPTS), num_images, 32, 32, 3)).astype(np.float32)
+  batch = {"text": text, "mask_ar": np.zeros_like(text), "mask_input": mask}
+  batch.update({"image": images[:, 0]} if num_images == 1 else {"images": images})
   ours = decode.generate(paligemma.PaliGemma(cfg), params, batch, max_decode_len=_NEW,
                          eos_id=_EOS, pad_id=_PAD)
   theirs = []
   for image, p in zip(images, _PROMPTS):
-    ids = torch.tensor([[_IMAGE_TOKEN] * _P + p])
+    ids = torch.tensor([[_IMAGE_TOKEN] * _P * num_images + p])
     theirs.append(_hf_generate(
         model, input_ids=ids, attention_mask=torch.ones_like(ids),
-        token_type_ids=torch.zeros_like(ids), pixel_values=torch.tensor(image[None]).permute(
+        token_type_ids=torch.zeros_like(ids), pixel_values=torch.tensor(image).permute(
             0, 3, 1, 2)))
   _check(ours, theirs)
 

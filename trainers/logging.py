@@ -4,8 +4,8 @@
 3 x forward, 2 x m x k x n per forward matmul: 6 x (matmul weights) per token, plus the dense
 attention scores and values (12 x layers x queries x keys x width), plus the output logits
 (6 x D x V per position that gets logits). Biases, norms, pooling and softmax are not counted.
-  PaliGemma: the image encoder over its P patches; the decoder over the P image tokens ahead of
-    the T text tokens; logits on the T text tokens only.
+  PaliGemma: the image encoder over its P patches (of each of M images); the decoder over the
+    M*P image tokens ahead of the T text tokens; logits on the T text tokens only.
   Gemma 3: the image encoder over the P patches of each image and the projector over each image's
     tokens_per_image pooled tokens; the decoder over the T tokens of the text, which already holds
     the image placeholders; logits on all T positions.
@@ -45,8 +45,9 @@ def _attention_flops(layers: int, queries: int, keys: int, width: int) -> int:
 
 def train_flops_per_example(model_cfg, abstract_params: Any, text_len: int,
                             num_images: int = 1) -> float:
-  """Training FLOPs (fwd + bwd) of one example of `text_len` text tokens (see the docstring;
-  Gemma 3: text_len includes the placeholders of its `num_images` images)."""
+  """Training FLOPs (fwd + bwd) of one example of `text_len` text tokens and `num_images` images
+  (see the docstring; Gemma 3: text_len includes the placeholders of its images; PaliGemma: M*P
+  image tokens in front of the text)."""
   img, llm = model_cfg.img, model_cfg.llm
   p = img.num_patches
   vision = 6 * _matmul_params(abstract_params, "img/") * p
@@ -56,19 +57,20 @@ def train_flops_per_example(model_cfg, abstract_params: Any, text_len: int,
     vision *= num_images
     seq = logit_positions = text_len
   else:
-    seq, logit_positions = model_cfg.num_image_tokens + text_len, text_len
+    vision *= num_images
+    seq, logit_positions = num_images * model_cfg.num_image_tokens + text_len, text_len
   decoder = 6 * _matmul_params(abstract_params, "llm/") * seq
   decoder += _attention_flops(llm.num_layers, seq, seq, llm.num_heads * llm.head_dim)
   logits = 6 * llm.width * llm.vocab_size * logit_positions
   return float(vision + decoder + logits)
 
 
-def decoder_tokens_per_example(model_cfg, text_len: int) -> int:
-  """Tokens the decoder sees per example: PaliGemma's image tokens + text, Gemma 3's text (its
-  image placeholders included)."""
+def decoder_tokens_per_example(model_cfg, text_len: int, num_images: int = 1) -> int:
+  """Tokens the decoder sees per example: PaliGemma's image tokens (of `num_images` images) + text,
+  Gemma 3's text (its image placeholders included)."""
   if isinstance(model_cfg, gemma3.Gemma3Config):
     return text_len
-  return model_cfg.num_image_tokens + text_len
+  return num_images * model_cfg.num_image_tokens + text_len
 
 
 def peak_flops(config_value: float | None) -> float | None:

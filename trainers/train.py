@@ -135,7 +135,7 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
   return log_lib.MetricsLogger(
       workdir, plan.total_steps, batch * flops, log_lib.peak_flops(config.peak_flops),
       examples_per_step=batch,
-      tokens_per_step=batch * log_lib.decoder_tokens_per_example(model_cfg, text_len))
+      tokens_per_step=batch * log_lib.decoder_tokens_per_example(model_cfg, text_len, num_images))
 
 
 def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):

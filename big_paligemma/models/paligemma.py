@@ -5,6 +5,11 @@ width D; NOT scaled by sqrt(D)) ++ T text tokens (Gemma embedding, scaled by sqr
 are real inputs with mask_ar 0, so they and the prefix (mask_ar 0) attend to each other
 bidirectionally; the suffix (mask_ar 1) is causal. Positions count real tokens from 0.
 
+Several images per example (NLVR2's two): "images" [B,M,h,w,3] instead of "image" [B,h,w,3]. Each
+image is encoded alone and their tokens follow one another, M*P image tokens in front of the text,
+all in the bidirectional prefix (big_vision folds video frames this way; transformers' PaliGemma
+gets the same sequence from M consecutive blocks of <image> tokens).
+
 Parameter tree:
   img/<SigLIP params>            (embedding, pos_embedding, Transformer/...; see siglip.py)
   img/head/{kernel [D_img,D], bias [D]}   the projector (big_vision's name)
@@ -77,15 +82,26 @@ class PaliGemma(nn.Module):
     """image [B,h,w,3] float in [-1,1] -> [B,P,D] in the decoder's compute dtype (not scaled)."""
     return self.img(image, train=train).astype(self.config.llm.dtype)
 
+  def embed_images(self, batch: dict, train: bool = False) -> jax.Array:
+    """The image tokens of a batch: "image" [B,h,w,3] -> [B,P,D], or "images" [B,M,h,w,3] ->
+    [B,M*P,D] (image m's tokens at [m*P, (m+1)*P))."""
+    if "image" in batch:
+      return self.embed_image(batch["image"], train=train)
+    images = batch["images"]
+    b, m = images.shape[:2]
+    tokens = self.embed_image(images.reshape(b * m, *images.shape[2:]), train=train)
+    return tokens.reshape(b, m * tokens.shape[1], tokens.shape[2])
+
   def embed_tokens(self, tokens: jax.Array) -> jax.Array:
     """tokens [B,T] int -> [B,T,D], scaled by sqrt(D) (= Gemma.embed)."""
     return self.llm.embed(tokens)
 
   def prepare(self, batch: dict, train: bool = False):
-    """batch {"image" [B,h,w,3], "text" [B,T], "mask_ar" [B,T], "mask_input" [B,T]} ->
-    (x [B,P+T,D], positions [B,P+T] int32, attn_mask [B,P+T,P+T] bool, input_mask [B,P+T] bool)."""
+    """batch {"image" [B,h,w,3] or "images" [B,M,h,w,3], "text" [B,T], "mask_ar" [B,T],
+    "mask_input" [B,T]} -> (x [B,P+T,D], positions [B,P+T] int32, attn_mask [B,P+T,P+T] bool,
+    input_mask [B,P+T] bool); with "images", M*P image tokens stand for P."""
     _check_batch(batch)
-    img = self.embed_image(batch["image"], train=train)  # [B,P,D]
+    img = self.embed_images(batch, train=train)  # [B,P,D]
     txt = self.embed_tokens(batch["text"])  # [B,T,D]
     b, p = img.shape[:2]
     input_mask = jnp.concatenate(
@@ -104,22 +120,39 @@ class PaliGemma(nn.Module):
   def __call__(self, batch: dict, train: bool = False):
     """-> (text logits [B,T,V] float32 (logits[:, t] predicts text[:, t+1]), aux).
 
-    aux: "image_tokens" [B,P,D] (projected image embeddings), "input_mask" [B,P+T]."""
+    aux: "image_tokens" [B,P,D] (projected image embeddings; M*P with "images"), "input_mask"
+    [B,P+T]."""
     x, positions, attn_mask, input_mask = self.prepare(batch, train=train)
     h, _ = self.llm.hidden(x, positions, attn_mask, deterministic=not train)
-    p = self.config.num_image_tokens
+    p = x.shape[1] - batch["text"].shape[1]
     # Only the text positions get logits: the [B,P,V] image-token logits are never used.
     return self.llm.logits(h[:, p:]), {"image_tokens": x[:, :p], "input_mask": input_mask}
 
 
 def _check_batch(batch: dict):
-  missing = [k for k in ("image", "text", "mask_ar", "mask_input") if k not in batch]
+  missing = [k for k in ("text", "mask_ar", "mask_input") if k not in batch]
   if missing:
     raise KeyError(f"PaliGemma batch lacks {missing}; it has {sorted(batch)}.")
+  _check_images(batch)
   shapes = {k: tuple(batch[k].shape) for k in ("text", "mask_ar", "mask_input")}
   if len(set(shapes.values())) != 1 or len(shapes["text"]) != 2:
     raise ValueError(f"PaliGemma batch text/mask_ar/mask_input must share one [B,T] shape: "
                      f"{shapes}.")
-  if batch["image"].shape[0] != shapes["text"][0]:
-    raise ValueError(f"PaliGemma batch image {tuple(batch['image'].shape)} and text "
+  key = "image" if "image" in batch else "images"
+  if batch[key].shape[0] != shapes["text"][0]:
+    raise ValueError(f"PaliGemma batch {key} {tuple(batch[key].shape)} and text "
                      f"{shapes['text']} disagree on the batch size.")
+
+
+def _check_images(batch: dict):
+  """Exactly one of "image" [B,h,w,3] and "images" [B,M,h,w,3] (M >= 1)."""
+  given = [k for k in ("image", "images") if k in batch]
+  if len(given) != 1:
+    raise KeyError(f"PaliGemma batch needs exactly one of 'image' [B,h,w,3] and 'images' "
+                   f"[B,M,h,w,3]; it has {sorted(batch)}.")
+  (key,) = given
+  rank = 4 if key == "image" else 5
+  shape = tuple(batch[key].shape)
+  if len(shape) != rank or shape[-1] != 3 or (key == "images" and shape[1] < 1):
+    raise ValueError(f"PaliGemma batch {key} has shape {shape}; want "
+                     f"{'[B,h,w,3]' if key == 'image' else '[B,M,h,w,3] with M >= 1'}.")

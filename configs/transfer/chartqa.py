@@ -24,7 +24,6 @@ def get_config(arg: str | None = None):
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, PUBLISHED, args)
-  common.freeze_towers(c, args)
   text_len = PUBLISHED.text_len
   train_split = "train+validation" if args.final_split else "train"
   c.input.data = dict(mixture=[common.tfds_source(f"chartqa/{s}", train_split, args)
@@ -46,3 +45,9 @@ def get_config(arg: str | None = None):
   if args.demo:
     common.shrink_for_demo(c)
   return common.apply_args(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

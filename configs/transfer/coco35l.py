@@ -43,3 +43,9 @@ def get_config(arg: str | None = None):
   common.monitor_evals(c, "coco35l", source("coco35l", "train_en"), c.input.pp,
                        splits={"minitrain": "train_en[:2%]", "minival": "dev_en[:5%]"})
   return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=224, final_split=False, eval_xm3600=True)
+  return common.published_sweep(hyper, PUBLISHED, args)

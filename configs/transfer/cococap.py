@@ -33,3 +33,9 @@ def get_config(arg: str | None = None):
     common.monitor_evals(c, "cococap", coco("train"), c.input.pp,
                          splits={"minitrain": "train[:2%]", "minival": "train[-2%:]"})
   return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=224, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

@@ -22,7 +22,6 @@ def get_config(arg: str | None = None):
   c = common.base_config()
   c.model = common.transfer_model(args)
   common.apply_recipe(c, PUBLISHED, args)
-  common.freeze_towers(c, args)
   text_len = PUBLISHED.text_len
   c.input.data = common.tfds_source("docvqa", common.train_split(args.final_split), args)
   c.input.pp = pp.paligemma_train_pp(res, text_len, PUBLISHED.prompt, "answers",
@@ -43,3 +42,9 @@ def get_config(arg: str | None = None):
   if args.demo:
     common.shrink_for_demo(c)
   return common.apply_args(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=896, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

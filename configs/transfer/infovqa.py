@@ -10,6 +10,7 @@ lower-cased as the official evaluation; perplexity monitors on train[:5%] and va
 Published ANLS (test server): PaliGemma 3B 28.46 (224) / 40.47 (448) / 47.75 (896); PaliGemma 2
 3B 25.2 / 37.5 (val).
 """
+from configs import common
 from configs import published
 from configs import qa
 
@@ -18,3 +19,9 @@ PUBLISHED = published.TRANSFERS["infovqa"]
 
 def get_config(arg: str | None = None):
   return qa.lowercased_anls(PUBLISHED, arg, "infovqa", test_format="docvqa")
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=896, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

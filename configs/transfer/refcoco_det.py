@@ -24,3 +24,9 @@ def get_config(arg: str | None = None):
     if ev.type == "refcoco_det":
       ev.update(box_key="objects/bbox")
   return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

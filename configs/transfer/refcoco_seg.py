@@ -43,3 +43,9 @@ def get_config(arg: str | None = None):
     if ev.type == "refcoco_seg":
       ev.update(vae_path=vae_path(args), mask_key="objects/mask", size_key="size")
   return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False, vae="")
+  return common.published_sweep(hyper, PUBLISHED, args)

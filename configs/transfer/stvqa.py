@@ -10,6 +10,7 @@ evaluation; perplexity monitors on train[:5%] and val. `final_split` trains on t
 writes the test server's file ([{"question_id", "answer"}]) for test.
 Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (896).
 """
+from configs import common
 from configs import published
 from configs import qa
 
@@ -18,3 +19,9 @@ PUBLISHED = published.TRANSFERS["stvqa"]
 
 def get_config(arg: str | None = None):
   return qa.lowercased_anls(PUBLISHED, arg, "stvqa", test_format="vqav2")
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=896, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

@@ -29,3 +29,9 @@ def get_config(arg: str | None = None):
     common.monitor_evals(c, "textcaps", data("train"), c.input.pp,
                          splits={"minitrain": "train[:2%]", "minival": "train[-2%:]"})
   return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

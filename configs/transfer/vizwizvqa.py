@@ -28,3 +28,9 @@ def get_config(arg: str | None = None):
     common.monitor_evals(c, "vizwizvqa", source("train"), c.input.pp, every="12.5%",
                          splits={"minitrain": "train", "val": "val"})
   return qa.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=224, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

@@ -38,3 +38,9 @@ def get_config(arg: str | None = None):
     common.monitor_evals(c, "vqav2", source("train"), c.input.pp, every="25%", splits={
         k: splits[k] for k in ("minitrain", "minival")})
   return qa.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=224, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

@@ -33,3 +33,9 @@ def get_config(arg: str | None = None):
   common.monitor_evals(c, "widgetcap", data("train"), c.input.pp,
                        splits={"minitrain": "train[:5%]", "dev": "dev", "test": "test"})
   return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)

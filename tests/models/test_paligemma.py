@@ -110,6 +110,59 @@ def test_logits_match_transformers(saved, kind):
   np.testing.assert_allclose(logits[valid], want[valid], atol=1e-4, rtol=0)
 
 
+def _two_image_batch(seed=1):
+  """`_batch`'s texts with two images per example: ours "images" [B,2,h,w,3]; HF two <image>
+  blocks in front of the text and the four pixel arrays example by example."""
+  ours, theirs = _batch(seed)
+  images = np.random.RandomState(seed + 1).uniform(-1, 1, (2, 2, 32, 32, 3)).astype(np.float32)
+  ours = {**{k: v for k, v in ours.items() if k != "image"}, "images": images}
+  ones = np.ones((2, _P), np.int64)
+  theirs = {k: torch.cat([torch.tensor(ones * v[:, :1].numpy()), v], 1)
+            for k, v in theirs.items() if k != "pixel_values"}
+  theirs["pixel_values"] = torch.tensor(images.reshape(4, 32, 32, 3).transpose(0, 3, 1, 2))
+  return ours, theirs
+
+
+@pytest.mark.parametrize("kind", sorted(_TEXT_CONFIGS))
+def test_two_images_logits_match_transformers(saved, kind):
+  """NLVR2's two images per example: 2P image tokens, all in the prefix, equal HF's logits."""
+  path, model = saved(kind)
+  ours, theirs = _two_image_batch()
+  assert theirs["input_ids"].shape == (2, 2 * _P + _T)
+  assert (theirs["input_ids"][:, :2 * _P] == _IMAGE_TOKEN).all()
+  _, _, logits = _our_logits(path, ours)
+  assert logits.shape[:2] == (2, _T)
+  valid = ours["mask_input"].astype(bool)
+  with torch.no_grad():
+    want = model(**theirs).logits[:, 2 * _P:].float().numpy()
+  np.testing.assert_allclose(logits[valid], want[valid], atol=1e-4, rtol=0)
+  # The second image matters: swapping the pair changes the logits.
+  _, _, swapped = _our_logits(path, {**ours, "images": ours["images"][:, ::-1]})
+  assert np.abs(swapped[valid] - logits[valid]).max() > 1e-3
+
+
+def test_one_image_as_images_equals_image(saved):
+  path, _ = saved("pg1")
+  ours, _ = _batch()
+  _, _, want = _our_logits(path, ours)
+  images = {**{k: v for k, v in ours.items() if k != "image"}, "images": ours["image"][:, None]}
+  _, _, got = _our_logits(path, images)
+  np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(images=np.zeros((2, 2, 32, 32, 3), np.float32)), "exactly one of 'image'"),
+    (dict(image=None), "exactly one of 'image'"),
+    (dict(image=np.zeros((2, 1, 32, 32, 3), np.float32)), r"image has shape \(2, 1, 32"),
+    (dict(image=None, images=np.zeros((2, 0, 32, 32, 3), np.float32)), "M >= 1"),
+])
+def test_bad_image_inputs_name_the_key(change, match):
+  ours, _ = _batch()
+  batch = {k: v for k, v in {**ours, **change}.items() if v is not None}
+  with pytest.raises((KeyError, ValueError), match=match):
+    paligemma._check_batch(batch)
+
+
 def test_config_reflects_gemma2_variants(saved):
   _, cfg_a, _ = hf.load_hf(str(saved("pg2")[0]))
   _, cfg_b, _ = hf.load_hf(str(saved("pg2_nocap_global")[0]))

@@ -57,3 +57,14 @@ def test_paligemma_training_flops_by_hand():
   got = log_lib.train_flops_per_example(cfg, build.abstract_params(cfg), t)
   assert got == 3 * forward
   assert log_lib.decoder_tokens_per_example(cfg, t) == p + t
+
+
+def test_paligemma_two_images_flops_by_hand():
+  """NLVR2's two images per example: each encoded alone, 2P image tokens ahead of the text."""
+  cfg = paligemma.PaliGemmaConfig(img=siglip.SigLIPConfig(**_IMG), llm=gemma.GemmaConfig(**_LLM))
+  t, p = 7, 16
+  forward = (2 * (vision_forward() + mm(p, 16, 32)) + decoder_forward(2 * p + t)
+             + mm(t, 32, 100))
+  got = log_lib.train_flops_per_example(cfg, build.abstract_params(cfg), t, num_images=2)
+  assert got == 3 * forward
+  assert log_lib.decoder_tokens_per_example(cfg, t, num_images=2) == 2 * p + t

@@ -18,6 +18,12 @@ from tools.demo_data import stvqa
 from tools.demo_data import textvqa
 from tools.demo_data import vizwizvqa
 from tools.demo_data import vqav2
+# Counting and others (issue 13).
+from tools.demo_data import nlvr2
+from tools.demo_data import pope
+from tools.demo_data import rsvqa
+from tools.demo_data import science_qa
+from tools.demo_data import tallyqa
 # Caption and referring-expression transfers.
 from tools.demo_data import coco35l
 from tools.demo_data import nocaps
@@ -32,6 +38,8 @@ SETS: dict[str, common.DemoSet] = {s.name: s for s in (docvqa.SET, chartqa.SET, 
 SETS.update({s.name: s for s in (
     vqav2.SET, textvqa.SET, okvqa.SET, aokvqa.SET, gqa.SET, vizwizvqa.SET, ai2d.SET, stvqa.SET,
     infovqa.SET, ocrvqa.SET)})
+# Counting and others (issue 13).
+SETS.update({s.name: s for s in (tallyqa.SET, rsvqa.SET, science_qa.SET, pope.SET, nlvr2.SET)})
 # Caption and referring-expression transfers.
 SETS.update({s.name: s for s in (
     nocaps.SET, coco35l.SET, xm3600.SET, textcaps.SET, scicap.SET, rico.SET, refcoco.SET)})

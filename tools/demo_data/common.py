@@ -39,6 +39,13 @@ def write_json(path: str, obj) -> None:
     json.dump(obj, f)
 
 
+def write_jsonl(path: str, rows: list) -> None:
+  """One JSON object per line (UTF-8, non-ASCII kept)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def shape_box(rng: random.Random, size: int) -> tuple[int, int, int, int]:
   side = rng.randint(size * 4 // 10, size * 6 // 10)
   x0, y0 = rng.randint(0, size - side - 1), rng.randint(0, size - side - 1)

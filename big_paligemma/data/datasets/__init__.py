@@ -19,6 +19,14 @@ from big_paligemma.data.datasets import textvqa
 from big_paligemma.data.datasets import vizwizvqa
 from big_paligemma.data.datasets import vqav2
 from big_paligemma.data.datasets import xgqa
+# Counting and others (issue 13).
+from big_paligemma.data.datasets import countbenchqa
+from big_paligemma.data.datasets import marvl
+from big_paligemma.data.datasets import nlvr2
+from big_paligemma.data.datasets import pope
+from big_paligemma.data.datasets import rsvqa
+from big_paligemma.data.datasets import science_qa
+from big_paligemma.data.datasets import tallyqa
 # Caption and referring-expression transfers.
 from big_paligemma.data.datasets import coco35l
 from big_paligemma.data.datasets import nocaps
@@ -35,6 +43,11 @@ BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
 BUILDERS.update({b.name: b for b in (
     vqav2.VQAv2, textvqa.TextVQA, okvqa.OKVQA, aokvqa.AOKVQA, gqa.GQA, xgqa.XGQA,
     vizwizvqa.VizWizVQA, ai2d.AI2D, stvqa.STVQA, infovqa.InfoVQA, ocrvqa.OCRVQA)})
+# Counting and others (issue 13).
+BUILDERS.update({
+    "tallyqa": tallyqa.TallyQA, "countbenchqa": countbenchqa.CountBenchQA, "rsvqa": rsvqa.RSVQA,
+    "science_qa": science_qa.ScienceQA, "pope": pope.POPE, "nlvr2": nlvr2.NLVR2,
+    "marvl": marvl.MaRVL})
 # Caption and referring-expression transfers.
 BUILDERS.update({b.name: b for b in (
     nocaps.NoCaps, coco35l.Coco35l, xm3600.Xm3600, textcaps.TextCaps, scicap.Scicap,

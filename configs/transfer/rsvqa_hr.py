@@ -1,0 +1,20 @@
+"""RSVQA-HR transfer (remote sensing VQA, USGS aerial tiles; non-numeric questions):
+`--config configs/transfer/rsvqa_hr.py:res=224[,model=pg2_3b][,final_split][,freeze_vit][,demo]`.
+
+Published (big_vision's paligemma/transfers/rsvqa_hr.py; configs/published.py): as rsvqa_lr.py
+(whose `build` makes this config) on rsvqa/hr_nonum, with 1 epoch, lr 1e-5, wd 0, no label
+smoothing at 224 and 448; decodes minitrain (train[:1280]) during training and val, test and test_2
+(the release's second test area) at the end.
+Published mean accuracy (train+val): PaliGemma 3B test 92.61 / 92.79, test_2 90.58 / 90.54
+(224 / 448).
+"""
+from configs.transfer import rsvqa_lr
+
+
+def get_config(arg: str | None = None):
+  return rsvqa_lr.build("rsvqa_hr", arg)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  return rsvqa_lr.sweep("rsvqa_hr", hyper, arg)
