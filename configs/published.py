@@ -19,8 +19,9 @@ MODELS = ("pg1_3b", "pg2_3b", "pg2_10b", "pg2_28b")
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-  """One published training recipe (`epochs`, or `examples` seen where big_vision counts those). Everything else is the transfer default
-  (configs/common.transfer_optim: adam b2 0.999, clip 1.0, cosine, 5% warm-up)."""
+  """One published training recipe (`epochs`, or `examples` seen where big_vision counts those).
+  Everything else is the transfer default (configs/common.transfer_optim: adam b2 0.999, clip
+  1.0, cosine, 5% warm-up)."""
   epochs: float | None
   lr: float
   wd: float = 0.0

@@ -17,9 +17,10 @@ _WORDS = {"de": {"a": "ein", "red": "rot", "blue": "blau", "green": "gruen", "ye
 
 
 def translate(caption: str, lang: str) -> str:
-  """The demo 'translation' of an English caption: "<lang>" then its words, mapped where known."""
+  """The demo 'translation' of an English caption: "<lang>" then its first 6 words, mapped where
+  known (short, so every language fits COCO-35L's 32 tokens with the demo tokenizer)."""
   words = _WORDS.get(lang, {})
-  return " ".join([lang] + [words.get(w, w) for w in caption.lower().rstrip(".").split()])
+  return " ".join([lang] + [words.get(w, w) for w in caption.lower().rstrip(".").split()[:6]])
 
 
 def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
