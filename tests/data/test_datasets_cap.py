@@ -249,3 +249,16 @@ def test_refcocox_combined_train_drops_images_of_other_splits():
   assert [r["image_id"] for r in refcoco._split_refs(refs, "validation", combined=True)] == [1]
   assert [r["image_id"] for r in refcoco._split_refs(refs, "train", combined=False)] == [1, 2]
   assert [r["image_id"] for r in refcoco._split_refs(refs, "validation", False)] == [1]
+
+
+@pytest.mark.parametrize("module", [nocaps, coco35l, xm3600, textcaps, scicap, screen2words,
+                                    widgetcap, refcoco], ids=lambda m: m.__name__.split(".")[-1])
+def test_builder_modules_import_nothing_from_the_project(module):
+  """`tfds build path/to/<module>.py` loads the file alone: only third-party imports."""
+  import ast  # pylint: disable=import-outside-toplevel
+  with open(module.__file__) as f:
+    tree = ast.parse(f.read())
+  names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+  names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+  project = ("big_paligemma", "configs", "pp", "tools", "evaluators", "trainers", "tests")
+  assert not [n for n in names if n.split(".")[0] in project], names
