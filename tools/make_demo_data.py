@@ -7,8 +7,9 @@ Writes, under --out:
   raw/<set>/    the benchmark's official files (tools/demo_data/<set>.py says which), e.g.
                 raw/docvqa/ (SP-DocVQA v1.0 layout), raw/chartqa/ (ChartQA layout), raw/coco/
                 (Karpathy layout);
-  tfds/         the TFDS datasets built from those files with the repo's builders (the data_dir
-                of the configs' `:demo` mode);
+  tfds/         the TFDS datasets built from those files with the repo's builders, as the
+                ArrayRecord files the input pipeline reads by index (the data_dir of the configs'
+                `:demo` mode);
   paligemma.model  the small demo tokenizer (tools/make_tokenizer.py), unless --no_tokenizer;
   gemma3.model     the same with Gemma 3's <start_of_image>, <end_of_image> (Gemma 3 configs).
 --sets defaults to the README demos' data (demo_data.DEFAULT_SETS); `all` writes every set of
@@ -28,7 +29,7 @@ def build_tfds(demo_set, raw: str, data_dir: str) -> None:
   """Builds every TFDS dataset of `demo_set` from its files in `raw` into `data_dir`."""
   for cls, config in demo_set.builds:
     print(f"  building TFDS {cls.name}{'/' + config if config else ''} ...", flush=True)
-    cls(config=config, data_dir=data_dir).download_and_prepare(
+    cls(config=config, data_dir=data_dir, file_format="array_record").download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=raw))
 
 

@@ -1,4 +1,4 @@
-"""tf.data input pipeline: source -> pp -> shuffle/batch -> global jax.Array; iterator state.
+"""Input pipeline: grain index sampling over random-access sources -> TF pp -> batches; state.
 
 Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"name": "docvqa", "split": "train", "data_dir": "/data/tfds"}      a TFDS dataset ("name/config")
@@ -9,35 +9,51 @@ A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7
 The names of data/datasets.BUILDERS are this project's builders (data/datasets/); any other name
 is looked up in the TFDS catalogue. Images stay encoded bytes: the pp function decodes them.
 
-Training: every host reads every source whole, in the same order, and forms the same global
-batches; host h keeps rows [h*lb, (h+1)*lb) of each (lb = global batch / process count) and drops
-the other rows before the pp function (they are read, never decoded). So the global batch sequence
-is a function of (config, seed) alone, whatever the number of processes. Evaluation: each host
-reads its own share (TFDS: `tfds.even_splits`, jsonl: every n-th line). Process index and count
-are arguments that default to jax's, so tests can simulate hosts.
+Engine. Every source is read by example index: TFDS datasets through TFDS's random-access data
+source (`as_data_source`: ArrayRecord files, so they are built with `--file_format array_record`;
+a TFRecord build raises an error naming the convert and rebuild commands), jsonl files by line.
+grain (`grain.MapDataset`, pinned in requirements.txt) turns indices into the training stream: each
+source shuffled globally per epoch by grain's index_shuffle (seeded by the seed, the source and
+the epoch), endless epochs, and a mixture by grain's `mix` (a fixed interleave in the proportions
+of the weights, zero weights left out). Example n of the stream is thus a function of
+(config, seed, n) that reads one record and nothing else. grain's thread pool (`ReadOptions`)
+reads and pre-processes the coming examples of this host in parallel, in order; the pp function
+runs as a tf.function per source on each example, so pp spec strings stay TensorFlow ops. Why
+this and not grain's `IndexSampler` + `ShardOptions` or per-host file shards: those deal
+examples to hosts round-robin or by file, so a global batch's rows (and, with file shards, its
+examples) would depend on the number of processes; with position -> record, each host computes
+which positions are its rows and reads exactly those.
+
+Training. Global batch b is stream positions [b*B, (b+1)*B) (B = global batch size); host h of n
+has rows [h*lb, (h+1)*lb) of it (lb = B / n) and reads only those records: lb reads a step per
+host whatever n (tools/bench_input.py). So the global batch sequence is a function of
+(config, seed) alone, whatever the number of processes. `shuffle_buffer` has no effect (kept for
+the config's key): grain shuffles each epoch whole. Evaluation: host h reads examples
+[h*N/n, (h+1)*N/n) of the source, in order.
 
 Bad input. Every example goes through the pp function alone; if that fails (a corrupt or unreadable
-image) the pipeline raises an error naming the example (`_id`: question_id, image_id or the jsonl
-line), or with `skip_bad_examples=True` drops it and counts it in `Iterator.skipped_bad_examples`.
-A pp output field `_truncated` (set by `tolen`) is counted in `Iterator.truncated_examples`. Counts
-are per host. Other `_`-prefixed fields are dropped before batching; eval batches keep `_mask`.
+image) the iterator shuts its reader threads down and raises the TF error with a message naming
+the example (`_id`: question_id, image_id or the jsonl line). With `skip_bad_examples=True` a
+training row whose example fails takes the example at the same row of the next global batch
+(position + B, then + 2B, ..., at most MAX_TRIES), which every process count puts on the same
+host: the batches stay a function of (config, seed, data) and all hosts stay at one position. Such
+a replacement also appears at its own position. Eval drops a failing example. Failures met are
+counted in `Iterator.skipped_bad_examples`; a pp output field `_truncated` (set by `tolen`) in
+`Iterator.truncated_examples`. Counts are per host. Other `_`-prefixed fields are dropped; eval
+batches have `_mask`.
 
-Training stream and resume. Source i is read in a fixed order (TFDS files shuffled once by the
-seed), and epoch e of it goes through a shuffle buffer seeded by (seed, i, e). A mixture picks the
-source of its n-th example with a stateless draw seeded by (seed, n). Example n of the stream is
-row n mod B of a global batch (B = global batch size). So the position is a few integers: for
-every source, how many of its examples the stream has consumed. `Iterator.get_state()` is
-[skipped_bad_examples, truncated_examples, consumed_0, ...] (int64, 8 bytes a number), the
-position taken at the end of the last global batch, so it is the same on every host (the counts
-are per host; a checkpoint keeps process 0's). `set_state` rebuilds the
-pipeline there: whole epochs are skipped for free, the rest of the current epoch is skipped before
-the pp function (read, not decoded), and batches keep their boundaries. A host that skips a bad
-example fills its rows from its rows of the next global batch: from then on the hosts' batches are
-no longer one global batch of the stream, each host's state is its own exact position, and a
-checkpoint (which keeps process 0's state) resumes the other hosts near, not exactly at, theirs.
+Resume. `Iterator.get_state()` is int64 [skipped_bad_examples, truncated_examples, position]:
+position is the number of stream examples up to the end of the last global batch, the same on
+every host (the counts are per host; a checkpoint keeps process 0's). `set_state` continues there
+for any process count, reading nothing before it. A state of the tf.data pipeline before this one
+(one count per source) resumes at the same count in grain's order if it has one source (the rest
+of that epoch is then not exactly the unseen examples); with several it is refused.
 """
 import math
+import threading
 
+from etils import epath
+import grain
 import jax
 import numpy as np
 import tensorflow as tf
@@ -48,8 +64,8 @@ from big_paligemma.data import jsonl
 
 SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight")
 ID_FIELDS = ("question_id", "image_id", "id")
-_COUNTS = ("_bad_count", "_truncated_count")
-_CARRIED = ("_id", "_pos")
+MAX_TRIES = 16  # skip_bad_examples: examples tried for one training row before giving up
+_ENDLESS = 2**62  # the length grain sees for the endless training stream
 
 
 def sources(data_config) -> list[dict]:
@@ -87,35 +103,291 @@ def num_examples(source: dict) -> int:
   return _builder(source).info.splits[source["split"]].num_examples
 
 
-def read_source(source: dict, process_index: int, process_count: int, *, shuffle_seed=None):
-  """This host's share of one source, in a fixed order (files shuffled once when a seed is given)."""
+# ----------------------------------------------------------------------------- sources
+
+
+def build_command(source: dict, data_dir: str = "DATA_DIR") -> str:
+  """The `tfds build` command line that writes `source`'s dataset as ArrayRecord files."""
+  name, _, config = source["name"].partition("/")
+  target, flags = source["name"], ""
+  if name in datasets.BUILDERS:  # ours: built by path from the release files
+    target = datasets.BUILDERS[name].__module__.replace(".", "/") + ".py"
+    flags = (f" --config {config}" if config else "") + " --manual_dir RAW_FILES"
+  return f"tfds build {target}{flags} --data_dir {data_dir} --file_format array_record"
+
+
+def _not_array_record(source: dict, builder) -> str:
+  version_dir = epath.Path(builder.data_dir)
+  return (
+      f"TFDS dataset {source['name']!r} in {version_dir} is stored as "
+      f"{builder.info.file_format.value} files, but the input pipeline reads examples by index, "
+      "which needs ArrayRecord files. Convert it once (no raw files needed): `tfds convert_format "
+      f"--dataset_version_dir={version_dir} --out_file_format=array_record "
+      f"--out_dir=NEW_DATA_DIR/{builder.info.full_name}` and set data_dir to NEW_DATA_DIR; or "
+      f"rebuild it: `{build_command(source)}`.")
+
+
+class _TfdsSource:
+  """A TFDS split by example index (ArrayRecord files); images stay encoded bytes; "_id" added."""
+
+  def __init__(self, source: dict):
+    builder = _builder(source)
+    features = builder.info.features
+    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
+    try:
+      self._data = builder.as_data_source(
+          source["split"], decoders={k: tfds.decode.SkipDecoding() for k in images})
+    except NotImplementedError as e:
+      raise ValueError(_not_array_record(source, builder)) from e
+    except ValueError:  # array_record refuses a split of no files (e.g. train[-5%:] of 4)
+      if builder.info.splits[source["split"]].num_examples:
+        raise
+      self._data = []
+    self.signature = {**features.get_tensor_spec(), **{k: tf.TensorSpec([], tf.string)
+                                                         for k in images + ["_id"]}}
+    self._key = next((k for k in ID_FIELDS if k in features), None)
+    self._prefix = f"{source['name']}/{source['split']} "
+
+  def __len__(self) -> int:
+    return len(self._data)
+
+  def __getitem__(self, index: int) -> dict:
+    record = self._data[index]
+    value = record[self._key] if self._key else index
+    value = value.decode() if isinstance(value, bytes) else value
+    return {**record, "_id": f"{self._prefix}{self._key or 'index'}={value}"}
+
+
+class _Counted:
+  """A source that counts the examples read from it (`reads`); thread-safe."""
+
+  def __init__(self, source):
+    self.source = source
+    self.signature = source.signature
+    self.reads = 0
+    self._lock = threading.Lock()
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def __getitem__(self, index: int) -> dict:
+    with self._lock:
+      self.reads += 1
+    return self.source[int(index)]
+
+
+def open_source(source: dict) -> _Counted:
+  """`source` read by example index: len(), [i] -> a dict of numpy/bytes values with "_id"."""
   if "jsonl" in source:
-    return jsonl.load(source["jsonl"]).shard(process_count, process_index)
-  builder = _builder(source)
-  split = tfds.even_splits(source["split"], n=process_count, drop_remainder=False)[process_index]
-  features = builder.info.features
-  decoders = {k: tfds.decode.SkipDecoding() for k, f in features.items()
-              if isinstance(f, tfds.features.Image)}
-  read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, shuffle_reshuffle_each_iteration=False,
-                                add_tfds_id=True, try_autocache=False)
-  ds = builder.as_dataset(split=split, shuffle_files=shuffle_seed is not None, decoders=decoders,
-                          read_config=read_config)
-  key = next((k for k in ID_FIELDS if k in features), None)
-  prefix = f"{source['name']}/{source['split']} {key}="
-
-  def add_id(ex):
-    tfds_id = ex.pop("tfds_id")
-    return {**ex, "_id": prefix + tf.strings.as_string(ex[key]) if key else tfds_id}
-
-  return ds.map(add_id)
+    return _Counted(jsonl.Source(source["jsonl"]))
+  return _Counted(_TfdsSource(source))
 
 
-def _source_size(source: dict) -> int:
-  """How many examples `source` has; an empty source is an error (it cannot fill a batch)."""
-  size = num_examples(source)
-  if not size:
-    raise ValueError(f"Training source {source} has no examples; remove it or fill it.")
-  return size
+# ----------------------------------------------------------------------------- pre-processing
+
+
+def _tensors(record: dict, signature: dict) -> dict:
+  """A record (nested dicts of numpy, bytes or lists) as tensors of `signature`'s types."""
+  return {k: _tensors(record[k], spec) if isinstance(spec, dict) else
+          tf.constant(record[k], spec.dtype) for k, spec in signature.items()}
+
+
+def _numpy(value: tf.Tensor) -> np.ndarray:
+  """A tensor as numpy; strings as an object array of bytes (as tf.data gives them)."""
+  return np.array(value.numpy(), dtype=object if value.dtype == tf.string else None)
+
+
+class _Preprocess:
+  """pp_fn as one tf.function over a source's examples: record -> its pp output (numpy)."""
+
+  def __init__(self, pp_fn, signature: dict):
+    self._signature = signature
+    self._fn = tf.function(pp_fn, input_signature=[signature])
+    self.outputs = self._fn.get_concrete_function().structured_outputs  # traced here, once
+
+  def __call__(self, record: dict) -> dict:
+    try:
+      out = self._fn(_tensors(record, self._signature))
+    except tf.errors.OpError as e:
+      raise type(e)(e.node_def, e.op, (
+          f"Pre-processing failed for example {record['_id']} (a corrupt or unreadable image?); "
+          "fix or remove it, or set skip_bad_examples=True to skip and count such examples. "
+          f"The error: {e.message}")) from e
+    return {k: _numpy(v) for k, v in out.items()}
+
+
+def _kept(out: dict, bad: int) -> dict:
+  """pp output -> the batch fields, with this host's counters `_bad` and `_truncated`."""
+  truncated = bool(np.any(out.get("_truncated", False)))
+  return {**{k: v for k, v in out.items() if not k.startswith("_")},
+          "_bad": bad, "_truncated": truncated}
+
+
+def element_spec(pp: _Preprocess, local_batch: int) -> dict:
+  """{field: tf.TensorSpec [B_local, ...]} of the batches."""
+  return {k: tf.TensorSpec([local_batch, *v.shape], v.dtype) for k, v in pp.outputs.items()
+          if not k.startswith("_")}
+
+
+def _placeholder(pp: _Preprocess) -> dict:
+  """An example with the structure of pp's outputs (unknown sizes 0, "" / 0) and `_mask` 0."""
+  def zeros(spec):
+    shape = [d if d is not None else 0 for d in spec.shape]
+    return np.full(shape, b"", object) if spec.dtype == tf.string else np.zeros(
+        shape, spec.dtype.as_numpy_dtype)
+  fields = {k: zeros(v) for k, v in pp.outputs.items() if not k.startswith("_")}
+  return {**fields, "_mask": np.int32(0)}
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+def _stack(rows: list[dict], pad: bool) -> dict[str, np.ndarray]:
+  """Examples -> a batch; with `pad` fields of varying shape are padded ("" / 0) to the longest."""
+  batch = {}
+  for key in rows[0]:
+    values = [np.asarray(row[key]) for row in rows]
+    shapes = sorted({v.shape for v in values})
+    if len(shapes) > 1:
+      if not pad:
+        raise ValueError(f"pp output field {key!r} has shapes {shapes} within one batch; give "
+                         "it a fixed shape in the pp (e.g. tolen for texts).")
+      top = np.max([v.shape for v in values], axis=0)
+      fill = b"" if values[0].dtype == object else 0
+      values = [np.pad(v, [(0, t - s) for s, t in zip(v.shape, top)], constant_values=fill)
+                for v in values]
+    batch[key] = np.stack(values)
+  return batch
+
+
+class Iterator:
+  """Batches as dicts of numpy arrays [B_local, ...]; training ones resume with get/set_state.
+
+  `skipped_bad_examples` and `truncated_examples` are this host's running counts (part of the
+  training state). `records_read` counts the records this host has read from storage, those in
+  flight included. `close()` stops the reader threads (done on an error too).
+  """
+
+  num_batches = None  # eval: batches per host (the same on every host); train: None
+
+  def __init__(self, sources: list, local_batch: int, spec: dict):
+    self.local_batch = local_batch
+    self.element_spec = spec
+    self._sources = sources
+    self._it = None
+    self.skipped_bad_examples = self.truncated_examples = 0
+
+  def __iter__(self):
+    return self
+
+  @property
+  def records_read(self) -> int:
+    return sum(s.reads for s in self._sources)
+
+  def _open(self, examples: grain.MapDataset, num_parallel: int, buffer: int) -> None:
+    self.close()
+    options = grain.ReadOptions(num_threads=num_parallel, prefetch_buffer_size=buffer)
+    self._it = iter(examples.to_iter_dataset(options))
+
+  def _take(self) -> dict | None:
+    """This host's next example (counted), or None at the end."""
+    try:
+      example = next(self._it)
+    except StopIteration:
+      return None
+    except BaseException:
+      self.close()
+      raise
+    self.skipped_bad_examples += example.pop("_bad")
+    self.truncated_examples += example.pop("_truncated", False)
+    return example
+
+  def close(self) -> None:
+    if self._it is not None:
+      self._it.close()
+      self._it = None
+
+  def __del__(self):
+    if getattr(self, "_it", None) is not None:
+      self.close()
+
+  def get_state(self) -> np.ndarray:
+    raise ValueError("Eval iterators have no state: they always run from the first example.")
+
+  def set_state(self, state: np.ndarray) -> None:
+    del state
+    self.get_state()
+
+
+class _TrainIterator(Iterator):
+  """This host's rows of the global batches from stream position `position` on."""
+
+  def __init__(self, open_rows, sources: list, local_batch: int, global_batch: int, spec: dict):
+    super().__init__(sources, local_batch, spec)
+    self._open_rows = open_rows
+    self._global_batch = global_batch
+    self._start(np.zeros(3, np.int64))
+
+  def _start(self, state: np.ndarray) -> None:
+    self.skipped_bad_examples, self.truncated_examples = int(state[0]), int(state[1])
+    self.position = int(state[2])
+    self._open(*self._open_rows(self.position))
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    rows = [self._take() for _ in range(self.local_batch)]
+    self.position += self._global_batch
+    return _stack(rows, pad=False)
+
+  def get_state(self) -> np.ndarray:
+    """int64 [3]: the two counts, then the stream position (see the module docstring)."""
+    return np.array([self.skipped_bad_examples, self.truncated_examples, self.position],
+                    np.int64)
+
+  def set_state(self, state: np.ndarray) -> None:
+    """Continues from a `get_state()` of an iterator built from the same config and seed."""
+    state = np.asarray(state)
+    if state.ndim != 1 or state.dtype.kind not in "iu" or (state < 0).any():
+      raise ValueError(f"Iterator state {state!r} is not 3 non-negative integers (a get_state() "
+                       "of a training iterator with the same data config).")
+    if len(state) > 3:
+      raise ValueError(
+          f"Iterator state {state!r} has one count per source of a {len(state) - 2}-source "
+          "mixture: it was saved by the tf.data pipeline before grain, whose mixture order this "
+          "pipeline cannot continue. Finish that run with its version, or start a new workdir.")
+    if len(state) != 3:
+      raise ValueError(f"Iterator state {state!r} is not 3 non-negative integers (a get_state() "
+                       "of a training iterator with the same data config).")
+    self._start(state.astype(np.int64))
+
+
+class _EvalIterator(Iterator):
+  """This host's examples in order, in `num_batches` batches padded with `_mask` 0 examples."""
+
+  def __init__(self, examples, sources, local_batch: int, num_batches: int, pp: _Preprocess,
+               num_parallel: int):
+    super().__init__(sources, local_batch, {**element_spec(pp, local_batch),
+                                            "_mask": tf.TensorSpec([local_batch], tf.int32)})
+    self.num_batches = num_batches
+    self._placeholder = _placeholder(pp)
+    self._done = 0
+    self._open(examples, num_parallel, max(num_parallel, 2 * local_batch))
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    if self._done == self.num_batches:
+      self.close()
+      raise StopIteration
+    rows = []
+    while len(rows) < self.local_batch:
+      example = self._take() if self._it is not None else None
+      if example is None:
+        rows.append(self._placeholder)
+      elif example:  # an empty dict is a dropped bad example
+        rows.append({**example, "_mask": np.int32(1)})
+    self._done += 1
+    return _stack(rows, pad=True)
+
+
+# ----------------------------------------------------------------------------- training stream
 
 
 def _process(process_index, process_count) -> tuple[int, int]:
@@ -133,233 +405,79 @@ def _local_batch(global_batch_size: int, process_count: int) -> int:
   return global_batch_size // process_count
 
 
-def _zeros(spec) -> dict:
-  """A placeholder example with the structure of `spec` (unknown sizes 0)."""
-  return {k: tf.zeros([d if d is not None else 0 for d in s.shape], s.dtype) for k, s in spec.items()}
+def _seed(seed: int, salt: int) -> int:
+  """A 32-bit shuffle seed from (seed, salt), so related seeds give unrelated orders."""
+  return int(np.random.SeedSequence([seed % 2**64, salt]).generate_state(1)[0])
 
 
-def _guarded(pp_fn, spec):
-  """example -> a one-element dataset: pp output with `_ok` True, or a placeholder with `_ok` False.
-
-  The example's `_id` and `_pos` (its stream position, training only) are carried past pp_fn.
-  """
-
-  def per_example(ex):
-    carried = {k: ex[k] for k in _CARRIED if k in ex}
-    ex = {k: v for k, v in ex.items() if k != "_pos"}
-    good = tf.data.Dataset.from_tensors(ex).map(lambda e: {**pp_fn(e), "_ok": True})
-    bad = tf.data.Dataset.from_tensors({**_zeros(spec), "_ok": False})
-    out = good.ignore_errors().concatenate(bad).take(1)
-    return out.map(lambda o: {**o, **carried})
-
-  return per_example
-
-
-def _count(counts, ex):
-  bad = counts[0] + tf.cast(tf.logical_not(ex["_ok"]), tf.int64)
-  truncated = tf.cast(tf.reduce_any(tf.cast(ex.get("_truncated", False), tf.bool)), tf.int64)
-  counts = tf.stack([bad, counts[1] + truncated * tf.cast(ex["_ok"], tf.int64)])
-  return counts, {**ex, _COUNTS[0]: counts[0], _COUNTS[1]: counts[1]}
-
-
-def _assert_ok(ex):
-  check = tf.debugging.Assert(ex["_ok"], [
-      "Pre-processing failed for example", ex["_id"], "(a corrupt or unreadable image?). Fix or "
-      "remove it, or set skip_bad_examples=True to skip and count such examples."], summarize=1)
-  with tf.control_dependencies([check]):
-    return {k: tf.identity(v) for k, v in ex.items()}
-
-
-def preprocess(ds, pp_fn, *, skip_bad_examples: bool, num_parallel: int = 8, counts=(0, 0)):
-  """Applies pp_fn per example in parallel, keeping the order; handles bad examples and counts.
-
-  `counts` are the (bad, truncated) counts so far, when resuming.
-  """
-  spec = ds.map(lambda ex: {k: v for k, v in pp_fn(ex).items() if k not in _CARRIED}).element_spec
-  ds = ds.interleave(_guarded(pp_fn, spec), cycle_length=num_parallel, block_length=1,
-                     num_parallel_calls=num_parallel, deterministic=True)
-  ds = ds.scan(tf.constant(counts, tf.int64), _count)
-  ds = ds.filter(lambda ex: ex["_ok"]) if skip_bad_examples else ds.map(_assert_ok)
-  keep = set(_COUNTS) | {"_mask", "_pos"}
-  return ds.map(lambda ex: {k: v for k, v in ex.items() if not k.startswith("_") or k in keep})
-
-
-def _options() -> tf.data.Options:
-  options = tf.data.Options()
-  options.deterministic = True
-  return options
-
-
-class Iterator:
-  """Batches as dicts of numpy arrays [B_local, ...]; training ones resume with get/set_state.
-
-  `build(state)` makes the batch dataset starting at `state` (see the module docstring); eval
-  iterators (`num_batches` set) always start at the beginning and have no state.
-  `skipped_bad_examples` and `truncated_examples` are this host's running counts; they are part
-  of the state, so they survive a restore. `restart(consumed)` maps the position after this host's
-  last example to the position a restart continues from (the end of its global batch).
-  """
-
-  def __init__(self, build, num_sources: int, num_batches: int | None = None, restart=None):
-    self._build = build
-    self._restart = restart
-    self.num_batches = num_batches  # eval: batches per host (the same on every host); train: None
-    self._start(np.zeros(2 + num_sources, np.int64))
-
-  def __iter__(self):
-    return self
-
-  def __next__(self) -> dict[str, np.ndarray]:
-    batch = {k: v.numpy() for k, v in next(self._it).items()}
-    self.skipped_bad_examples = max(self.skipped_bad_examples, int(batch.pop(_COUNTS[0]).max()))
-    self.truncated_examples = max(self.truncated_examples, int(batch.pop(_COUNTS[1]).max()))
-    if "_pos" in batch:
-      self._consumed = batch.pop("_pos")[-1]
-    return batch
-
-  def get_state(self) -> np.ndarray:
-    """int64 [2 + number of sources]: the two counts, then the examples consumed of each source."""
-    self._check_resumable()
-    counts = [self.skipped_bad_examples, self.truncated_examples]
-    consumed = self._restart(self._consumed) if self._restart else self._consumed
-    return np.array(counts + [int(c) for c in consumed], np.int64)
-
-  def set_state(self, state: np.ndarray) -> None:
-    """Continues from a `get_state()` of an iterator built from the same config and seed."""
-    self._check_resumable()
-    state = np.asarray(state)
-    expected = (2 + len(self._consumed),)
-    if state.shape != expected or state.dtype.kind not in "iu" or (state < 0).any():
-      raise ValueError(f"Iterator state {state!r} is not {expected[0]} non-negative integers "
-                       "(a get_state() of a training iterator with the same data config).")
-    self._start(state.astype(np.int64))
-
-  def _start(self, state: np.ndarray) -> None:
-    self.skipped_bad_examples, self.truncated_examples = int(state[0]), int(state[1])
-    self._consumed = state[2:]
-    self.dataset = self._build(state)
-    self._it = iter(self.dataset)
-
-  def _check_resumable(self) -> None:
-    if self.num_batches is not None:
-      raise ValueError("Eval iterators have no state: they always run from the first example.")
-
-
-def _key(seed: int, salt: int) -> int:
-  """A 64-bit stream key from (seed, salt), so related seeds give unrelated streams."""
-  return int(tf.random.stateless_uniform([], seed=[seed, salt], minval=None, maxval=None,
-                                         dtype=tf.int64))
-
-
-def _epochs(ds: tf.data.Dataset, size: int, key: int, shuffle_buffer: int, consumed: int):
-  """Endless epochs of `ds` (`size` examples) from example `consumed` on; epoch e shuffled by (key, e)."""
-  epoch, offset = divmod(consumed, size)
-
-  def one_epoch(e):
-    seed = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(key, tf.int64), e]),
-                                       minval=None, maxval=None, dtype=tf.int64)
-    return ds.shuffle(min(shuffle_buffer, size), seed=seed, reshuffle_each_iteration=False)
-
-  return tf.data.Dataset.counter(epoch).flat_map(one_epoch).skip(offset)
-
-
-def _source_draw(weights: list, key: int):
-  """n -> the source of example n of a mixture: a draw with probabilities weights / sum, seeded
-  by (key, n)."""
-  logits = tf.math.log(tf.constant(weights, tf.float64) / sum(weights))[None]
-
-  def draw(n):
-    seed = tf.stack([tf.constant(key, tf.int64), n])
-    return tf.random.stateless_categorical(logits, 1, seed=seed)[0, 0]
-
-  return draw
-
-
-def _mix(streams: list, draw, consumed: np.ndarray) -> tf.data.Dataset:
-  """Example n comes from source draw(n); each gets `_pos`: the examples consumed of every source
-  up to and including it (so example n has sum(_pos) = n + 1).
-  """
-  streams = [s.map(lambda ex, i=i: {**ex, "_src": tf.constant(i, tf.int64)})
-             for i, s in enumerate(streams)]
-  ds = streams[0]
-  if len(streams) > 1:
-    choices = tf.data.Dataset.counter(int(consumed.sum())).map(draw)
-    ds = tf.data.Dataset.choose_from_datasets(streams, choices)
-
-  def position(pos, ex):
-    pos = pos + tf.one_hot(ex["_src"], len(streams), dtype=tf.int64)
-    return pos, {**{k: v for k, v in ex.items() if k != "_src"}, "_pos": pos}
-
-  return ds.scan(tf.constant(consumed, tf.int64), position)
-
-
-def _rows_of_host(ds, global_batch: int, local_batch: int, index: int) -> tf.data.Dataset:
-  """Keeps this host's rows of each global batch: the examples n with n mod global_batch in
-  [index * local_batch, (index + 1) * local_batch)."""
-  def mine(ex):
-    row = (tf.reduce_sum(ex["_pos"]) - 1) % global_batch
-    return tf.logical_and(row >= index * local_batch, row < (index + 1) * local_batch)
-
-  return ds.filter(mine)
-
-
-def _restart_fn(draw, num_sources: int, global_batch: int, local_batch: int, index: int):
-  """consumed after this host's last example -> the position a restart continues from.
-
-  That is the end of the global batch when the host has no more rows in it (then every host
-  gives the same position), else the position itself (a host behind after skipping bad examples).
-  """
-  def restart(consumed):
-    consumed = np.asarray(consumed, np.int64)
-    n = int(consumed.sum())  # the next example of the stream
-    if n % global_batch < (index + 1) * local_batch:
-      return consumed
-    end = (n // global_batch + 1) * global_batch
-    if num_sources == 1:
-      return consumed + (end - n)
-    drawn = list(tf.data.Dataset.range(n, end).map(draw).as_numpy_iterator())
-    return consumed + np.bincount(drawn, minlength=num_sources).astype(np.int64)
-
-  return restart
-
-
-def _weights(specs: list) -> list:
-  weights = [float(s["weight"]) if "weight" in s else num_examples(s) for s in specs]
+def _weights(specs: list, srcs: list) -> list:
+  weights = [float(s["weight"]) if "weight" in s else len(src) for s, src in zip(specs, srcs)]
   if min(weights) < 0 or not sum(weights) > 0:
     raise ValueError(f"Mixture weights {weights} must be >= 0 with a positive sum.")
   return weights
 
 
+def _stream(srcs: list, weights: list, seed: int) -> grain.MapDataset:
+  """Example n of the endless training stream as (source index, record)."""
+  streams = [grain.MapDataset.source(s).shuffle(seed=_seed(seed, i)).repeat()
+             .map(lambda record, i=i: (i, record)) for i, s in enumerate(srcs)]
+  used = [i for i, w in enumerate(weights) if w > 0]
+  if len(used) == 1:
+    return streams[used[0]]
+  return grain.MapDataset.mix([streams[i] for i in used], [weights[i] for i in used])
+
+
+def _row_example(stream, pps: list, global_batch: int, skip_bad_examples: bool):
+  """position -> the pp'd example of that training row (see "Bad input" in the docstring)."""
+
+  def example(position: int) -> dict:
+    for tries in range(MAX_TRIES):
+      i, record = stream[position + tries * global_batch]
+      try:
+        return _kept(pps[i](record), bad=tries)
+      except tf.errors.OpError:
+        if not skip_bad_examples:
+          raise
+    raise ValueError(f"The {MAX_TRIES} examples at stream positions {position} + k * "
+                     f"{global_batch} all failed pre-processing; check the data.")
+
+  return example
+
+
 def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int,
-                        shuffle_buffer: int = 10_000, skip_bad_examples: bool = False,
+                        shuffle_buffer: int | None = None, skip_bad_examples: bool = False,
                         process_index: int | None = None, process_count: int | None = None,
                         num_parallel: int = 8, prefetch: int = 2) -> Iterator:
   """Endless shuffled batches: this host's rows of each global batch, [B / process_count, ...].
 
   Same config and seed -> the same global batches on every run, for any number of processes,
-  and after a restore.
+  and after a restore. `num_parallel` threads read and pre-process up to `prefetch` local
+  batches ahead. `shuffle_buffer` has no effect (grain shuffles whole epochs).
   """
+  del shuffle_buffer
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   specs = sources(data_config)
-  sizes = [_source_size(s) for s in specs]
-  draw = _source_draw(_weights(specs) if len(specs) > 1 else [1.0], _key(seed, -1))
-  reads = [read_source(s, 0, 1, shuffle_seed=_key(seed, i) % 2**31) for i, s in enumerate(specs)]
+  srcs = [open_source(s) for s in specs]
+  for spec, src in zip(specs, srcs):
+    if not len(src):
+      raise ValueError(f"Training source {spec} has no examples; remove it or fill it.")
+  pps = [_Preprocess(pp_fn, s.signature) for s in srcs]
+  stream = _stream(srcs, _weights(specs, srcs) if len(specs) > 1 else [1.0], seed)
+  example = _row_example(stream, pps, global_batch_size, skip_bad_examples)
+  first_row = index * local_batch
 
-  def build(state):
-    consumed = np.asarray(state[2:], np.int64)
-    streams = [_epochs(ds, size, _key(seed, i), shuffle_buffer, int(c))
-               for i, (ds, size, c) in enumerate(zip(reads, sizes, consumed))]
-    ds = _mix(streams, draw, consumed)
-    if count > 1:
-      ds = _rows_of_host(ds, global_batch_size, local_batch, index)
-    ds = preprocess(ds, pp_fn, skip_bad_examples=skip_bad_examples, num_parallel=num_parallel,
-                    counts=tuple(int(c) for c in state[:2]))
-    ds = ds.batch(local_batch, drop_remainder=True).prefetch(prefetch)
-    return ds.with_options(_options())
+  def open_rows(position: int):
+    def row(k: int) -> dict:  # this host's k-th example from `position` on
+      return example(position + k // local_batch * global_batch_size + first_row + k % local_batch)
+    return (grain.MapDataset.range(_ENDLESS).map(row), num_parallel,
+            max(num_parallel, prefetch * local_batch))
 
-  restart = _restart_fn(draw, len(specs), global_batch_size, local_batch, index)
-  return Iterator(build, len(specs), restart=restart)
+  return _TrainIterator(open_rows, srcs, local_batch, global_batch_size,
+                        element_spec(pps[0], local_batch))
+
+
+# ----------------------------------------------------------------------------- evaluation
 
 
 def make_eval_iterator(data_config, pp_fn, *, global_batch_size: int,
@@ -373,15 +491,22 @@ def make_eval_iterator(data_config, pp_fn, *, global_batch_size: int,
   """
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
-  (source,) = _single(sources(data_config))
-  num_batches = math.ceil(math.ceil(num_examples(source) / count) / local_batch)
-  ds = preprocess(read_source(source, index, count), pp_fn,
-                  skip_bad_examples=skip_bad_examples, num_parallel=num_parallel)
-  ds = ds.map(lambda ex: {**ex, "_mask": tf.constant(1, tf.int32)})
-  pad = tf.data.Dataset.from_tensors(_zeros(ds.element_spec)).repeat()
-  ds = ds.concatenate(pad).take(num_batches * local_batch).padded_batch(local_batch)
-  ds = ds.prefetch(2).with_options(_options())
-  return Iterator(lambda state: ds, 0, num_batches=num_batches)
+  (spec,) = _single(sources(data_config))
+  src = open_source(spec)
+  size = len(src)
+  num_batches = math.ceil(math.ceil(size / count) / local_batch)
+  pp = _Preprocess(pp_fn, src.signature)
+
+  def example(record: dict) -> dict:
+    try:
+      return _kept(pp(record), bad=0)
+    except tf.errors.OpError:
+      if not skip_bad_examples:
+        raise
+      return {"_bad": 1}
+
+  share = grain.MapDataset.source(src)[index * size // count:(index + 1) * size // count]
+  return _EvalIterator(share.map(example), [src], local_batch, num_batches, pp, num_parallel)
 
 
 def _single(specs: list) -> list:

@@ -6,13 +6,16 @@ numbers, booleans, or lists of strings (e.g. several reference answers). Example
 
   {"image": "images/0001.png", "prefix": "caption en", "suffix": "a cat on a mat", "id": 7}
 
-`load(path)` gives a `tf.data.Dataset` of dicts: "image" is the file's encoded bytes (tf.string,
-read lazily), the other fields as written, and "_id" = "<path>:<line number>" for error messages.
-Nothing is built or converted beforehand: a data config can name the file directly.
+`Source(path)` reads the file by line index (random access, for the input pipeline's index
+sampling): example i is a dict with "image" the file's encoded bytes (read when the example is),
+the other fields as written, and "_id" = "<path>:<line number>" for error messages; `signature`
+gives each field's tf.TensorSpec. `load(path)` gives the examples in order as a `tf.data.Dataset`.
+Nothing is built or converted beforehand: a data config can name the file directly. Paths go
+through etils.epath, so the file and its images may be gs:// URLs.
 """
 import json
-import os
 
+from etils import epath
 import tensorflow as tf
 
 REQUIRED = ("image", "prefix", "suffix")
@@ -21,14 +24,14 @@ _SCALARS = (str, int, float, bool)
 
 def read_rows(path: str) -> list[dict]:
   """The parsed lines of `path` (blank lines skipped), validated, images as absolute paths."""
-  if not os.path.exists(path):
+  file = epath.Path(path)
+  if not file.exists():
     raise FileNotFoundError(f"jsonl file {path} does not exist.")
-  root = os.path.dirname(os.path.abspath(path))
+  root = file.parent if _is_url(path) else file.absolute().parent
   rows = []
-  with open(path) as f:
-    for number, line in enumerate(f, start=1):
-      if line.strip():
-        rows.append(_check_row(json.loads(line), f"{path}:{number}", root))
+  for number, line in enumerate(file.read_text().split("\n"), start=1):
+    if line.strip():
+      rows.append(_check_row(json.loads(line), f"{path}:{number}", root))
   if not rows:
     raise ValueError(f"jsonl file {path} has no examples.")
   keys = set(rows[0]) - {"_id"}
@@ -39,7 +42,11 @@ def read_rows(path: str) -> list[dict]:
   return rows
 
 
-def _check_row(row: dict, where: str, root: str) -> dict:
+def _is_url(path: str) -> bool:
+  return "://" in str(path)
+
+
+def _check_row(row: dict, where: str, root: epath.Path) -> dict:
   missing = [k for k in REQUIRED if k not in row]
   if missing:
     raise ValueError(f"{where} lacks the fields {missing}; every line needs {list(REQUIRED)}.")
@@ -48,22 +55,46 @@ def _check_row(row: dict, where: str, root: str) -> dict:
     if not (isinstance(value, _SCALARS) or is_text_list):
       raise ValueError(f"{where}: field {key!r} = {value!r}; allowed are strings, numbers, "
                        "booleans and lists of strings.")
-  image = os.path.join(root, row["image"])
-  if not os.path.exists(image):
+  image = row["image"] if _is_url(row["image"]) else str(root / row["image"])
+  if not epath.Path(image).exists():
     raise FileNotFoundError(f"{where}: image {image} does not exist.")
   return {**row, "image": image, "_id": where}
 
 
-def _column(key: str, values: list):
-  """One field of every row as a tensor: int64, float32, bool, string or ragged string."""
+def _spec(key: str, values: list) -> tf.TensorSpec:
+  """The type of one field over every row: int64, float32, bool, string or [None] strings."""
   kinds = {bool if isinstance(v, bool) else float if isinstance(v, int) else type(v) for v in values}
   if kinds == {list}:
-    return tf.ragged.constant(values, dtype=tf.string)
+    return tf.TensorSpec([None], tf.string)
   if len(kinds) != 1:
     raise ValueError(f"jsonl field {key!r} mixes value types {sorted(k.__name__ for k in kinds)}.")
   if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-    return tf.constant(values, dtype=tf.int64)
-  return tf.constant(values, dtype={bool: tf.bool, float: tf.float32, str: tf.string}[kinds.pop()])
+    return tf.TensorSpec([], tf.int64)
+  return tf.TensorSpec([], {bool: tf.bool, float: tf.float32, str: tf.string}[kinds.pop()])
+
+
+def _column(key: str, values: list):
+  """One field of every row as a tensor ([N] or ragged [N, None] strings)."""
+  spec = _spec(key, values)
+  if spec.shape.rank:
+    return tf.ragged.constant(values, dtype=tf.string)
+  return tf.constant(values, dtype=spec.dtype)
+
+
+class Source:
+  """The examples of a jsonl file by line index (blank lines skipped): example i reads its image."""
+
+  def __init__(self, path: str):
+    self.path = path
+    self.rows = read_rows(path)
+    self.signature = {key: _spec(key, [row[key] for row in self.rows]) for key in self.rows[0]}
+
+  def __len__(self) -> int:
+    return len(self.rows)
+
+  def __getitem__(self, index: int) -> dict:
+    row = self.rows[index]
+    return {**row, "image": epath.Path(row["image"]).read_bytes()}
 
 
 def load(path: str) -> tf.data.Dataset:

@@ -1,5 +1,8 @@
-"""The input pipeline: determinism, resumption, hosts' rows of the global batch, mixtures, eval
-padding, bad input."""
+"""The input pipeline: determinism, resumption, hosts' rows of the global batch (and only those
+read), mixtures, eval padding, bad input, TFRecord builds refused."""
+import threading
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -21,7 +24,7 @@ def tfds_dir(tmp_path_factory):
                                (chartqa.ChartQA, data_fixtures.write_chartqa, ["human", "augmented"])]:
     manual = writer(str(root / cls.name))
     for config in configs:
-      cls(config=config, data_dir=out).download_and_prepare(
+      cls(config=config, data_dir=out, file_format="array_record").download_and_prepare(
           download_config=tfds.download.DownloadConfig(manual_dir=manual))
   return out
 
@@ -68,9 +71,9 @@ def test_restored_iterator_continues_exactly_from_a_small_state(source, jsonl_pa
   run = make()
   _ids(run, 5)
   state = run.get_state()
-  # [bad, truncated, consumed per source]: 10 examples read, 8 bytes a number whatever the buffer.
+  # [bad, truncated, stream position]: 10 examples consumed, 8 bytes a number.
   assert state.dtype == np.int64 and state.nbytes < 1024
-  assert state[:2].tolist() == [0, 0] and state[2:].sum() == 10
+  assert state.tolist() == [0, 0, 10]
   if source == "jsonl":
     assert state.tolist() == [0, 0, 10]  # 7 examples: the middle of the second epoch.
   expected = _ids(run, 8)
@@ -79,12 +82,13 @@ def test_restored_iterator_continues_exactly_from_a_small_state(source, jsonl_pa
   assert _ids(resumed, 8) == expected
 
 
-def test_mixture_state_counts_each_source(tfds_dir):
+def test_mixture_state_is_the_stream_position(tfds_dir):
   it = ip.make_train_iterator(_chartqa_mixture(tfds_dir), pp_id, global_batch_size=2, seed=5,
                               process_index=0, process_count=1)
   ids = sum(_ids(it, 7), [])
   human = sum(i // 1_000_000 == 11 for i in ids)  # human train ids are 11_000_000 + row.
-  assert it.get_state().tolist() == [0, 0, human, len(ids) - human]
+  assert it.get_state().tolist() == [0, 0, 14]
+  assert human in (5, 6)  # grain's mix interleaves in the sizes' proportion, human 2 : augmented 3
 
 
 def test_restore_skips_whole_epochs_and_examples_without_preprocessing(jsonl_path):
@@ -110,28 +114,44 @@ def test_restore_skips_whole_epochs_and_examples_without_preprocessing(jsonl_pat
   assert 2 <= len(calls) < 40
 
 
-def test_bad_example_counts_survive_a_restore(jsonl_path, tmp_path):
-  data_fixtures.corrupt_image(str(tmp_path / "images" / "3.png"))
+def _replaced(stream, global_batch, bad):
+  """The rows of `stream` (clean ids by position) when `bad` fails: the same row of the next
+  global batch stands in; -> (ids of rows, failures met)."""
+  rows, failures = [], 0
+  for position in range(len(stream) - 3 * global_batch):
+    tries = next(t for t in range(4) if stream[position + t * global_batch] != bad)
+    rows.append(stream[position + tries * global_batch])
+    failures += tries
+  return rows, failures
+
+
+def test_bad_example_is_replaced_by_the_same_row_of_the_next_batch(jsonl_path, tmp_path):
   make = lambda: ip.make_train_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=2, seed=0,
                                         skip_bad_examples=True, process_index=0, process_count=1)
+  clean = sum(_ids(make(), 13), [])
+  data_fixtures.corrupt_image(str(tmp_path / "images" / "3.png"))
+  rows, failures = _replaced(clean, 2, bad=3)  # 20 rows
   run = make()
-  _ids(run, 4)
+  assert sum(_ids(run, 4), []) == rows[:8]
   state = run.get_state()
-  assert state[2] == 8 + state[0] and state[0] == run.skipped_bad_examples  # 8 good + bad read
-  expected = _ids(run, 6)
+  assert state.tolist() == [_replaced(clean[:8 + 6], 2, 3)[1], 0, 8]
+  assert _ids(run, 6) == np.reshape(rows[8:], (6, 2)).tolist()
+  assert run.skipped_bad_examples == failures >= 2  # id 3 is in each of the 3 epochs read
   resumed = make()
   resumed.set_state(state)
   assert resumed.skipped_bad_examples == state[0]
-  assert _ids(resumed, 6) == expected and 3 not in sum(expected, [])
-  # 20 good examples of 6 per epoch: the bad one was passed in epochs 1-3, maybe in epoch 4.
-  assert resumed.skipped_bad_examples == run.skipped_bad_examples in (3, 4)
+  assert sum(_ids(resumed, 6), []) == rows[8:] and resumed.skipped_bad_examples == failures
 
 
 def test_state_errors(jsonl_path):
   it = ip.make_train_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=2, seed=0,
                               process_index=0, process_count=1)
   with pytest.raises(ValueError, match="3 non-negative integers"):
-    it.set_state(np.zeros(4, np.int64))
+    it.set_state(np.zeros(2, np.int64))
+  with pytest.raises(ValueError, match="3 non-negative integers"):
+    it.set_state(np.array([0, 0, -1]))
+  with pytest.raises(ValueError, match="2-source mixture.*before grain"):
+    it.set_state(np.array([0, 0, 5, 7]))  # the tf.data pipeline's mixture state
   ev = ip.make_eval_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=2,
                              process_index=0, process_count=1)
   with pytest.raises(ValueError, match="Eval iterators have no state"):
@@ -192,24 +212,29 @@ def test_hosts_rows_make_the_one_process_global_batches_and_resume_alike(source,
     assert _global_ids(its, 3) == want[3:]
 
 
-def test_host_skipping_a_bad_example_resumes_exactly_from_its_own_state(jsonl_path, tmp_path):
+def test_bad_examples_keep_global_batches_and_positions_for_any_process_count(jsonl_path,
+                                                                              tmp_path):
   data_fixtures.corrupt_image(str(tmp_path / "images" / "3.png"))
-  make = lambda index: ip.make_train_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=4,
-                                              seed=0, skip_bad_examples=True,
-                                              process_index=index, process_count=2)
-  for index in range(2):
-    run = make(index)
-    _ids(run, 5)
-    state = run.get_state()
-    assert state[0] >= 1  # this host has met the bad example: it is behind the other host
-    expected = _ids(run, 5)
-    resumed = make(index)
-    resumed.set_state(state)
-    assert _ids(resumed, 5) == expected and 3 not in sum(expected, [])
-    assert resumed.skipped_bad_examples == run.skipped_bad_examples
+  config = {"jsonl": jsonl_path}
+  make = lambda index, count: ip.make_train_iterator(
+      config, pp_id, global_batch_size=4, seed=0, skip_bad_examples=True, process_index=index,
+      process_count=count)
+  (one,) = [make(0, 1)]
+  want = _ids(one, 10)
+  assert 3 not in sum(want, []) and one.skipped_bad_examples >= 4  # 40 rows: 5 epochs of 7
+  for count in (2, 4):
+    its = [make(i, count) for i in range(count)]
+    assert _global_ids(its, 5) == want[:5]
+    assert {it.get_state()[2] for it in its} == {20}  # every host at one position
+    resumed = [make(i, count) for i in range(count)]
+    for it, r in zip(its, resumed):
+      r.set_state(it.get_state())
+    assert _global_ids(resumed, 5) == _global_ids(its, 5) == want[5:]
+    assert [r.skipped_bad_examples for r in resumed] == [it.skipped_bad_examples for it in its]
+    assert sum(it.skipped_bad_examples for it in its) == one.skipped_bad_examples
 
 
-def test_other_hosts_rows_are_not_preprocessed(jsonl_path):
+def test_other_hosts_rows_are_neither_read_nor_preprocessed(jsonl_path):
   calls = []
 
   def pp(ex):
@@ -220,8 +245,9 @@ def test_other_hosts_rows_are_not_preprocessed(jsonl_path):
                               process_index=3, process_count=4, prefetch=1, num_parallel=1)
   for _ in range(20):
     assert next(it)["id"].shape == (1,)
-  # 80 examples read; pp ran on this host's 20 and a few in flight (one in four), not on 80.
-  assert 20 <= len(calls) < 30
+  # The stream has passed 80 examples; this host read and pre-processed its 20 and a few in
+  # flight, not 80.
+  assert 20 <= len(calls) < 30 and 20 <= it.records_read < 30
 
 
 def test_eval_yields_each_example_once_with_padding_mask(jsonl_path):
@@ -259,6 +285,28 @@ def test_corrupt_image_raises_naming_the_example(jsonl_path, tmp_path):
                              process_index=0, process_count=1)
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"data\.jsonl:4.*skip_bad_examples"):
     next(it)
+
+
+def _reader_threads():
+  return [t for t in threading.enumerate() if t.name.startswith("grain")]
+
+
+@pytest.mark.parametrize("kind", ["train", "eval"])
+def test_corrupt_image_stops_the_reader_threads(kind, jsonl_path, tmp_path):
+  data_fixtures.corrupt_image(str(tmp_path / "images" / "3.png"))
+  before = set(_reader_threads())
+  if kind == "train":
+    it = ip.make_train_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=7, seed=0,
+                                process_index=0, process_count=1, num_parallel=4)
+  else:
+    it = ip.make_eval_iterator({"jsonl": jsonl_path}, pp_id, global_batch_size=7,
+                               process_index=0, process_count=1, num_parallel=4)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"data\.jsonl:4"):
+    next(it)
+  deadline = time.monotonic() + 10
+  while set(_reader_threads()) - before and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert not set(_reader_threads()) - before
 
 
 def test_corrupt_image_skipped_and_counted(jsonl_path, tmp_path):
@@ -299,3 +347,16 @@ def test_config_errors_name_the_key():
     ip.sources({"name": "docvqa"})
   with pytest.raises(ValueError, match="exactly one"):
     ip.sources({"name": "docvqa", "split": "train", "jsonl": "x.jsonl"})
+
+
+def test_tfrecord_build_is_refused_naming_the_convert_and_build_commands(tmp_path):
+  manual = data_fixtures.write_docvqa(str(tmp_path / "manual"))
+  docvqa.DocVQA(data_dir=str(tmp_path / "old")).download_and_prepare(  # TFDS's default: TFRecord
+      download_config=tfds.download.DownloadConfig(manual_dir=manual))
+  config = {"name": "docvqa", "split": "train", "data_dir": str(tmp_path / "old")}
+  with pytest.raises(ValueError, match=r"tfrecord files.*tfds convert_format "
+                     r"--dataset_version_dir=\S*old/docvqa/1\.0\.0 --out_file_format=array_record"
+                     r".*tfds build big_paligemma/data/datasets/docvqa\.py .*--file_format "
+                     r"array_record"):
+    ip.make_train_iterator(config, pp_id, global_batch_size=2, seed=0, process_index=0,
+                           process_count=1)

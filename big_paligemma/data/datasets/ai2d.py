@@ -1,6 +1,7 @@
 """AI2D (multiple-choice questions on science diagrams) from its official release.
 
-Build: `tfds build big_paligemma/data/datasets/ai2d.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/ai2d.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `ai2d` builder): id (the

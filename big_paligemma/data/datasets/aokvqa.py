@@ -1,6 +1,7 @@
 """A-OKVQA v1.0 (augmented OK-VQA on COCO 2017) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/aokvqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/aokvqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `aokvqa` builder): question,

@@ -1,8 +1,9 @@
 """ChartQA (human-written and machine-generated questions on charts) from its official files.
 
 Build: `tfds build big_paligemma/data/datasets/chartqa.py --config human --manual_dir DIR
---data_dir OUT` (and again with `--config augmented`). This module imports nothing from the
-project, so `tfds build` can load it by path.
+--data_dir OUT --file_format array_record` (and again with `--config augmented`); the input
+pipeline reads ArrayRecord files. This module imports nothing from the project, so `tfds build`
+can load it by path. Paths go through etils.epath (gs:// works).
 
 question_id is unique across splits and configs:
   question_id = 1_000_000 * (10 * split_code + config_code) + row
@@ -10,7 +11,6 @@ with split_code train 1, validation 2, test 3; config_code human 1, augmented 2;
 position in the split's JSON file (< 1_000_000). E.g. row 5 of val_augmented.json -> 22_000_005.
 """
 import json
-import os
 
 from etils import epath
 import numpy as np
@@ -57,22 +57,21 @@ class ChartQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     }), homepage="https://github.com/vis-nlp/ChartQA")
 
   def _split_generators(self, dl_manager):
-    root = os.fspath(dl_manager.manual_dir)
+    root = epath.Path(dl_manager.manual_dir)
     config = self.builder_config.name
-    paths = {split: os.path.join(root, d, f"{d}_{config}.json") for split, d in _SPLIT_DIRS.items()}
+    paths = {split: root / d / f"{d}_{config}.json" for split, d in _SPLIT_DIRS.items()}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not path.exists():
         raise FileNotFoundError(f"ChartQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(split, path) for split, path in paths.items()}
 
   def _generate_examples(self, split, path):
-    with open(path) as f:
-      rows = json.load(f)
-    image_dir = os.path.join(os.path.dirname(path), "png")
+    rows = json.loads(path.read_text())
+    image_dir = path.parent / "png"
     for row, entry in enumerate(rows):
-      image = os.path.join(image_dir, entry["imgname"])
-      if not os.path.exists(image):
+      image = image_dir / entry["imgname"]
+      if not image.exists():
         raise FileNotFoundError(f"ChartQA image {image} (row {row} of {path}) is missing.")
       qid = question_id(split, self.builder_config.name, row)
       yield qid, {"question_id": qid, "question": entry["query"], "answer": entry["label"],
-                  "image": image, "imgname": entry["imgname"]}
+                  "image": str(image), "imgname": entry["imgname"]}

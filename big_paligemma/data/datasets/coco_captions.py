@@ -1,11 +1,12 @@
 """COCO captions with the Karpathy split, from `dataset_coco.json` and the COCO 2014 images.
 
-Build: `tfds build big_paligemma/data/datasets/coco_captions.py --manual_dir DIR --data_dir OUT`.
-This module imports nothing from the project, so `tfds build` can load it by path. It shadows the
-TFDS catalogue's `coco_captions` only where the input pipeline names it (it is not registered).
+Build: `tfds build big_paligemma/data/datasets/coco_captions.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files). This module imports
+nothing from the project, so `tfds build` can load it by path. It shadows the TFDS catalogue's
+`coco_captions` only where the input pipeline names it (it is not registered). Paths go through
+etils.epath (gs:// works).
 """
 import json
-import os
 
 from etils import epath
 import numpy as np
@@ -37,12 +38,11 @@ class CocoCaptions(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     }), homepage="https://cs.stanford.edu/people/karpathy/deepimagesent/")
 
   def _split_generators(self, dl_manager):
-    root = os.fspath(dl_manager.manual_dir)
-    path = os.path.join(root, "dataset_coco.json")
-    if not os.path.exists(path):
+    root = epath.Path(dl_manager.manual_dir)
+    path = root / "dataset_coco.json"
+    if not path.exists():
       raise FileNotFoundError(f"COCO Karpathy file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(path) as f:
-      images = json.load(f)["images"]
+    images = json.loads(path.read_text())["images"]
     unknown = {im["split"] for im in images} - set(_SPLITS)
     if unknown:
       raise ValueError(f"{path} has splits {sorted(unknown)}; expected only {_SPLITS}.")
@@ -51,9 +51,9 @@ class CocoCaptions(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _generate_examples(self, root, images):
     for im in images:
-      image = os.path.join(root, im["filepath"], im["filename"])
-      if not os.path.exists(image):
+      image = root / im["filepath"] / im["filename"]
+      if not image.exists():
         raise FileNotFoundError(f"COCO image {image} (cocoid {im['cocoid']}) is missing.\n"
                                 f"{_INSTRUCTIONS}")
-      yield im["cocoid"], {"image_id": im["cocoid"], "image": image,
+      yield im["cocoid"], {"image_id": im["cocoid"], "image": str(image),
                            "captions": [s["raw"] for s in im["sentences"]]}

@@ -1,7 +1,8 @@
 """CountBenchQA (CountBench's 540 LAION images, 2-10 objects each, with a counting question) from
 its files: the Hugging Face copy of CountBench and big_vision's questions.
 
-Build: `tfds build big_paligemma/data/datasets/countbenchqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/countbenchqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One split, `huggingface` (as big_vision names it): the parquet rows that have an RGB image (the

@@ -1,10 +1,10 @@
 """SP-DocVQA v1.0 (single-page document VQA) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/docvqa.py --manual_dir DIR --data_dir OUT`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+Build: `tfds build big_paligemma/data/datasets/docvqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files). This module imports
+nothing from the project, so `tfds build` can load it by path. Paths go through etils.epath.
 """
 import json
-import os
 
 from etils import epath
 import numpy as np
@@ -38,21 +38,20 @@ class DocVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     }), homepage="https://rrc.cvc.uab.es/?ch=17")
 
   def _split_generators(self, dl_manager):
-    root = os.fspath(dl_manager.manual_dir)
-    paths = {split: os.path.join(root, name) for split, name in _FILES.items()}
+    root = epath.Path(dl_manager.manual_dir)
+    paths = {split: root / name for split, name in _FILES.items()}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not path.exists():
         raise FileNotFoundError(f"DocVQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, path) for split, path in paths.items()}
 
   def _generate_examples(self, root, path):
-    with open(path) as f:
-      entries = json.load(f)["data"]
+    entries = json.loads(path.read_text())["data"]
     for entry in entries:
-      image = os.path.join(root, entry["image"])
-      if not os.path.exists(image):
+      image = root / entry["image"]
+      if not image.exists():
         raise FileNotFoundError(
             f"DocVQA image {image} of question {entry['questionId']} is missing.\n{_INSTRUCTIONS}")
       yield entry["questionId"], {
           "question_id": entry["questionId"], "question": entry["question"],
-          "answers": entry.get("answers", []), "image": image}
+          "answers": entry.get("answers", []), "image": str(image)}

@@ -1,6 +1,7 @@
 """GQA 1.2 balanced questions (compositional questions on Visual Genome images) from its files.
 
-Build: `tfds build big_paligemma/data/datasets/gqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/gqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `gqa` builder): example_id (the

@@ -1,6 +1,7 @@
 """InfographicVQA v1.0 from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/infovqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/infovqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `infovqa` builder): question_id,

@@ -1,6 +1,7 @@
 """MaRVL (NLVR2's task in Indonesian, Swahili, Tamil, Turkish and Mandarin) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/marvl.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/marvl.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 Splits test_id, test_sw, test_ta, test_tr, test_zh (big_vision's names), evaluation only.

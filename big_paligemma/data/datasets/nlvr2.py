@@ -1,6 +1,7 @@
 """NLVR2 (is a sentence true of a pair of photographs?) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/nlvr2.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/nlvr2.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 Splits train, dev, test (the release's test1). Features as big_vision's pp reads them: image_left

@@ -1,6 +1,7 @@
 """OCR-VQA (questions on book covers) from its official dataset.json and downloaded images.
 
-Build: `tfds build big_paligemma/data/datasets/ocrvqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/ocrvqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per (image, question) pair, as big_vision's (unreleased) `ocrvqa_id` builder:

@@ -1,6 +1,7 @@
 """OK-VQA v1.1 (outside-knowledge VQA on COCO 2014) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/okvqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/okvqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `okvqa` builder): question,

@@ -1,9 +1,9 @@
 """POPE (yes/no object-hallucination questions on COCO val2014 images) from its official files.
 
 Build: `tfds build big_paligemma/data/datasets/pope.py --config random --manual_dir DIR
---data_dir OUT` (configs random, popular, adversarial: big_vision's pope_random, pope_popular,
-pope_adversarial). This module imports nothing from the project, so `tfds build` can load it by
-path.
+--data_dir OUT --file_format array_record` (ArrayRecord: what the input pipeline reads; configs
+random, popular, adversarial: big_vision's pope_random, pope_popular, pope_adversarial). This
+module imports nothing from the project, so `tfds build` can load it by path.
 
 One split, test (POPE has no training data). Features as big_vision's `pope` builder: question_id
 (the file's), image/filename, image, question, answer ("yes" or "no"), thing (the object asked

@@ -2,8 +2,9 @@
 official files.
 
 Build: `tfds build big_paligemma/data/datasets/rsvqa.py --config lr_nonum --manual_dir DIR
---data_dir OUT` (configs lr_nonum, lr_all, hr_nonum, hr_all; each release in its own DIR, or both
-in one). This module imports nothing from the project, so `tfds build` can load it by path.
+--data_dir OUT --file_format array_record` (ArrayRecord: what the input pipeline reads; configs
+lr_nonum, lr_all, hr_nonum, hr_all; each release in its own DIR, or both in one). This module
+imports nothing from the project, so `tfds build` can load it by path.
 
 One builder with four configs for big_vision's `rsvqa_lr/{nonum,all}` and `rsvqa_hr/{nonum,all}`
 ("rsvqa/lr_nonum" is big_vision's "rsvqa_lr/nonum"): `nonum` leaves out the numeric question types

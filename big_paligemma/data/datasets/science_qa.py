@@ -1,7 +1,8 @@
 """ScienceQA (multiple-choice science questions; the IMG subset: questions with an image) from its
 official files.
 
-Build: `tfds build big_paligemma/data/datasets/science_qa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/science_qa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 Splits train, val, test (the `split` of each problem); problems without an image are left out, as

@@ -1,6 +1,7 @@
 """ST-VQA Task 3 (scene-text VQA, open vocabulary) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/stvqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/stvqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `stvqa` builder): question_id,

@@ -1,6 +1,7 @@
 """TallyQA (open-ended counting questions on Visual Genome and COCO images) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/tallyqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/tallyqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 Features as big_vision's `tallyqa` builder: image, image_id, image_source (the file's

@@ -1,6 +1,7 @@
 """VizWiz-VQA (questions by blind photographers) from its official annotation files and images.
 
-Build: `tfds build big_paligemma/data/datasets/vizwizvqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/vizwizvqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per image (each has one question), with big_vision's feature names (its `vizwizvqa`

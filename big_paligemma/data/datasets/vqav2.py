@@ -1,6 +1,7 @@
 """VQAv2 (balanced real images) from its official question/annotation files and COCO images.
 
-Build: `tfds build big_paligemma/data/datasets/vqav2.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/vqav2.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `vqa` builder): question_text,

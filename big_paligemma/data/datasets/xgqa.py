@@ -1,6 +1,7 @@
 """xGQA zero-shot test sets (GQA testdev-balanced questions in 8 languages) from IGLUE's files.
 
-Build: `tfds build big_paligemma/data/datasets/xgqa.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/xgqa.py --manual_dir DIR --data_dir OUT
+--file_format array_record` (the input pipeline reads ArrayRecord files).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per question, with big_vision's feature names (its `xgqa` builder): example_id
