@@ -1,6 +1,7 @@
 """COCO-35L (COCO Karpathy captions machine-translated to 34 languages, plus English).
 
-Build: `tfds build big_paligemma/data/datasets/coco35l.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/coco35l.py --manual_dir DIR --data_dir OUT
+--file_format array_record`.
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per (image, language), with big_vision's feature names (its `coco35l` builder):

@@ -1,6 +1,7 @@
 """nocaps (novel object captioning, val and test) from its official annotation files.
 
-Build: `tfds build big_paligemma/data/datasets/nocaps.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/nocaps.py --manual_dir DIR --data_dir OUT
+--file_format array_record`.
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per image, with big_vision's feature names (its `nocaps` builder): image/id,

@@ -1,7 +1,8 @@
 """RefCOCO, RefCOCO+ and RefCOCOg (referring expressions of COCO objects) from the official files.
 
-Build: `tfds build big_paligemma/data/datasets/refcoco.py --config refcocox_combined
---manual_dir DIR --data_dir OUT` (and refcoco_unc, refcocoplus_unc, refcocog_umd for the evals).
+Build: `tfds build big_paligemma/data/datasets/refcoco.py --config refcocox_combined --manual_dir
+DIR --data_dir OUT --file_format array_record` (and refcoco_unc, refcocoplus_unc, refcocog_umd for
+the evals).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 Features as big_vision's `ref_coco_bv` builder: one example per image (id, image, height, width,

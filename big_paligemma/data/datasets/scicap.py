@@ -1,7 +1,7 @@
 """SciCap (captions of scientific figures from arXiv papers) from its official release.
 
 Build: `tfds build big_paligemma/data/datasets/scicap.py --config first_sentence_subfig_no
---manual_dir DIR --data_dir OUT` (the PaliGemma transfer's config).
+--manual_dir DIR --data_dir OUT --file_format array_record` (the PaliGemma transfer's config).
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per figure, with big_vision's feature names (its `scicap` builder): image/id,

@@ -1,6 +1,7 @@
 """Screen2Words (summaries of Android screens from RICO) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/screen2words.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/screen2words.py --manual_dir DIR --data_dir OUT
+--file_format array_record`.
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per screen, with big_vision's feature names (its `screen2_words` builder): image/id

@@ -1,6 +1,7 @@
 """TextCaps v0.1 (captions that read the text in images) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/textcaps.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/textcaps.py --manual_dir DIR --data_dir OUT
+--file_format array_record`.
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per image, with big_vision's feature names (its `text_caps` builder): image/id,

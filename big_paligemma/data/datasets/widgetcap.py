@@ -1,6 +1,7 @@
 """Widget Captioning (captions of one UI element of a RICO screen) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/widgetcap.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/widgetcap.py --manual_dir DIR --data_dir OUT
+--file_format array_record`.
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per captioned element, with big_vision's feature names (its `widgetcap` builder):

@@ -1,6 +1,7 @@
 """Crossmodal-3600 (3600 images captioned by humans in 36 languages) from its official files.
 
-Build: `tfds build big_paligemma/data/datasets/xm3600.py --manual_dir DIR --data_dir OUT`.
+Build: `tfds build big_paligemma/data/datasets/xm3600.py --manual_dir DIR --data_dir OUT
+--file_format array_record`.
 This module imports nothing from the project, so `tfds build` can load it by path.
 
 One example per (image, language), with big_vision's feature names (its `xm3600` builder):
