@@ -84,11 +84,7 @@ def tight_box(mask: np.ndarray) -> tuple[float, float, float, float]:
 
 def mask64(mask: np.ndarray, box) -> np.ndarray:
   """The mask cropped to `box` (corners round(v * size)), as [64, 64] float32 in [0, 1]."""
-  h, w = mask.shape
-  y0, x0, y1, x1 = (int(round(v * s)) for v, s in zip(box, (h, w, h, w)))
-  crop = tf.constant(mask[y0:y1, x0:x1, None] * 255.0, tf.float32)[None]
-  size = (segmentation.MASK_SIZE, segmentation.MASK_SIZE)
-  return tf.image.resize(crop, size, method="bilinear", antialias=True)[0, ..., 0].numpy() / 255.0
+  return ops_seg.crop_mask64(tf.constant(mask), tf.constant(box, tf.float32)).numpy()
 
 
 def encode_rows(rows: list[dict], vae_path: str, batch_size: int = 64):

@@ -110,7 +110,8 @@ def build_data(config, mesh) -> Data:
   iterator = input_pipeline.make_train_iterator(
       data_cfg, pp_fn, global_batch_size=config.input.batch_size, seed=config.seed,
       shuffle_buffer=config.input.shuffle_buffer,
-      skip_bad_examples=config.input.skip_bad_examples, num_parallel=config.input.num_parallel)
+      skip_bad_examples=config.input.skip_bad_examples, num_parallel=config.input.num_parallel,
+      source_pp=lambda spec: pp.get_preprocess_fn(spec, tokenizer_path=config.tokenizer))
   size = sum(input_pipeline.num_examples(s) for s in input_pipeline.sources(data_cfg))
   return Data(iterator, sharding_lib.batch_sharding(mesh), size)
 

@@ -6,6 +6,8 @@ Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"mixture": [{"name": "chartqa/human", "split": "train", "data_dir": D},
                {"name": "chartqa/augmented", "split": "train", "data_dir": D}]}
 A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7398 : 20901).
+A training source may set its own "pp" (a pp spec replacing `input.pp` for its examples; every
+source's pp must give the same fields).
 The names of data/datasets.BUILDERS are this project's builders (data/datasets/); any other name
 is looked up in the TFDS catalogue. Images stay encoded bytes: the pp function decodes them.
 
@@ -62,7 +64,7 @@ import tensorflow_datasets as tfds
 from big_paligemma.data import datasets
 from big_paligemma.data import jsonl
 
-SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight")
+SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight", "pp")
 ID_FIELDS = ("question_id", "image_id", "id")
 MAX_TRIES = 16  # skip_bad_examples: examples tried for one training row before giving up
 _ENDLESS = 2**62  # the length grain sees for the endless training stream
@@ -186,10 +188,20 @@ def open_source(source: dict) -> _Counted:
 # ----------------------------------------------------------------------------- pre-processing
 
 
+def _tensor(value, spec) -> tf.Tensor:
+  """One record value as a tensor of `spec`'s type; a ragged spec (a Sequence in a Sequence,
+  e.g. RefCOCO's expressions per object) from its rows, which the data source gives as a 2-D
+  array or a list of 1-D arrays."""
+  if isinstance(spec, tf.RaggedTensorSpec):
+    return tf.ragged.constant([list(row) for row in value], spec.dtype,
+                              ragged_rank=spec.ragged_rank)
+  return tf.constant(value, spec.dtype)
+
+
 def _tensors(record: dict, signature: dict) -> dict:
   """A record (nested dicts of numpy, bytes or lists) as tensors of `signature`'s types."""
-  return {k: _tensors(record[k], spec) if isinstance(spec, dict) else
-          tf.constant(record[k], spec.dtype) for k, spec in signature.items()}
+  return {k: _tensors(record[k], spec) if isinstance(spec, dict) else _tensor(record[k], spec)
+          for k, spec in signature.items()}
 
 
 def _numpy(value: tf.Tensor) -> np.ndarray:
@@ -444,15 +456,34 @@ def _row_example(stream, pps: list, global_batch: int, skip_bad_examples: bool):
   return example
 
 
+def _source_pps(specs: list[dict], srcs: list, pp_fn, source_pp) -> list[_Preprocess]:
+  """Each source's pp: its own "pp" spec (built by `source_pp`) or `pp_fn`; all must give the
+  same fields (they are batched together)."""
+  pps = []
+  for spec, src in zip(specs, srcs):
+    if "pp" in spec and source_pp is None:
+      raise ValueError(f"Source {spec} has its own 'pp'; the caller must pass source_pp= (spec "
+                       "-> pp function), as trainers.train does.")
+    pps.append(_Preprocess(source_pp(spec["pp"]) if "pp" in spec else pp_fn, src.signature))
+  want = element_spec(pps[0], 1)
+  for spec, p in zip(specs[1:], pps[1:]):
+    if element_spec(p, 1) != want:
+      raise ValueError(f"The pp of source {spec} gives {element_spec(p, 1)}, the first source's "
+                       f"{want}; a mixture's sources must give the same fields, dtypes and shapes.")
+  return pps
+
+
 def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int,
                         shuffle_buffer: int | None = None, skip_bad_examples: bool = False,
                         process_index: int | None = None, process_count: int | None = None,
-                        num_parallel: int = 8, prefetch: int = 2) -> Iterator:
+                        num_parallel: int = 8, prefetch: int = 2, source_pp=None) -> Iterator:
   """Endless shuffled batches: this host's rows of each global batch, [B / process_count, ...].
 
   Same config and seed -> the same global batches on every run, for any number of processes,
   and after a restore. `num_parallel` threads read and pre-process up to `prefetch` local
-  batches ahead. `shuffle_buffer` has no effect (grain shuffles whole epochs).
+  batches ahead. `shuffle_buffer` has no effect (grain shuffles whole epochs). A mixture source
+  with its own "pp" (a pp spec) is pre-processed by `source_pp(spec)` instead of `pp_fn` (e.g. a
+  prompt per source, as big_vision's per-source input configs).
   """
   del shuffle_buffer
   index, count = _process(process_index, process_count)
@@ -462,7 +493,7 @@ def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int
   for spec, src in zip(specs, srcs):
     if not len(src):
       raise ValueError(f"Training source {spec} has no examples; remove it or fill it.")
-  pps = [_Preprocess(pp_fn, s.signature) for s in srcs]
+  pps = _source_pps(specs, srcs, pp_fn, source_pp)
   stream = _stream(srcs, _weights(specs, srcs) if len(specs) > 1 else [1.0], seed)
   example = _row_example(stream, pps, global_batch_size, skip_bad_examples)
   first_row = index * local_batch
@@ -492,6 +523,8 @@ def make_eval_iterator(data_config, pp_fn, *, global_batch_size: int,
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   (spec,) = _single(sources(data_config))
+  if "pp" in spec:
+    raise ValueError(f"Eval source {spec} has a 'pp'; an eval's pp is its own `pp` entry.")
   src = open_source(spec)
   size = len(src)
   num_batches = math.ceil(math.ceil(size / count) / local_batch)
