@@ -13,11 +13,12 @@ error (a language missing from the run).
 import argparse
 import json
 
+from big_paligemma import fs
+
 
 def read_rows(path: str) -> list[dict]:
   """The metric rows of a metrics.jsonl file, or of an evaluators.run JSON file (step None)."""
-  with open(path) as f:
-    text = f.read()
+  text = fs.read_text(path)
   if text.lstrip().startswith("{") and "\n{" not in text.strip():
     row = json.loads(text)
     return [row if "step" in row else {"step": None, **row}]

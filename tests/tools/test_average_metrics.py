@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from big_paligemma import fs
 from tools import average_metrics
 
 
@@ -23,3 +24,11 @@ def test_means_per_step_without_the_excluded_evals(tmp_path, capsys):
   run.write_text(json.dumps({"xm3600_de/cider": 0.5, "xm3600_quz/cider": 0.25}))
   assert average_metrics.averages(average_metrics.read_rows(str(run)), "xm3600_") == {
       None: (0.375, 2)}
+
+
+def test_reads_a_metrics_file_in_a_bucket(gcs_bucket):
+  path = f"{gcs_bucket}/run/metrics.jsonl"
+  fs.write_text(path, json.dumps({"step": 5, "xm3600_de/cider": 1.0, "xm3600_en/cider": 3.0}))
+  assert average_metrics.main(["--metrics", path, "--prefix", "xm3600_"]) == {5: (2.0, 2)}
+  with pytest.raises(FileNotFoundError, match=f"{gcs_bucket}/run/none.jsonl"):
+    average_metrics.read_rows(f"{gcs_bucket}/run/none.jsonl")

@@ -1,10 +1,9 @@
 """Demo COCO-35L in its official layout: coco_mt_train.jsonl / coco_mt_dev.jsonl (one line per
 (English caption, target language)), Karpathy's dataset_coco.json and the COCO JPEGs. Images and
 English captions as the COCO demo; the caption in language L is `translate(caption, L)`."""
-import json
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import coco35l
 from tools.demo_data import common
 from tools.demo_data import nocaps
@@ -33,7 +32,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       image, texts = nocaps.shape_image(rng, size)
       folder = "train2014" if part == "train" else "val2014"
       filename = f"COCO_{folder}_{cocoid:012d}.jpg"
-      common.save(image, os.path.join(root, folder, filename), "JPEG")
+      common.save(image, fs.join(root, folder, filename), "JPEG")
       images.append({"filepath": folder, "filename": filename, "cocoid": cocoid,
                      "split": "train" if part == "train" else "val", "sentences": []})
       for j, text in enumerate(texts):
@@ -42,9 +41,8 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
             lines.append({"image_id": f"{cocoid}_{j}", "src_lang": "en", "trg_lang": lang,
                           "caption_tokenized": text.lower(),
                           "translation_tokenized": translate(text, lang)})
-    with open(os.path.join(root, f"coco_mt_{part}.jsonl"), "w") as f:
-      f.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-  common.write_json(os.path.join(root, "dataset_coco.json"), {"images": images, "dataset": "coco"})
+    common.write_jsonl(fs.join(root, f"coco_mt_{part}.jsonl"), lines)
+  common.write_json(fs.join(root, "dataset_coco.json"), {"images": images, "dataset": "coco"})
   return root
 
 

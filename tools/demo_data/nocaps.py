@@ -2,12 +2,12 @@
 annotations), nocaps_test_image_info.json (images only), validation/ and test/ JPEGs. The images
 and captions of the COCO demo (a coloured shape on a plain background), so a model trained on the
 `coco` set is evaluated on them as the nocaps transfer evaluates a COCO-trained model."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import nocaps
 from tools.demo_data import coco
 from tools.demo_data import common
@@ -36,7 +36,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       image_id += 1
       image, texts = shape_image(rng, size)
       file_name = f"{image_id:016x}.jpg"
-      common.save(image, os.path.join(root, folder, file_name), "JPEG")
+      common.save(image, fs.join(root, folder, file_name), "JPEG")
       images.append({"id": image_id, "file_name": file_name, "height": size, "width": size,
                      "domain": "in-domain", "open_images_id": f"{image_id:016x}",
                      "coco_url": f"https://example.invalid/nocaps/{folder}/{file_name}"})
@@ -47,7 +47,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
     data = {"licenses": [], "info": {"version": "0.1"}, "images": images}
     if split == "val":
       data["annotations"] = annotations
-    common.write_json(os.path.join(root, name), data)
+    common.write_json(fs.join(root, name), data)
   return root
 
 

@@ -9,7 +9,6 @@ An image shows two coloured shapes side by side; each is referred to by its colo
 (RefCOCO adds its side, RefCOCO+ does not, RefCOCOg says more words).
 """
 import math
-import os
 import pickle
 import random
 
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import refcoco
 from tools.demo_data import common
 
@@ -79,14 +79,14 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
                       "split": _split_of(dataset, split, image_id), "sent_ids": [sent_id],
                       "sentences": [{"sent_id": sent_id, "sent": sent, "raw": sent,
                                      "tokens": sent.split()}]})
-      common.save(image, os.path.join(root, "train2014", name), "JPEG")
+      common.save(image, fs.join(root, "train2014", name), "JPEG")
   categories = [{"id": i, "name": s, "supercategory": "shape"} for s, i in CATEGORIES.items()]
   for dataset, partition in _DATASETS.items():
-    common.write_json(os.path.join(root, dataset, "instances.json"),
+    common.write_json(fs.join(root, dataset, "instances.json"),
                       {"images": images, "annotations": anns, "categories": categories})
-    with open(os.path.join(root, dataset, f"refs({partition}).p"), "wb") as f:
-      pickle.dump(refs[dataset], f, protocol=2)
-  write_block_vae(os.path.join(root, "vae-oid.npz"))
+    fs.write_bytes(fs.join(root, dataset, f"refs({partition}).p"),
+                   pickle.dumps(refs[dataset], protocol=2))
+  write_block_vae(fs.join(root, "vae-oid.npz"))
   return root
 
 
@@ -128,7 +128,8 @@ def write_block_vae(path: str, code_dim: int = 8) -> None:
   w["decoder.12.weight"] = np.zeros((1, 16, 1, 1), np.float32)
   w["decoder.12.weight"][0, :2, 0, 0] = (1.0, -1.0)
   w["decoder.12.bias"] = np.zeros((1,), np.float32)
-  np.savez_compressed(path, **w)
+  with fs.atomic_writer(path) as f:
+    np.savez_compressed(f, **w)
 
 
 def _splits(num_train: int, num_eval: int) -> dict[str, int]:

@@ -6,12 +6,13 @@ hierarchy, bounds on the 1440x2560 canvas), screen_summaries.csv and split/<spli
 A screen (9:16) has a coloured top bar and two buttons (coloured shapes) below it; summaries name
 the bar and the buttons, each button's captions name its colour and shape."""
 import csv
-import os
+import io
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import screen2words
 from big_paligemma.data.datasets import widgetcap
 from tools.demo_data import common
@@ -54,14 +55,14 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
   """counts {"train", "dev", "test"}: screens (ids from 1) of each split."""
   rng, screen_id = random.Random(seed), 0
   summary_rows, widget_rows = [], []
-  os.makedirs(os.path.join(root, "split"), exist_ok=True)
+  fs.makedirs(fs.join(root, "split"))
   for split, n in counts.items():
     ids = []
     for _ in range(n):
       screen_id += 1
       image, hierarchy, bar, buttons = screen(rng, size)
-      common.save(image, os.path.join(root, "combined", f"{screen_id}.jpg"), "JPEG")
-      common.write_json(os.path.join(root, "combined", f"{screen_id}.json"), hierarchy)
+      common.save(image, fs.join(root, "combined", f"{screen_id}.jpg"), "JPEG")
+      common.write_json(fs.join(root, "combined", f"{screen_id}.json"), hierarchy)
       summary_rows += [{"screenId": screen_id, "summary": s}
                        for s in summaries(bar, [b[:2] for b in buttons])]
       widget_rows += [{"screenId": screen_id, "nodeId": node,
@@ -69,19 +70,19 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
                       for colour, shape, node, _ in buttons]
       ids.append(str(screen_id))
     for name in (f"{split}_screens.txt", f"{split}.txt"):
-      with open(os.path.join(root, "split", name), "w") as f:
-        f.write("\n".join(ids) + "\n")
-  _write_csv(os.path.join(root, "screen_summaries.csv"), ["screenId", "summary"], summary_rows)
-  _write_csv(os.path.join(root, "widget_captions.csv"), ["screenId", "nodeId", "captions"],
+      fs.write_text(fs.join(root, "split", name), "\n".join(ids) + "\n")
+  _write_csv(fs.join(root, "screen_summaries.csv"), ["screenId", "summary"], summary_rows)
+  _write_csv(fs.join(root, "widget_captions.csv"), ["screenId", "nodeId", "captions"],
              widget_rows)
   return root
 
 
 def _write_csv(path: str, fields: list[str], rows: list[dict]) -> None:
-  with open(path, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
+  text = io.StringIO(newline="")
+  writer = csv.DictWriter(text, fieldnames=fields)
+  writer.writeheader()
+  writer.writerows(rows)
+  fs.write_text(path, text.getvalue())
 
 
 def _splits(num_train: int, num_eval: int) -> dict[str, int]:

@@ -2,16 +2,16 @@
 <split>/<figure>.json (the four caption forms), SciCap-No-Subfig-Img/<split>/<figure>.png and
 List-of-Files-for-Each-Experiments/First-Sentence/No-Subfig/<split>/file_idx.json. A line chart,
 rising or falling, of one colour; the caption says which."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import scicap
 from tools.demo_data import common
 
-_LISTS = os.path.join("List-of-Files-for-Each-Experiments", "First-Sentence", "No-Subfig")
+_LISTS = fs.join("List-of-Files-for-Each-Experiments", "First-Sentence", "No-Subfig")
 
 
 def caption(colour: str, trend: str) -> str:
@@ -41,12 +41,12 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
                                                                           (size - 6, size - 8)]
       draw.line(ends, fill=common.COLOURS[colour], width=3)
       figure = f"{1000 + n_figures}.{n_figures:05d}-Figure1-1"
-      common.save(image, os.path.join(root, "SciCap-No-Subfig-Img", split, f"{figure}.png"),
+      common.save(image, fs.join(root, "SciCap-No-Subfig-Img", split, f"{figure}.png"),
                   "PNG")
-      common.write_json(os.path.join(root, "SciCap-Caption-All", split, f"{figure}.json"),
+      common.write_json(fs.join(root, "SciCap-Caption-All", split, f"{figure}.json"),
                         annotation(caption(colour, trend)))
       names.append(f"{figure}.png")
-    common.write_json(os.path.join(root, _LISTS, split, "file_idx.json"), names)
+    common.write_json(fs.join(root, _LISTS, split, "file_idx.json"), names)
   return root
 
 

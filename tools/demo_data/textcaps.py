@@ -1,12 +1,12 @@
 """Demo TextCaps in its official layout: TextCaps_0.1_{train,val,test}.json (one row per caption,
 one captionless row per test image) and train_images/, test_images/ JPEGs. A sign of one colour
 showing a word; the captions read the word."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import textcaps
 from tools.demo_data import common
 
@@ -34,7 +34,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       draw.rectangle((2, size // 4, size - 3, 3 * size // 4), fill=common.COLOURS[colour])
       draw.text((4, size // 2 - 5), word.upper(), fill=(255, 255, 255))
       image_name = f"{n_images:016x}"
-      common.save(image, os.path.join(root, folder, f"{image_name}.jpg"), "JPEG")
+      common.save(image, fs.join(root, folder, f"{image_name}.jpg"), "JPEG")
       base = {"image_id": image_name, "image_name": image_name, "image_width": size,
               "image_height": size, "set_name": split, "image_classes": ["sign"],
               "image_path": f"{folder}/{image_name}.jpg"}
@@ -46,7 +46,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
         rows.append({**base, "caption_id": 10 * n_images + j, "caption_str": text,
                      "caption_tokens": text.lower().rstrip(".").split(),
                      "reference_strs": texts, "reference_tokens": []})
-    common.write_json(os.path.join(root, name), {
+    common.write_json(fs.join(root, name), {
         "dataset_type": split, "dataset_name": "textcaps", "dataset_version": "0.1",
         "data": rows})
   return root
