@@ -2,7 +2,8 @@
 
 Build: `tfds build big_paligemma/data/datasets/coco35l.py --manual_dir DIR --data_dir OUT
 --file_format array_record`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per (image, language), with big_vision's feature names (its `coco35l` builder):
 image/id ("<cocoid>_<language>"), captions (that image's captions in that language), language.
@@ -32,7 +33,7 @@ def read_captions(path: str) -> dict[str, dict[int, list[str]]]:
   """{language: {cocoid: captions}} of a coco_mt_*.jsonl file (English: the German lines'
   source captions)."""
   out = collections.defaultdict(lambda: collections.defaultdict(list))
-  with open(path) as f:
+  with epath.Path(path).open() as f:
     for n, line in enumerate(f, start=1):
       if not line.strip():
         continue
@@ -69,9 +70,9 @@ class Coco35l(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     paths = {part: os.path.join(root, name) for part, name in _FILES.items()}
     paths["karpathy"] = os.path.join(root, "dataset_coco.json")
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"COCO-35L file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(paths["karpathy"]) as f:
+    with epath.Path(paths["karpathy"]).open() as f:
       images = {im["cocoid"]: os.path.join(root, im["filepath"], im["filename"])
                 for im in json.load(f)["images"]}
     captions = {part: read_captions(paths[part]) for part in _FILES}
@@ -82,7 +83,7 @@ class Coco35l(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     for cocoid, texts in captions.items():
       if cocoid not in images:
         raise ValueError(f"COCO-35L image {cocoid} is not in dataset_coco.json.")
-      if not os.path.exists(images[cocoid]):
+      if not epath.Path(images[cocoid]).exists():
         raise FileNotFoundError(f"COCO image {images[cocoid]} is missing.\n{_INSTRUCTIONS}")
       key = f"{cocoid}_{lang}"
       yield key, {"image/id": key, "image": images[cocoid], "captions": texts, "language": lang}

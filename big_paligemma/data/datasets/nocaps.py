@@ -2,7 +2,8 @@
 
 Build: `tfds build big_paligemma/data/datasets/nocaps.py --manual_dir DIR --data_dir OUT
 --file_format array_record`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per image, with big_vision's feature names (its `nocaps` builder): image/id,
 image_filepath (relative to manual_dir), url, texts (the 10 reference captions; empty on test,
@@ -48,21 +49,21 @@ class NoCaps(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     for name, _ in _SPLITS.values():
-      if not os.path.exists(os.path.join(root, name)):
+      if not epath.Path(os.path.join(root, name)).exists():
         raise FileNotFoundError(f"nocaps file {os.path.join(root, name)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, name, folder)
             for split, (name, folder) in _SPLITS.items()}
 
   def _generate_examples(self, root, name, folder):
-    with open(os.path.join(root, name)) as f:
+    with epath.Path(os.path.join(root, name)).open() as f:
       data = json.load(f)
     captions = collections.defaultdict(list)
     for ann in data.get("annotations", []):
       captions[ann["image_id"]].append(ann["caption"])
     for im in data["images"]:
       path = os.path.join(folder, im["file_name"])
-      if not os.path.exists(os.path.join(root, path)):
+      if not epath.Path(os.path.join(root, path)).exists():
         raise FileNotFoundError(f"nocaps image {os.path.join(root, path)} (id {im['id']}) is "
                                 f"missing; download it from {im['coco_url']}.")
       yield im["id"], {"image/id": im["id"], "image_filepath": path, "url": im["coco_url"],

@@ -3,7 +3,8 @@
 Build: `tfds build big_paligemma/data/datasets/refcoco.py --config refcocox_combined --manual_dir
 DIR --data_dir OUT --file_format array_record` (and refcoco_unc, refcocoplus_unc, refcocog_umd for
 the evals).
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 Features as big_vision's `ref_coco_bv` builder: one example per image (id, image, height, width,
 file_name, flickr_url, coco_url) with its referred `objects` (id, area, bbox normalised y_min
@@ -58,7 +59,7 @@ class _PlainUnpickler(pickle.Unpickler):
 
 def load_refs(path: str) -> list[dict]:
   """The refs of an official refs(<partition>).p file (Python 2 strings read as UTF-8)."""
-  with open(path, "rb") as f:
+  with epath.Path(path).open("rb") as f:
     refs = _PlainUnpickler(f, encoding="utf-8").load()
   if not isinstance(refs, list):
     raise ValueError(f"{path} holds a {type(refs).__name__}, not the list of refs.")
@@ -128,7 +129,7 @@ class RefCoco(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     paths = [os.path.join(root, folder, f"refs({part}).p") for folder, part in sources]
     paths.append(os.path.join(root, sources[0][0], "instances.json"))
     for path in paths:
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"RefCOCO file {path} is missing.\n{_INSTRUCTIONS}")
     refs = [r for path in paths[:-1] for r in load_refs(path)]
     coco = _Instances([os.path.join(root, folder, "instances.json") for folder, _ in sources])
@@ -145,7 +146,7 @@ class RefCoco(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     for image_id in sorted({r["image_id"] for r in refs}):
       image = coco.images[image_id]
       path = os.path.join(root, "train2014", image["file_name"])
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"COCO image {path} is missing.\n{_INSTRUCTIONS}")
       example = {"id": image_id, "image": path, "height": image["height"],
                  "width": image["width"], "file_name": image["file_name"],
@@ -173,7 +174,7 @@ class _Instances:
   def __init__(self, paths: list[str]):
     self.images, self.categories, self._anns = {}, {}, {}
     for path in paths:
-      with open(path) as f:
+      with epath.Path(path).open() as f:
         data = json.load(f)
       self.images.update({im["id"]: im for im in data["images"]})
       self.categories.update({c["id"]: c for c in data["categories"]})

@@ -2,7 +2,8 @@
 
 Build: `tfds build big_paligemma/data/datasets/scicap.py --config first_sentence_subfig_no
 --manual_dir DIR --data_dir OUT --file_format array_record` (the PaliGemma transfer's config).
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per figure, with big_vision's feature names (its `scicap` builder): image/id,
 image/filename, and the caption in its four official forms caption/originally_extracted,
@@ -71,7 +72,7 @@ class Scicap(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     lists, images = _SUBFIG[subfig]
     lists = os.path.join(root, "List-of-Files-for-Each-Experiments", _SUBSETS[subset], lists)
     for split in _SPLITS:
-      if not os.path.exists(os.path.join(lists, split, "file_idx.json")):
+      if not epath.Path(os.path.join(lists, split, "file_idx.json")).exists():
         raise FileNotFoundError(f"SciCap list {os.path.join(lists, split, 'file_idx.json')} is "
                                 f"missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, os.path.join(lists, split, "file_idx.json"),
@@ -79,13 +80,14 @@ class Scicap(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             for split in _SPLITS}
 
   def _generate_examples(self, root, list_path, image_dir, split):
-    with open(list_path) as f:
+    with epath.Path(list_path).open() as f:
       names = json.load(f)
     for name in names:
       if not name.endswith(".png"):
         raise ValueError(f"{list_path} lists {name!r}, not a .png figure.")
       figure = name[:-len(".png")]
-      with open(os.path.join(root, "SciCap-Caption-All", split, f"{figure}.json")) as f:
+      caption_path = os.path.join(root, "SciCap-Caption-All", split, f"{figure}.json")
+      with epath.Path(caption_path).open() as f:
         captions = _captions(json.load(f))
       yield name, {"image/id": figure, "image/filename": name,
                    "image": os.path.join(image_dir, name), **captions}

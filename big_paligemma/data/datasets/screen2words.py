@@ -2,13 +2,15 @@
 
 Build: `tfds build big_paligemma/data/datasets/screen2words.py --manual_dir DIR --data_dir OUT
 --file_format array_record`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per screen, with big_vision's feature names (its `screen2_words` builder): image/id
 (the RICO screen id), image/filename, summary (the screen's 5 summaries). Splits train, dev, test.
 """
 import collections
 import csv
+import io
 import os
 
 from etils import epath
@@ -22,6 +24,12 @@ https://github.com/google-research-datasets/screen2words, and the RICO screensho
 combined/<screen id>.jpg (RICO's "UI Screenshots and View Hierarchies", unique_uis.tar.gz, from
 http://www.interactionmining.org/rico).
 """
+
+
+def _csv_text(path: str) -> io.StringIO:
+  """The UTF-8 text of the CSV file at `path`, line ends kept as written (what the csv module
+  expects of a file opened with newline="")."""
+  return io.StringIO(epath.Path(path).read_bytes().decode("utf-8"), newline="")
 
 
 class Screen2Words(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -47,23 +55,22 @@ class Screen2Words(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     paths = [os.path.join(root, "screen_summaries.csv")] + [
         os.path.join(root, "split", f"{split}_screens.txt") for split in _SPLITS]
     for path in paths:
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"Screen2Words file {path} is missing.\n{_INSTRUCTIONS}")
     summaries = collections.defaultdict(list)
-    with open(paths[0], newline="") as f:
-      for row in csv.DictReader(f):
-        summaries[int(row["screenId"])].append(row["summary"])
+    for row in csv.DictReader(_csv_text(paths[0])):
+      summaries[int(row["screenId"])].append(row["summary"])
     return {split: self._generate_examples(root, path, summaries)
             for split, path in zip(_SPLITS, paths[1:])}
 
   def _generate_examples(self, root, path, summaries):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       screens = [int(line) for line in f if line.strip()]
     for screen in screens:
       if not summaries[screen]:
         raise ValueError(f"Screen {screen} of {path} has no summary in screen_summaries.csv.")
       image = os.path.join(root, "combined", f"{screen}.jpg")
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"RICO screenshot {image} is missing.\n{_INSTRUCTIONS}")
       yield screen, {"image/id": screen, "image/filename": f"{screen}.jpg", "image": image,
                      "summary": summaries[screen]}

@@ -2,7 +2,8 @@
 
 Build: `tfds build big_paligemma/data/datasets/textcaps.py --manual_dir DIR --data_dir OUT
 --file_format array_record`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per image, with big_vision's feature names (its `text_caps` builder): image/id,
 image_filepath (relative to manual_dir), texts (the image's reference captions; empty on test).
@@ -47,14 +48,14 @@ class TextCaps(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     for name, _ in _SPLITS.values():
-      if not os.path.exists(os.path.join(root, name)):
+      if not epath.Path(os.path.join(root, name)).exists():
         raise FileNotFoundError(f"TextCaps file {os.path.join(root, name)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, name, folder)
             for split, (name, folder) in _SPLITS.items()}
 
   def _generate_examples(self, root, name, folder):
-    with open(os.path.join(root, name)) as f:
+    with epath.Path(os.path.join(root, name)).open() as f:
       rows = json.load(f)["data"]
     images, captions = {}, collections.defaultdict(list)
     for row in rows:  # One row per caption (one per image on test).
@@ -63,7 +64,7 @@ class TextCaps(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         captions[row["image_id"]].append(row["caption_str"])
     for image_id, image_name in images.items():
       path = os.path.join(folder, f"{image_name}.jpg")
-      if not os.path.exists(os.path.join(root, path)):
+      if not epath.Path(os.path.join(root, path)).exists():
         raise FileNotFoundError(f"TextCaps image {os.path.join(root, path)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       yield image_id, {"image/id": image_id, "image_filepath": path,

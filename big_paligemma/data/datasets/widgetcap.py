@@ -2,7 +2,8 @@
 
 Build: `tfds build big_paligemma/data/datasets/widgetcap.py --manual_dir DIR --data_dir OUT
 --file_format array_record`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per captioned element, with big_vision's feature names (its `widgetcap` builder):
 image/id (`<screenId>_<nodeId>`), image/filename, texts (the element's captions), bbox (the
@@ -15,6 +16,7 @@ scaled by the screenshot's height / 2560 as big_vision does (the screenshots kee
 aspect) and divided by the screenshot's size; coordinates outside the screen are clipped to it.
 """
 import csv
+import io
 import json
 import os
 
@@ -31,6 +33,12 @@ https://github.com/google-research-datasets/widget-caption, and RICO's screensho
 hierarchies as combined/<screenId>.jpg and combined/<screenId>.json (unique_uis.tar.gz from
 http://www.interactionmining.org/rico).
 """
+
+
+def _csv_text(path: str) -> io.StringIO:
+  """The UTF-8 text of the CSV file at `path`, line ends kept as written (what the csv module
+  expects of a file opened with newline="")."""
+  return io.StringIO(epath.Path(path).read_bytes().decode("utf-8"), newline="")
 
 
 def node_bounds(hierarchy: dict, node_id: str) -> list[float]:
@@ -80,15 +88,14 @@ class Widgetcap(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     paths = [os.path.join(root, "widget_captions.csv")] + [
         os.path.join(root, "split", f"{split}.txt") for split in _SPLITS]
     for path in paths:
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"Widget Captioning file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(paths[0], newline="") as f:
-      rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(_csv_text(paths[0])))
     return {split: self._generate_examples(root, path, rows)
             for split, path in zip(_SPLITS, paths[1:])}
 
   def _generate_examples(self, root, path, rows):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       screens = {line.strip() for line in f if line.strip()}
     for row in rows:
       if row["screenId"] in screens:
@@ -97,11 +104,11 @@ class Widgetcap(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _example(self, root, screen, node, captions):
     image = os.path.join(root, "combined", f"{screen}.jpg")
     for path in (image, image[:-len("jpg")] + "json"):
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"RICO file {path} is missing.\n{_INSTRUCTIONS}")
-    with Image.open(image) as im:
+    with Image.open(io.BytesIO(epath.Path(image).read_bytes())) as im:
       width, height = im.size
-    with open(image[:-len("jpg")] + "json") as f:
+    with epath.Path(image[:-len("jpg")] + "json").open() as f:
       bounds = node_bounds(json.load(f), node)
     key = f"{screen}_{node}"
     return key, {"image/id": key, "image/filename": f"{screen}.jpg", "image": image,

@@ -2,7 +2,8 @@
 
 Build: `tfds build big_paligemma/data/datasets/xm3600.py --manual_dir DIR --data_dir OUT
 --file_format array_record`.
-This module imports nothing from the project, so `tfds build` can load it by path.
+This module imports nothing from the project, so `tfds build` can load it by path. Paths go
+through etils.epath (gs:// works).
 
 One example per (image, language), with big_vision's feature names (its `xm3600` builder):
 image/id ("<image key>_<language>"), captions, captions/tokenized, language. One split per
@@ -45,9 +46,9 @@ class Xm3600(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     path = os.path.join(root, "captions.jsonl")
-    if not os.path.exists(path):
+    if not epath.Path(path).exists():
       raise FileNotFoundError(f"XM3600 file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       rows = [json.loads(line) for line in f if line.strip()]
     return {lang: self._generate_examples(root, rows, lang) for lang in LANGUAGES}
 
@@ -57,7 +58,7 @@ class Xm3600(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       if lang not in row:
         raise ValueError(f"XM3600 image {key} has no {lang!r} captions in captions.jsonl.")
       image = os.path.join(root, "images", f"{key}.jpg")
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"XM3600 image {image} is missing.\n{_INSTRUCTIONS}")
       yield f"{key}_{lang}", {"image/id": f"{key}_{lang}", "image": image,
                               "captions": row[lang]["caption"],
