@@ -15,13 +15,13 @@ from a run with another optimizer): the optimizer state is never read.
 Typed PRNG keys cannot be saved: store `jax.random.key_data(key)` and re-wrap with
 `jax.random.wrap_key_data` after restoring.
 """
-import os
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from big_paligemma import fs
 from big_paligemma import tree as tree_lib
 
 
@@ -56,8 +56,8 @@ class Checkpointer:
         enable_async_checkpointing=async_save, cleanup_tmp_directories=True)
     handlers = {"state": ocp.StandardCheckpointHandler(), "extra": ocp.StandardCheckpointHandler(),
                 "metadata": ocp.JsonCheckpointHandler()}
-    # orbax needs an absolute path (`--workdir workdir/run` is relative).
-    self._manager = ocp.CheckpointManager(os.path.abspath(workdir), options=options,
+    # orbax needs an absolute path (`--workdir workdir/run` is relative); gs:// stays as it is.
+    self._manager = ocp.CheckpointManager(fs.abspath(workdir), options=options,
                                           item_handlers=handlers)
 
   def save(self, step: int, state: Any, extra: dict[str, np.ndarray] | None = None,
@@ -122,14 +122,14 @@ class Checkpointer:
 
 def _checkpoint_dir(path: str) -> str:
   """A run's workdir (holding ckpt/) -> its Checkpointer directory; else `path` itself."""
-  sub = os.path.join(path, "ckpt")
-  return sub if os.path.isdir(sub) else path
+  sub = fs.join(path, "ckpt")
+  return sub if fs.isdir(sub) else path
 
 
 def _pick_step(directory: str, step: int | None) -> int:
-  if not os.path.isdir(directory):
+  if not fs.isdir(directory):
     raise FileNotFoundError(f"{directory!r} is not a checkpoint directory or a run's workdir.")
-  steps = sorted(int(d) for d in os.listdir(directory) if d.isdigit())
+  steps = sorted(int(d) for d in fs.listdir(directory) if d.isdigit())
   if not steps:
     raise FileNotFoundError(f"no complete checkpoint step in {directory!r}.")
   if step is None:
@@ -155,9 +155,9 @@ def restore_params(path_or_workdir: str, abstract_params: Any, step: int | None 
   ValueError listing (path, saved shape, expected shape); so does a LoRA run's state (its params
   are the frozen base).
   """
-  directory = os.path.abspath(_checkpoint_dir(path_or_workdir))
+  directory = fs.abspath(_checkpoint_dir(path_or_workdir))
   step = _pick_step(directory, step)
-  state_dir = os.path.join(directory, str(step), "state")
+  state_dir = fs.join(directory, str(step), "state")
   checkpointer = ocp.PyTreeCheckpointer()
   saved = checkpointer.metadata(state_dir).item_metadata
   if "params" not in saved:

@@ -8,10 +8,10 @@ The one place that decides what a weights path is (`model_init`, `evaluators.run
                                   workdir/merged: the `params` of the saved train state only
 """
 import json
-import os
 from typing import Any
 
 from big_paligemma import checkpoint
+from big_paligemma import fs
 from big_paligemma import sharding as sharding_lib
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import big_vision
@@ -29,7 +29,7 @@ def kind(path: str) -> str:
   """"npz", "hf" or "run": what `path` holds (see the module docstring)."""
   if path.endswith(".npz"):
     return "npz"
-  if os.path.exists(os.path.join(path, "config.json")):
+  if fs.exists(fs.join(path, "config.json")):
     return "hf"
   return "run"
 
@@ -63,7 +63,7 @@ def load_params(path: str, model_cfg: build.ModelConfig, shardings: Any) -> Any:
     _, hf_cfg, params = hf.load_hf(path, sharding=shardings, dtype=model_cfg.llm.param_dtype,
                                    image_size=model_cfg.img.image_size)
     _check_same_layout(hf_cfg, model_cfg, path)
-  elif os.path.isdir(path):
+  elif fs.isdir(path):
     params = restore_run_params(path, model_cfg, shardings)
   else:
     raise FileNotFoundError(f"model_init={path!r} is neither an HF directory (with config.json), "
@@ -86,8 +86,7 @@ def load_model(path: str, config=None, step: int | None = None):
 
 
 def _check_hf_architecture(path: str, model_cfg) -> None:
-  with open(os.path.join(path, "config.json")) as f:
-    archs = json.load(f).get("architectures") or []
+  archs = json.loads(fs.read_text(fs.join(path, "config.json"))).get("architectures") or []
   want = HF_ARCHITECTURE[type(model_cfg)]
   if want not in archs:
     raise ValueError(f"model_init={path!r} holds {archs} but config.model is a "

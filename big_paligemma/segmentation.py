@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from big_paligemma import fs
 from big_paligemma import loc_tokens
 from big_paligemma import tree as tree_lib
 
@@ -173,7 +174,7 @@ def _nest(flat: dict) -> dict:
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
-  with np.load(path, allow_pickle=False) as f:
+  with fs.open(path, "rb") as file, np.load(file, allow_pickle=False) as f:
     return {k: f[k] for k in f.files}
 
 

@@ -4,31 +4,20 @@ A plain Gemma `tokenizer.model` (256000 pieces) is extended on load with 1024 `<
 and 128 `<seg000>`..`<seg127>` user-defined pieces with the next ids (256000..257151), by appending
 them to the serialized ModelProto; a PaliGemma tokenizer that already has them is used as it is. Imports no TensorFlow.
 """
-import os
 import struct
 from typing import Sequence
 
 import sentencepiece as spm
 
+from big_paligemma import fs
 from big_paligemma.loc_tokens import LOC_PIECES
 from big_paligemma.loc_tokens import NUM_LOC
 from big_paligemma.loc_tokens import NUM_SEG
 from big_paligemma.loc_tokens import SEG_PIECES
+from big_paligemma.protowire import field as _field
+from big_paligemma.protowire import varint as _varint
+
 _USER_DEFINED = 4  # ModelProto.SentencePiece.Type.USER_DEFINED
-
-
-def _varint(n: int) -> bytes:
-  out = bytearray()
-  while True:
-    out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-    n >>= 7
-    if not n:
-      return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-  """A length-delimited protobuf field."""
-  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def user_defined_pieces(pieces: Sequence[str]) -> bytes:
@@ -76,10 +65,9 @@ class Tokenizer:
   @classmethod
   def load(cls, path: str) -> "Tokenizer":
     """Reads a SentencePiece `.model` file (Gemma or PaliGemma)."""
-    if not os.path.exists(path):
+    if not fs.isfile(path):
       raise FileNotFoundError(f"No tokenizer model at {path!r}; build a small one with tools/make_tokenizer.py.")
-    with open(path, "rb") as f:
-      return cls(f.read())
+    return cls(fs.read_bytes(path))
 
   def serialized_model_proto(self) -> bytes:
     """The extended model as bytes (what `save` writes; TF ops load the same proto)."""
@@ -87,8 +75,7 @@ class Tokenizer:
 
   def save(self, path: str) -> None:
     """Writes the extended model, loadable by `Tokenizer.load`, sentencepiece and transformers."""
-    with open(path, "wb") as f:
-      f.write(self._proto_bytes)
+    fs.write_bytes(path, self._proto_bytes)
 
   @property
   def vocab_size(self) -> int:

@@ -12,6 +12,7 @@ from big_paligemma import loc_tokens
 from big_paligemma import sharding
 from configs import published
 from big_paligemma.models import presets
+import pp
 
 DEMO_DATA_DIR = "demo_data"
 DEMO_RES = 64  # The demo images (tools/make_demo_data.py --size 64) at their own size.
@@ -84,7 +85,7 @@ def shrink_for_demo(c: ml_collections.ConfigDict, steps: int = 1000) -> None:
   """A demo run of a tiny random model: `steps` steps of batch 16 at lr 1e-3 (10% warm-up,
   cosine), no weight decay, evals at 25%, 50%, 75% and 100% on 64-example batches."""
   c.input.batch_size = 16
-  c.total_epochs = None
+  c.total_epochs = c.total_examples = None
   c.total_steps = steps
   c.optim.lr = 1e-3
   c.optim.wd = 0.0
@@ -140,13 +141,14 @@ def set_llm_dropout(c: ml_collections.ConfigDict, rate: float) -> None:
 
 
 def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, args) -> None:
-  """The published recipe of `args.model` at `args.res` (configs/published.py): epochs, lr, wd,
-  batch size, label smoothing, LLM dropout and frozen towers, on the transfer optimizer."""
+  """The published recipe of `args.model` at `args.res` (configs/published.py): epochs (or
+  examples), lr, wd, batch size, label smoothing, LLM dropout and frozen towers, on the transfer
+  optimizer."""
   try:
     recipe = transfer.recipe(args.model, args.res)
   except KeyError as e:
     raise config_lib.ConfigError(f"{e.args[0]} Pass a published res.") from None
-  c.total_epochs = recipe.epochs
+  c.total_epochs, c.total_examples = recipe.epochs, recipe.examples
   c.optim = transfer_optim()
   c.optim.update(lr=recipe.lr, wd=recipe.wd)
   c.input.batch_size = recipe.batch_size
@@ -277,3 +279,36 @@ def tfds_source(name: str, split: str, args) -> dict:
   if data_dir(args):
     source["data_dir"] = data_dir(args)
   return source
+
+
+def setup(transfer: published.Transfer, arg: str | None, **defaults):
+  """(config, args, res): the base config with the model of `args.model` at `args.res` (the demo
+  model at the demo resolution with `demo`) and the published recipe applied; `defaults` adds
+  arguments (res= sets the default resolution)."""
+  args = get_args(arg, final_split=False, **defaults)
+  c = base_config()
+  c.model = transfer_model(args)
+  apply_recipe(c, transfer, args)
+  return c, args, DEMO_RES if args.demo else args.res
+
+
+def decode_eval(transfer: published.Transfer, res: int, data: dict, evaluator: str,
+                keep: tuple[str, ...], *, every: str = "1 epochs", before: tuple[str, ...] = (),
+                antialias: bool = True, **cfg) -> dict:
+  """A decoding eval of `data` by `evaluator` with the published prompt, text length (as the
+  decode length) and sampler; `keep` the host fields it needs, `before` / `antialias` as in
+  pp.paligemma_eval_pp, `cfg` the evaluator's own keys."""
+  out = dict(type=evaluator, data=data, batch_size=64, every=every,
+             max_decode_len=transfer.text_len,
+             pp=pp.paligemma_eval_pp(res, transfer.text_len, transfer.prompt, keep_keys=keep,
+                                     antialias=antialias, before=before), **cfg)
+  if transfer.decode:
+    out["sampler"] = dict(transfer.decode)
+  return out
+
+
+def finish(c: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
+  """The demo's shrinking (with `demo`) and the arguments every transfer config shares."""
+  if args.demo:
+    shrink_for_demo(c)
+  return apply_args(c, args)

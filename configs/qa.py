@@ -1,6 +1,7 @@
 """What the question-answering transfer configs (vqav2, textvqa, okvqa, aokvqa_*, gqa, vizwizvqa,
-ai2d, stvqa, infovqa, ocrvqa) share: the common start, their decoding evals, the end, and the
-whole config of the lower-cased ANLS transfers (stvqa, infovqa).
+ai2d, stvqa, infovqa, ocrvqa) share: the common start, their decoding evals and the end
+(common.setup, common.decode_eval, common.finish, which other families use too), the data
+source and training pp, and the whole config of the lower-cased ANLS transfers (stvqa, infovqa).
 
 Each config reads its published row (configs/published.py) and big_vision's splits; these
 helpers only assemble the pieces every such config has (see configs/transfer/docvqa.py for the
@@ -12,16 +13,10 @@ from configs import common
 from configs import published
 import pp
 
-
-def setup(transfer: published.Transfer, arg: str | None, **defaults):
-  """(config, args, res): the base config with the model of `args.model` at `args.res` (the demo
-  model at the demo resolution with `demo`) and the published recipe applied; `defaults` adds
-  arguments (res= sets the default resolution)."""
-  args = common.get_args(arg, final_split=False, **defaults)
-  c = common.base_config()
-  c.model = common.transfer_model(args)
-  common.apply_recipe(c, transfer, args)
-  return c, args, common.DEMO_RES if args.demo else args.res
+# The generic pieces moved to configs/common.py (the caption transfers use them too).
+setup = common.setup
+decode_eval = common.decode_eval
+finish = common.finish
 
 
 def source(name: str, args):
@@ -32,28 +27,6 @@ def source(name: str, args):
 def train_pp(transfer: published.Transfer, res: int, suffix_key: str, **kwargs) -> str:
   """The training pp: the published prompt and text length, `suffix_key` as the target."""
   return pp.paligemma_train_pp(res, transfer.text_len, transfer.prompt, suffix_key, **kwargs)
-
-
-def decode_eval(transfer: published.Transfer, res: int, data: dict, evaluator: str,
-                keep: tuple[str, ...], *, every: str = "1 epochs", before: tuple[str, ...] = (),
-                antialias: bool = True, **cfg) -> dict:
-  """A decoding eval of `data` by `evaluator` with the published prompt, text length (as the
-  decode length) and sampler; `keep` the host fields it needs, `before` / `antialias` as in
-  pp.paligemma_eval_pp, `cfg` the evaluator's own keys."""
-  out = dict(type=evaluator, data=data, batch_size=64, every=every,
-             max_decode_len=transfer.text_len,
-             pp=pp.paligemma_eval_pp(res, transfer.text_len, transfer.prompt, keep_keys=keep,
-                                     antialias=antialias, before=before), **cfg)
-  if transfer.decode:
-    out["sampler"] = dict(transfer.decode)
-  return out
-
-
-def finish(c: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
-  """The demo's shrinking (with `demo`) and the arguments every transfer config shares."""
-  if args.demo:
-    common.shrink_for_demo(c)
-  return common.apply_args(c, args)
 
 
 def lowercased_anls(transfer: published.Transfer, arg: str | None, dataset: str,

@@ -15,6 +15,8 @@ is an error naming the record (an empty answer is written "").
 import json
 from typing import Any, Hashable, Mapping
 
+from big_paligemma import fs
+
 # format -> (prediction key fields, prediction value field)
 PREDICTION_FIELDS = {
     "docvqa": (("questionId",), "answer"),
@@ -26,8 +28,7 @@ CAPTION_FORMATS = ("coco",)
 
 
 def _read_text(path: str) -> str:
-  with open(path, "rb") as f:
-    data = f.read()
+  data = fs.read_bytes(path)
   try:
     return data.decode("utf-8")
   except UnicodeDecodeError as e:
@@ -166,8 +167,7 @@ def read_predictions(path: str, fmt: str) -> dict[Hashable, str]:
 
 
 def _write(path: str, records: list[dict]) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(records, f, ensure_ascii=False)
+  fs.write_text(path, json.dumps(records, ensure_ascii=False))
 
 
 def write_docvqa_submission(path: str, answers: Mapping[Hashable, str]) -> None:

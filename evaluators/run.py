@@ -14,6 +14,7 @@ import json
 import jax
 
 from big_paligemma import config as config_lib
+from big_paligemma import fs
 from big_paligemma import loading
 from big_paligemma import sharding
 import evaluators
@@ -48,8 +49,7 @@ def main(argv=None) -> dict[str, float]:
     print(json.dumps(result), flush=True)
     metrics.update(result)
   if args.out and jax.process_index() == 0:
-    with open(args.out, "w") as f:
-      json.dump(metrics, f, indent=1)
+    fs.write_text(args.out, json.dumps(metrics, indent=1))
   return metrics
 
 

@@ -7,8 +7,6 @@ Config keys (besides the common ones): max_decode_len, sampler, format ("docvqa"
 path to write; host 0 writes it), id_key (the host field with the example id; default
 "question_id", "image_id" for coco, "identifier" for nlvr2). Reports num_predictions.
 """
-import os
-
 import jax
 
 from big_paligemma import registry
@@ -44,6 +42,5 @@ class StorePredsEvaluator(common.DecodingEvaluator):
         raise ValueError(f"evals.{self.name}: {id_key}={r[id_key]} appears twice in the split.")
       preds[r[id_key]] = r["prediction"]
     if jax.process_index() == 0:
-      os.makedirs(os.path.dirname(os.path.abspath(self.cfg["outfile"])), exist_ok=True)
       WRITERS[self.cfg["format"]](self.cfg["outfile"], preds)
     return {"num_predictions": len(preds)}

@@ -20,6 +20,7 @@ import io
 import json
 from typing import Any, Hashable, Mapping
 
+from big_paligemma import fs
 from evaluators import formats
 
 
@@ -92,8 +93,7 @@ def read_nlvr2_labels(path: str) -> dict[str, str]:
 
 def read_nlvr2_predictions(path: str) -> dict[str, str]:
   """{identifier: prediction} of an NLVR2 predictions CSV ("identifier,prediction" per line)."""
-  with open(path, encoding="utf-8") as f:
-    rows = list(csv.reader(io.StringIO(f.read())))
+  rows = list(csv.reader(io.StringIO(fs.read_text(path))))
   out = {}
   for number, row in enumerate(rows, 1):
     if not row:
@@ -162,20 +162,20 @@ def read_scienceqa_results(path: str) -> dict[str, int]:
 
 def write_pope_answers(path: str, answers: Mapping[Hashable, str]) -> None:
   """POPE answers as JSON Lines {"question_id", "answer"}."""
-  with open(path, "w", encoding="utf-8") as f:
-    f.writelines(json.dumps({"question_id": k, "answer": v}, ensure_ascii=False) + "\n"
-                 for k, v in answers.items())
+  fs.write_text(path, "".join(json.dumps({"question_id": k, "answer": v}, ensure_ascii=False)
+                              + "\n" for k, v in answers.items()))
 
 
 def write_nlvr2_predictions(path: str, answers: Mapping[Hashable, str]) -> None:
   """NLVR2 predictions CSV: "identifier,prediction" lines."""
-  with open(path, "w", encoding="utf-8", newline="") as f:
-    csv.writer(f, lineterminator="\n").writerows([k, v] for k, v in answers.items())
+  text = io.StringIO()
+  csv.writer(text, lineterminator="\n").writerows([k, v] for k, v in answers.items())
+  fs.write_text(path, text.getvalue())
 
 
 def _write_aokvqa(path: str, answers: Mapping[Hashable, str], setting: str) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump({k: {setting: v} for k, v in answers.items()}, f, ensure_ascii=False)
+  fs.write_text(path, json.dumps({k: {setting: v} for k, v in answers.items()},
+                                 ensure_ascii=False))
 
 
 def write_aokvqa_mc(path: str, answers: Mapping[Hashable, str]) -> None:

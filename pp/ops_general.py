@@ -62,19 +62,30 @@ def _example_seed(example: dict, inkey: str, seed: int) -> tf.Tensor:
 
 
 @register("pp.choice")
-def choice(inkey: str, outkey: str | None = None, seed: int = 0):
+def choice(inkey, outkey: str | None = None, seed: int = 0):
   """Picks one element of the 1-D field `inkey` into `outkey` (default: in place).
 
   The pick is a stateless function of (`seed`, the example, its epoch) (see `_key_epoch`): the
   same example in the same epoch always gets the same element, another epoch a new draw (with
-  replacement: see choice_no_replacement).
+  replacement: see choice_no_replacement). `inkey` may be a list of fields of equal length (each
+  picked in place at the same index, as big_vision's choice over several keys: e.g. an object's
+  mask, box and expressions).
   """
+  keys = [inkey] if isinstance(inkey, str) else list(inkey)
+  if len(keys) > 1 and outkey is not None:
+    raise ValueError(f"choice over several fields {keys} picks in place; drop outkey={outkey!r}.")
+
   def _choice(example):
-    values = get(example, inkey)
-    n = tf.shape(values)[0]
-    tf.debugging.assert_positive(n, message=f"pp.choice: field {inkey!r} is empty")
-    i = tf.random.stateless_uniform([], _example_seed(example, inkey, seed), 0, n, dtype=tf.int32)
-    return {**example, outkey or inkey: tf.gather(values, i)}
+    values = [get(example, k) for k in keys]
+    n = tf.shape(values[0])[0]
+    tf.debugging.assert_positive(n, message=f"pp.choice: field {keys[0]!r} is empty")
+    checks = [tf.debugging.assert_equal(tf.shape(v)[0], n, message=(
+        f"pp.choice: fields {keys} differ in length")) for v in values[1:]]
+    with tf.control_dependencies(checks):
+      i = tf.random.stateless_uniform([], _example_seed(example, keys[0], seed), 0, n,
+                                      dtype=tf.int32)
+    out = {outkey or k: tf.gather(v, i) for k, v in zip(keys, values)}
+    return {**example, **out}
   return _choice
 
 

@@ -1,5 +1,5 @@
-"""Image pp ops: decode, resize, value_range, stack_images. Images are [h, w, 3] tensors; a
-model's "images" field holds M of them, [M, h, w, 3]."""
+"""Image pp ops: decode, resize, value_range, draw_bbox, stack_images. Images are [h, w, 3]
+tensors; a model's "images" field holds M of them, [M, h, w, 3]."""
 import tensorflow as tf
 
 from big_paligemma.registry import register
@@ -59,6 +59,23 @@ def value_range(vmin: float = -1.0, vmax: float = 1.0, in_min: float = 0.0, in_m
       x = tf.clip_by_value(x, min(vmin, vmax), max(vmin, vmax))
     return {**example, key: x}
   return _value_range
+
+
+@register("pp.draw_bbox")
+def draw_bbox(key: str = "image", bbox_key: str = "bbox", color=(255.0, 0.0, 0.0)):
+  """Draws the outline of the one box `bbox_key` ([4] normalised y_min x_min y_max x_max) on the
+  image in `color` (big_vision's widgetcap op: red on 0..255 images; after value_range(-1, 1)
+  give color=(1, -1, -1) for the same pixels). Output: the image as float32 [h, w, 3]."""
+  color = tuple(float(c) for c in color)
+  if len(color) != 3:
+    raise ValueError(f"color must be 3 values (R, G, B), got {color!r}.")
+
+  def _draw_bbox(example):
+    image = tf.cast(get(example, key), tf.float32)
+    box = tf.reshape(tf.cast(get(example, bbox_key), tf.float32), [1, 1, 4])
+    drawn = tf.image.draw_bounding_boxes(image[None], box, tf.constant([color], tf.float32))
+    return {**example, key: drawn[0]}
+  return _draw_bbox
 
 
 @register("pp.stack_images")

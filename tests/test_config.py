@@ -145,7 +145,7 @@ def test_published_settings():
   assert c.model.overrides.llm.dropout == 0.1 and len(c.input.data.mixture) == 2
   k = cococap.get_config()
   assert k.model.preset == "pali_gemma_3b_224" and k.total_epochs == 5
-  assert "caption en" in k.input.pp and list(k.evals.values())[0].sampler.beam_size == 2
+  assert "caption en" in k.input.pp and k.evals.cococap_val.sampler.beam_size == 2
   for module in (docvqa, chartqa, cococap):
     for arg in ("", "demo", "res=448,final_split"):
       cs.validate(module.get_config(arg))

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from big_paligemma import decode
+from big_paligemma import fs
 from big_paligemma.models import paligemma
 from big_paligemma.models import presets
 from big_paligemma import config as config_lib
@@ -119,8 +120,7 @@ def main(argv=None):
     print(f"batch {b}: prefill {first * 1e3:.1f} ms, per token {per_token * 1e3:.2f} ms "
           f"({per_token / floor:.2f}x the floor), {b / per_token:.0f} tokens/s", flush=True)
   if args.json:
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=1)
+    fs.write_text(args.json, json.dumps(result, indent=1))
   return result
 
 

@@ -24,13 +24,13 @@ import argparse
 import json
 import math
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
 
 from big_paligemma import checkpoint
 from big_paligemma import config as config_lib
+from big_paligemma import fs
 from big_paligemma.interop import big_vision
 from big_paligemma.interop import hf
 from big_paligemma.interop import hf_save
@@ -60,13 +60,13 @@ class ConvertError(ValueError):
 
 def source_format(src: str) -> str:
   """'hf', 'npz' or 'run' for what is at `src`."""
-  if not os.path.exists(src):
+  if not fs.exists(src):
     raise ConvertError(f"--src {src!r} does not exist.")
-  if os.path.isfile(src):
+  if fs.isfile(src):
     return "npz"  # load_npz says so when the file is not an .npz.
-  if os.path.exists(os.path.join(src, "config.json")):
+  if fs.exists(fs.join(src, "config.json")):
     return "hf"
-  if os.path.isdir(os.path.join(src, "ckpt")) or any(d.isdigit() for d in os.listdir(src)):
+  if fs.isdir(fs.join(src, "ckpt")) or any(d.isdigit() for d in fs.listdir(src)):
     return "run"
   raise ConvertError(f"--src {src!r} is a directory with neither config.json (an HF checkpoint) "
                      "nor ckpt/ or step directories (one of our runs); give an HF directory, a "
@@ -84,15 +84,15 @@ def destination_format(dst: str, to: str | None) -> str:
 
 def check_destination(dst: str, fmt: str, overwrite: bool) -> None:
   """Refuses an existing --dst without --overwrite, and one of another format even with it."""
-  if not os.path.exists(dst) or (os.path.isdir(dst) and not os.listdir(dst)):
+  if not fs.exists(dst) or (fs.isdir(dst) and not fs.listdir(dst)):
     return
   if not overwrite:
     raise ConvertError(f"--dst {dst!r} exists; pass --overwrite to replace it, or pick another "
                        "--dst.")
-  if fmt == "npz" and not os.path.isfile(dst):
+  if fmt == "npz" and not fs.isfile(dst):
     raise ConvertError(f"--dst {dst!r} is not a file; --overwrite replaces an .npz file only: "
                        "remove it yourself or pick another --dst.")
-  if fmt == "hf" and not os.path.exists(os.path.join(dst, "config.json")):
+  if fmt == "hf" and not fs.exists(fs.join(dst, "config.json")):
     raise ConvertError(f"--dst {dst!r} is not an HF directory (no config.json); --overwrite "
                        "replaces HF directories only: remove it yourself or pick another --dst.")
 
@@ -153,8 +153,7 @@ def hf_image_token(src: str, fmt: str) -> int | None:
   """An HF PaliGemma source's image_token_index (for an HF destination), else None."""
   if fmt != "hf":
     return None
-  with open(os.path.join(src, "config.json")) as f:
-    config = json.load(f)
+  config = json.loads(fs.read_text(fs.join(src, "config.json")))
   return config.get("image_token_index") if config.get("model_type") == "paligemma" else None
 
 
@@ -164,22 +163,23 @@ def hf_image_token(src: str, fmt: str) -> int | None:
 def write_hf(dst: str, kind: str, model_cfg, params, dtype: str | None,
              image_token_index: int | None) -> None:
   """save_hf into `dst`; an existing HF directory there is swapped out after the new one is
-  complete (dst is missing only between two renames) and then deleted."""
-  if not os.path.exists(dst) or not os.listdir(dst):
+  complete (dst is missing only between two renames) and then deleted. gs://: the renames copy
+  object by object, so dst is missing (or partial) for the time of one copy."""
+  if not fs.exists(dst) or not fs.listdir(dst):
     hf_save.save_hf(dst, kind, model_cfg, params, dtype=dtype, image_token_index=image_token_index)
     return
   new, old = f"{dst}.convert-new-{os.getpid()}", f"{dst}.convert-old-{os.getpid()}"
   try:
     hf_save.save_hf(new, kind, model_cfg, params, dtype=dtype, image_token_index=image_token_index)
-    os.rename(dst, old)
+    fs.rename(dst, old)
     try:
-      os.rename(new, dst)
+      fs.rename(new, dst)
     except BaseException:
-      os.rename(old, dst)
+      fs.rename(old, dst)
       raise
   finally:
-    shutil.rmtree(new, ignore_errors=True)
-  shutil.rmtree(old)
+    fs.rmtree(new)
+  fs.rmtree(old)
 
 
 def write(dst: str, fmt: str, kind: str, model_cfg, params, dtype: str | None,
@@ -222,7 +222,7 @@ def convert(args: argparse.Namespace) -> dict:
   """Reads args.src, writes args.dst; returns the summary."""
   src, dst = args.src.rstrip("/") or "/", args.dst.rstrip("/") or "/"
   src_fmt, dst_fmt = source_format(src), destination_format(dst, args.to)
-  if os.path.realpath(src) == os.path.realpath(dst):
+  if fs.same_path(src, dst):
     raise ConvertError(f"--dst {dst!r} is --src; pick another --dst.")
   check_destination(dst, dst_fmt, args.overwrite)
   model_cfg = model_config(args.preset, args.config, src, src_fmt)

@@ -16,11 +16,11 @@ Writes, under --out:
 demo_data.SETS. Every image is --size pixels square. Same arguments -> the same files (seeded).
 """
 import argparse
-import os
 from typing import Sequence
 
 import tensorflow_datasets as tfds
 
+from big_paligemma import fs
 from tools import demo_data
 from tools import make_tokenizer
 
@@ -50,21 +50,21 @@ def make_demo_data(out: str, num_train: int = 2000, num_eval: int = 128, size: i
                    seed: int = 0, tokenizer: bool = True, build: bool = True,
                    sets: str | Sequence[str] | None = None) -> dict[str, str]:
   """Writes `sets` (see the module docstring); returns the paths {raw, tfds, tokenizer}."""
-  raw = os.path.join(out, "raw")
-  paths = {"raw": raw, "tfds": os.path.join(out, "tfds"),
-           "tokenizer": os.path.join(out, "paligemma.model")}
+  raw = fs.join(out, "raw")
+  paths = {"raw": raw, "tfds": fs.join(out, "tfds"),
+           "tokenizer": fs.join(out, "paligemma.model")}
   for name in set_names(sets):
     demo_set = demo_data.SETS[name]
     counts = demo_set.splits(num_train, num_eval)
     print(f"Writing {name} ({counts}) ...", flush=True)
     # Each set's own seed, whichever others are written.
-    demo_set.write(os.path.join(raw, name), counts, size, seed + list(demo_data.SETS).index(name))
+    demo_set.write(fs.join(raw, name), counts, size, seed + list(demo_data.SETS).index(name))
     if build:
-      build_tfds(demo_set, os.path.join(raw, name), paths["tfds"])
+      build_tfds(demo_set, fs.join(raw, name), paths["tfds"])
   if tokenizer:
     print("Training the demo tokenizer ...", flush=True)
     tok = make_tokenizer.make_paligemma_tokenizer(paths["tokenizer"])
-    make_tokenizer.with_gemma3_pieces(tok).save(os.path.join(out, "gemma3.model"))
+    make_tokenizer.with_gemma3_pieces(tok).save(fs.join(out, "gemma3.model"))
   print(f"Done: {paths}", flush=True)
   return paths
 

@@ -18,15 +18,17 @@ resized to 64x64 with TF's antialiased bilinear on 0/255 values, divided by 255,
 `segmentation.encode_masks`.
 """
 import argparse
+import io
 import json
-import os
 
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 import tqdm
 
+from big_paligemma import fs
 from big_paligemma import segmentation
+from big_paligemma.data import files
 from pp import ops_seg
 
 REQUIRED = ("image", "mask", "expression")
@@ -34,32 +36,35 @@ REQUIRED = ("image", "mask", "expression")
 
 def read_lines(path: str) -> list[dict]:
   """The input's rows with absolute "image" and "mask" paths and "_where" (file:line)."""
-  if not os.path.exists(path):
+  if not fs.isfile(path):
     raise FileNotFoundError(f"Input jsonl {path} does not exist.")
-  with open(path) as f:
-    lines = [(n, json.loads(text)) for n, text in enumerate(f, start=1) if text.strip()]
+  lines = [(n, json.loads(text)) for n, text in enumerate(fs.read_text(path).splitlines(), start=1)
+           if text.strip()]
   if not lines:
     raise ValueError(f"Input jsonl {path} has no lines.")
-  root = os.path.dirname(os.path.abspath(path))
-  return [_with_paths(row, f"{path}:{n}", root) for n, row in lines]
+  root = fs.dirname(fs.abspath(path))
+  rows = [_with_paths(row, f"{path}:{n}", root) for n, row in lines]
+  absent = set(files.missing([row[k] for row in rows for k in ("image", "mask")]))
+  for row in rows:
+    for key in ("image", "mask"):
+      if row[key] in absent:
+        raise FileNotFoundError(f"{row['_where']}: {key} file {row[key]} does not exist.")
+  return rows
 
 
 def _with_paths(row: dict, where: str, root: str) -> dict:
   missing = [k for k in REQUIRED if k not in row]
   if missing:
     raise ValueError(f"{where} lacks the fields {missing}; every line needs {list(REQUIRED)}.")
-  paths = {k: os.path.join(root, row[k]) for k in ("image", "mask")}
-  for key, file in paths.items():
-    if not os.path.exists(file):
-      raise FileNotFoundError(f"{where}: {key} file {file} does not exist.")
+  paths = {k: fs.join(root, row[k]) for k in ("image", "mask")}
   return {**row, **paths, "_where": where}
 
 
 def load_mask(row: dict) -> np.ndarray:
   """The row's mask [H, W] bool (channel 0 > 0); it must match the image's size and be non-empty."""
-  mask = np.asarray(Image.open(row["mask"]))
+  mask = np.asarray(Image.open(io.BytesIO(fs.read_bytes(row["mask"]))))
   mask = (mask[..., 0] if mask.ndim == 3 else mask) > 0
-  with Image.open(row["image"]) as image:
+  with Image.open(io.BytesIO(fs.read_bytes(row["image"]))) as image:
     w, h = image.size
   if mask.shape != (h, w):
     raise ValueError(f"{row['_where']}: mask {row['mask']} is {mask.shape[1]}x{mask.shape[0]} "
@@ -79,11 +84,7 @@ def tight_box(mask: np.ndarray) -> tuple[float, float, float, float]:
 
 def mask64(mask: np.ndarray, box) -> np.ndarray:
   """The mask cropped to `box` (corners round(v * size)), as [64, 64] float32 in [0, 1]."""
-  h, w = mask.shape
-  y0, x0, y1, x1 = (int(round(v * s)) for v, s in zip(box, (h, w, h, w)))
-  crop = tf.constant(mask[y0:y1, x0:x1, None] * 255.0, tf.float32)[None]
-  size = (segmentation.MASK_SIZE, segmentation.MASK_SIZE)
-  return tf.image.resize(crop, size, method="bilinear", antialias=True)[0, ..., 0].numpy() / 255.0
+  return ops_seg.crop_mask64(tf.constant(mask), tf.constant(box, tf.float32)).numpy()
 
 
 def encode_rows(rows: list[dict], vae_path: str, batch_size: int = 64):
@@ -104,8 +105,8 @@ def encode_rows(rows: list[dict], vae_path: str, batch_size: int = 64):
 def target_row(row: dict, box, codes, prompt: str, out_dir: str) -> dict:
   """The output line of `row` (see the module docstring)."""
   out = {k: v for k, v in row.items() if k != "_where"}
-  out.update(image=os.path.relpath(row["image"], out_dir),
-             mask=os.path.relpath(row["mask"], out_dir),
+  out.update(image=fs.relpath(row["image"], out_dir),
+             mask=fs.relpath(row["mask"], out_dir),
              box=" ".join(repr(float(v)) for v in box),
              seg_codes=" ".join(str(int(c)) for c in codes))
   out["prefix"] = prompt.format(**out)
@@ -120,11 +121,10 @@ def make_targets(input_path: str, vae_path: str, out_path: str,
   """Writes `out_path`; returns the number of lines."""
   rows = read_lines(input_path)
   boxes, codes = encode_rows(rows, vae_path, batch_size)
-  out_dir = os.path.dirname(os.path.abspath(out_path))
-  os.makedirs(out_dir, exist_ok=True)
-  with open(out_path, "w") as f:
-    for row, box, row_codes in zip(rows, boxes, codes):
-      f.write(json.dumps(target_row(row, box, row_codes, prompt, out_dir)) + "\n")
+  out_dir = fs.dirname(fs.abspath(out_path))
+  lines = [json.dumps(target_row(row, box, row_codes, prompt, out_dir)) + "\n"
+           for row, box, row_codes in zip(rows, boxes, codes)]
+  fs.write_text(out_path, "".join(lines))
   return len(rows)
 
 

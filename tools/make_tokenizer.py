@@ -15,6 +15,7 @@ import tempfile
 
 import sentencepiece as spm
 
+from big_paligemma import fs
 from big_paligemma import tokenizer as tokenizer_lib
 from big_paligemma.tokenizer import Tokenizer
 
@@ -55,7 +56,6 @@ def make_paligemma_tokenizer(out: str, vocab_size: int = 512) -> Tokenizer:
   """Trains the plain model, extends it with loc/seg tokens and writes it to `out`."""
   with tempfile.TemporaryDirectory() as tmp:
     tokenizer = Tokenizer.load(train_tokenizer(os.path.join(tmp, "tokenizer"), vocab_size))
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   tokenizer.save(out)
   return tokenizer
 
@@ -92,8 +92,7 @@ def load_hf_gemma_tokenizer(model_path: str):
   import transformers  # pylint: disable=import-outside-toplevel
   convert_slow_tokenizer = importlib.import_module("transformers.convert_slow_tokenizer")
   with tempfile.TemporaryDirectory() as tmp:
-    with open(model_path, "rb") as f, open(os.path.join(tmp, "tokenizer.model"), "wb") as g:
-      g.write(f.read())
+    fs.copy(model_path, os.path.join(tmp, "tokenizer.model"))  # transformers reads a local folder
     if _sentencepiece_pb2_importable():
       return transformers.GemmaTokenizer.from_pretrained(tmp)
     print("note: sentencepiece_model_pb2 does not import with this protobuf; using transformers' copy.")

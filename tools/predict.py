@@ -15,8 +15,8 @@ resolution and scaled to [-1, 1] with the eval pp ops. Prints the answer, or wit
 prompts the boxes are parsed from the loc tokens; --out draws them on the image.
 """
 import argparse
+import io
 import json
-import os
 
 import jax
 import numpy as np
@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from big_paligemma import config as config_lib
 from big_paligemma import decode
+from big_paligemma import fs
 from big_paligemma import loading
 from big_paligemma import loc_tokens
 from big_paligemma.models import gemma3
@@ -42,8 +43,8 @@ def load(ckpt: str, config_spec: str | None, tokenizer_path: str | None):
   if tokenizer_path is None:
     if config is not None:
       tokenizer_path = config.tokenizer
-    elif os.path.exists(os.path.join(ckpt, "tokenizer.model")):
-      tokenizer_path = os.path.join(ckpt, "tokenizer.model")
+    elif fs.exists(fs.join(ckpt, "tokenizer.model")):
+      tokenizer_path = fs.join(ckpt, "tokenizer.model")
     else:
       raise ValueError(f"{ckpt} has no tokenizer.model: pass --tokenizer PATH.")
   if getattr(model.config, "img", None) is None:
@@ -111,7 +112,8 @@ def draw_boxes(image: Image.Image, boxes: list, path: str) -> None:
   for label, (y0, x0, y1, x1) in boxes:
     draw.rectangle((x0 * w, y0 * h, x1 * w, y1 * h), outline=(255, 0, 0), width=2)
     draw.text((x0 * w + 2, y0 * h + 1), label, fill=(255, 0, 0))
-  image.save(path)
+  with fs.atomic_writer(path) as f:
+    image.save(f, format="PNG")
 
 
 def _parser():
@@ -136,15 +138,14 @@ def _parser():
 def main(argv=None) -> dict:
   args = _parser().parse_args(argv)
   model, params, tokenizer = load(args.ckpt, args.config, args.tokenizer)
-  with open(args.image, "rb") as f:
-    image_bytes = f.read()
+  image_bytes = fs.read_bytes(args.image)
   result = predict(model, params, tokenizer, image_bytes, args.prompt,
                    max_decode_len=args.max_decode_len, seed=args.seed, sampler=args.sampler,
                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    beam_size=args.beam_size)
   result["boxes"] = [[label, list(box)] for label, box in loc_tokens.parse_boxes(result["text"])]
   if args.out:
-    draw_boxes(Image.open(args.image), result["boxes"], args.out)
+    draw_boxes(Image.open(io.BytesIO(image_bytes)), result["boxes"], args.out)
   print(json.dumps(result) if args.json else result["text"], flush=True)
   return result
 

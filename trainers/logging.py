@@ -12,14 +12,15 @@ attention scores and values (12 x layers x queries x keys x width), plus the out
 """
 import json
 import math
-import os
 import time
 from typing import Any
 
 import jax
 
+from big_paligemma import fs
 from big_paligemma import tree as tree_lib
 from big_paligemma.models import gemma3
+from trainers import tb_events
 
 # Dense peak FLOP/s per device by `device_kind` (bf16 tensor cores), for the MFU estimate.
 PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "NVIDIA A100-SXM4-80GB": 312e12,
@@ -102,16 +103,8 @@ class MetricsLogger:
     self.tokens_per_step = tokens_per_step  # global batch x (image tokens + text length)
     self.peak = peak
     self._last = None  # (step, time) of the last train log
-    self._path = os.path.join(workdir, "metrics.jsonl")
-    self._tb = None
-    if self.enabled:
-      os.makedirs(workdir, exist_ok=True)
-      import tensorflow as tf  # pylint: disable=import-outside-toplevel
-      self._tf = tf
-      from tensorflow.core.framework import summary_pb2  # pylint: disable=import-outside-toplevel
-      self._tb = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
-      self._scalar_metadata = summary_pb2.SummaryMetadata(
-          plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    self._path = fs.join(workdir, "metrics.jsonl")
+    self._tb = tb_events.EventFileWriter(fs.join(workdir, "tb")) if self.enabled else None
 
   def start(self, step: int) -> None:
     """Marks the time of `step` (the loop's first step) for throughput and ETA."""
@@ -142,15 +135,8 @@ class MetricsLogger:
     """One metrics.jsonl line {"step": step, **values} and TensorBoard scalars."""
     if not self.enabled:
       return
-    with open(self._path, "a") as f:
-      f.write(json.dumps({"step": step, **values}) + "\n")
-    with self._tb.as_default():
-      for name, value in values.items():
-        # tf.summary.write with the scalars plugin's metadata: tf.summary.scalar needs the
-        # tensorboard package, which the trainer does not depend on.
-        self._tf.summary.write(name, self._tf.constant(value, self._tf.float32), step=step,
-                               metadata=self._scalar_metadata)
-    self._tb.flush()
+    fs.append_text(self._path, json.dumps({"step": step, **values}) + "\n")
+    self._tb.write(step, values)
 
   def log_eval(self, step: int, values: dict[str, float]) -> None:
     """Evaluator results: metrics.jsonl, TensorBoard and one console line."""
@@ -176,5 +162,4 @@ class MetricsLogger:
     print(" | ".join(parts), flush=True)
 
   def close(self) -> None:
-    if self._tb is not None:
-      self._tb.close()
+    """Nothing is buffered: every write is in the files when it returns."""

@@ -12,7 +12,6 @@ pass --coordinator_address/--num_processes/--process_id or set JAX_COORDINATOR_A
 """
 import argparse
 import dataclasses
-import os
 import sys
 from typing import Any, Sequence
 
@@ -20,6 +19,7 @@ import jax
 
 from big_paligemma import checkpoint as ckpt_lib
 from big_paligemma import config as config_lib
+from big_paligemma import fs
 from big_paligemma import loading
 from big_paligemma import optim
 from big_paligemma import sharding as sharding_lib
@@ -109,7 +109,8 @@ def build_data(config, mesh) -> Data:
   data_cfg = config.input.data.to_dict()
   iterator = input_pipeline.make_train_iterator(
       data_cfg, pp_fn, global_batch_size=config.input.batch_size, seed=config.seed,
-      skip_bad_examples=config.input.skip_bad_examples, num_parallel=config.input.num_parallel)
+      skip_bad_examples=config.input.skip_bad_examples, num_parallel=config.input.num_parallel,
+      source_pp=lambda spec: pp.get_preprocess_fn(spec, tokenizer_path=config.tokenizer))
   size = sum(input_pipeline.num_examples(s) for s in input_pipeline.sources(data_cfg))
   return Data(iterator, sharding_lib.batch_sharding(mesh), size)
 
@@ -247,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
   alpha = lora.alpha if lora else None
   tx, lr_fn = optim.make_optimizer(optimizer_config(config, plan),
                                    state_lib.abstract_trainable(model_cfg, lora))
-  ckpt = ckpt_lib.Checkpointer(os.path.join(flags.workdir, "ckpt"), config.ckpt.keep_last,
+  ckpt = ckpt_lib.Checkpointer(fs.join(flags.workdir, "ckpt"), config.ckpt.keep_last,
                                plan.keep_every, config.ckpt.async_save)
   state, shardings = build_state(config, model_cfg, tx, mesh, ckpt, data)
   step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
@@ -259,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
     state = train_loop(state, train_step, data, plan, ckpt, logger, evaluators, alpha,
                        config.eval_at_start)
     if lora:
-      export_merged(os.path.join(flags.workdir, "merged"), state, alpha)
+      export_merged(fs.join(flags.workdir, "merged"), state, alpha)
   finally:
     ckpt.wait_until_finished()
     ckpt.close()

@@ -6,6 +6,8 @@ Data config (a dict or ml_collections ConfigDict), one source or a mixture:
   {"mixture": [{"name": "chartqa/human", "split": "train", "data_dir": D},
                {"name": "chartqa/augmented", "split": "train", "data_dir": D}]}
 A mixture source may set "weight"; without one it weighs by its size (ChartQA: 7398 : 20901).
+A training source may set its own "pp" (a pp spec replacing `input.pp` for its examples; every
+source's pp must give the same fields).
 Sources are read by example index (data/sources.py: TFDS splits as ArrayRecord files, built with
 `--file_format array_record`, a TFRecord build is refused naming the convert and rebuild commands;
 jsonl files by line). Images stay encoded bytes: the pp function decodes them.
@@ -120,17 +122,44 @@ def _pp_one(src, pp_fn, index, raw, seed) -> dict:
   return {k: v for k, v in out.items() if not k.startswith("_") or k == "_truncated"}
 
 
+def _output_spec(src, pp_fn) -> dict:
+  """{field: tf.TensorSpec} of pp_fn's outputs on an example of `src` (traced, not run)."""
+  fn = tf.function(lambda index, raw, seed: _pp_one(src, pp_fn, index, raw, seed))
+  out = fn.get_concrete_function(tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string),
+                                 tf.TensorSpec([2], tf.int64)).structured_outputs
+  return {k: tf.TensorSpec(v.shape, v.dtype) for k, v in out.items()}
+
+
+def _source_pps(specs: list[dict], srcs: list, pp_fn, source_pp) -> list:
+  """Each source's pp function: its own "pp" spec (built by `source_pp`) or `pp_fn`; all must
+  give the same fields (they are batched together)."""
+  pps = []
+  for spec in specs:
+    if "pp" in spec and source_pp is None:
+      raise ValueError(f"Source {spec} has its own 'pp'; the caller must pass source_pp= (spec "
+                       "-> pp function), as trainers.train does.")
+    pps.append(source_pp(spec["pp"]) if "pp" in spec else pp_fn)
+  if any("pp" in spec for spec in specs):
+    want = _output_spec(srcs[0], pps[0])
+    for spec, src, fn in zip(specs[1:], srcs[1:], pps[1:]):
+      if (got := _output_spec(src, fn)) != want:
+        raise ValueError(f"The pp of source {spec} gives {got}, the first source's {want}; a "
+                         "mixture's sources must give the same fields, dtypes and shapes.")
+  return pps
+
+
 class _Pp:
-  """pp_fn on a batch of examples of `srcs` in one tf.function (see "Work" in the docstring).
+  """pp_fns[i] on source i's examples, a batch of examples of `srcs` in one tf.function (see
+  "Work" in the docstring).
 
   Call with [n] source numbers, [n] example indices, [n] raw bytes (`src.raw`) and [n, 2] seeds
   (n >= 1); returns the pp outputs as numpy [n, ...] (strings: object arrays of bytes), fields of
   varying shape padded to the longest ("" / 0) when `pad`, else an error for such fields.
   """
 
-  def __init__(self, srcs: list, pp_fn, num_parallel: int, pad: bool):
+  def __init__(self, srcs: list, pp_fns: list, num_parallel: int, pad: bool):
     def one(i, index, raw, seed):
-      branches = [lambda s=s: _pp_one(s, pp_fn, index, raw, seed) for s in srcs]
+      branches = [lambda s=s, f=f: _pp_one(s, f, index, raw, seed) for s, f in zip(srcs, pp_fns)]
       return branches[0]() if len(branches) == 1 else tf.switch_case(i, branches)
 
     def batch(i, index, raw, seed):
@@ -408,18 +437,20 @@ class _TrainRows:
 def make_train_iterator(data_config, pp_fn, *, global_batch_size: int, seed: int,
                         skip_bad_examples: bool = False, process_index: int | None = None,
                         process_count: int | None = None, num_parallel: int = 8,
-                        prefetch: int = 2) -> Iterator:
+                        prefetch: int = 2, source_pp=None) -> Iterator:
   """Endless shuffled batches: this host's rows of each global batch, [B / process_count, ...].
 
   Same config and seed -> the same global batches on every run, for any number of processes,
   and after a restore. `num_parallel` examples of a batch are pre-processed at a time (-1:
-  tf.data.AUTOTUNE); `prefetch` local batches are read and pre-processed ahead, in parallel.
+  tf.data.AUTOTUNE); `prefetch` local batches are read and pre-processed ahead, in parallel. A
+  mixture source with its own "pp" (a pp spec) is pre-processed by `source_pp(spec)` instead of
+  `pp_fn` (e.g. a prompt per source, as big_vision's per-source input configs).
   """
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   specs = sources(data_config)
   srcs = [sources_lib.open_source(s) for s in specs]
-  pp = _Pp(srcs, pp_fn, num_parallel, pad=False)
+  pp = _Pp(srcs, _source_pps(specs, srcs, pp_fn, source_pp), num_parallel, pad=False)
   plan = _plan([len(s) for s in srcs], _weights(specs, srcs) if len(specs) > 1 else [1.0], seed)
   rows = _TrainRows(_Reader(srcs, pp, seed), plan, global_batch_size, skip_bad_examples)
   first_row = index * local_batch
@@ -487,10 +518,12 @@ def make_eval_iterator(data_config, pp_fn, *, global_batch_size: int,
   index, count = _process(process_index, process_count)
   local_batch = _local_batch(global_batch_size, count)
   (spec,) = _single(sources(data_config))
+  if "pp" in spec:
+    raise ValueError(f"Eval source {spec} has a 'pp'; an eval's pp is its own `pp` entry.")
   src = sources_lib.open_source(spec)
   size = len(src)
   start, end = index * size // count, (index + 1) * size // count
-  pp = _Pp([src], pp_fn, num_parallel, pad=True)
+  pp = _Pp([src], [pp_fn], num_parallel, pad=True)
   rows = _EvalRows(_Reader([src], pp, 0), pp, local_batch, skip_bad_examples)
 
   def local(b: int) -> dict:  # this host's b-th batch

@@ -8,15 +8,18 @@ numbers, booleans, or lists of strings (e.g. several reference answers). Example
 
 `read_rows(path)` gives the validated rows, "image" an absolute path (or URL) and "_id" =
 "<path>:<line number>" for error messages; `columns(rows)` the same as tensors, which the input
-pipeline indexes by line (data/sources.py: random access, the image read by TF's file system, which
-knows gs://). `load(path)` gives the examples in order as a `tf.data.Dataset`.
+pipeline indexes by line (data/sources.py: random access, the images read through fs).
+`load(path)` gives the examples in order as a `tf.data.Dataset`.
 Nothing is built or converted beforehand: a data config can name the file directly. Paths go
-through etils.epath, so the file and its images may be gs:// URLs.
+through big_paligemma/fs.py, so the file and its images may be gs:// URLs (an image may also be
+a gs:// URL itself); the images' existence is checked with one listing per folder.
 """
 import json
 
-from etils import epath
 import tensorflow as tf
+
+from big_paligemma import fs
+from big_paligemma.data import files
 
 REQUIRED = ("image", "prefix", "suffix")
 _SCALARS = (str, int, float, bool)
@@ -24,16 +27,19 @@ _SCALARS = (str, int, float, bool)
 
 def read_rows(path: str) -> list[dict]:
   """The parsed lines of `path` (blank lines skipped), validated, images as absolute paths."""
-  file = epath.Path(path)
-  if not file.exists():
+  if not fs.isfile(path):
     raise FileNotFoundError(f"jsonl file {path} does not exist.")
-  root = file.parent if _is_url(path) else file.absolute().parent
+  root = fs.dirname(fs.abspath(path))
   rows = []
-  for number, line in enumerate(file.read_text().split("\n"), start=1):
+  for number, line in enumerate(fs.read_text(path).split("\n"), start=1):
     if line.strip():
       rows.append(_check_row(json.loads(line), f"{path}:{number}", root))
   if not rows:
     raise ValueError(f"jsonl file {path} has no examples.")
+  absent = set(files.missing([row["image"] for row in rows]))
+  for row in rows:
+    if row["image"] in absent:
+      raise FileNotFoundError(f"{row['_id']}: image {row['image']} does not exist.")
   keys = set(rows[0]) - {"_id"}
   for row in rows:
     if set(row) - {"_id"} != keys:
@@ -42,11 +48,7 @@ def read_rows(path: str) -> list[dict]:
   return rows
 
 
-def _is_url(path: str) -> bool:
-  return "://" in str(path)
-
-
-def _check_row(row: dict, where: str, root: epath.Path) -> dict:
+def _check_row(row: dict, where: str, root: str) -> dict:
   missing = [k for k in REQUIRED if k not in row]
   if missing:
     raise ValueError(f"{where} lacks the fields {missing}; every line needs {list(REQUIRED)}.")
@@ -55,10 +57,7 @@ def _check_row(row: dict, where: str, root: epath.Path) -> dict:
     if not (isinstance(value, _SCALARS) or is_text_list):
       raise ValueError(f"{where}: field {key!r} = {value!r}; allowed are strings, numbers, "
                        "booleans and lists of strings.")
-  image = row["image"] if _is_url(row["image"]) else str(root / row["image"])
-  if not epath.Path(image).exists():
-    raise FileNotFoundError(f"{where}: image {image} does not exist.")
-  return {**row, "image": image, "_id": where}
+  return {**row, "image": fs.join(root, row["image"]), "_id": where}
 
 
 def _spec(key: str, values: list) -> tf.TensorSpec:
@@ -89,4 +88,4 @@ def columns(rows: list[dict]) -> dict:
 def load(path: str) -> tf.data.Dataset:
   """The examples of the jsonl file at `path`, in file order (see the module docstring)."""
   ds = tf.data.Dataset.from_tensor_slices(columns(read_rows(path)))
-  return ds.map(lambda ex: {**ex, "image": tf.io.read_file(ex["image"])})
+  return ds.map(lambda ex: {**ex, "image": files.read_file(ex["image"])})

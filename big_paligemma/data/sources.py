@@ -3,15 +3,16 @@
 Source config (see data/input_pipeline.py): {"name": "docvqa", "split": "train", "data_dir": D}
 (a TFDS dataset, "name/config"; data/datasets.BUILDERS are this project's builders, any other name
 is looked up in the TFDS catalogue) or {"jsonl": PATH} (data/jsonl.py); a mixture's sources may
-set "weight".
+set "weight", a training source its own "pp" (a pp spec; see data/input_pipeline.py).
 
 `open_source(source)` gives an object with
   len(src)                 the examples of the split: a split that cannot be parsed, names no
                            split of the dataset or selects no example is an error naming the
                            source, the split and the sizes of the dataset's splits
   src.raw(indices)         what Python reads for those examples, [n] bytes (object array): a
-                           TFDS split's serialized records, read in one ArrayRecord call; b""
-                           for jsonl (its rows are in memory, its images read by `decode`)
+                           TFDS split's serialized records, read in one ArrayRecord call; a
+                           jsonl file's images (through big_paligemma/fs.py; its rows are in
+                           memory)
   src.decode(index, raw)   TF ops: one example's record from its index and raw bytes, images as
                            encoded bytes, "_id" naming the example (question_id, image_id or id
                            when the dataset has one; the jsonl file and line)
@@ -25,10 +26,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from big_paligemma import fs
 from big_paligemma.data import datasets
 from big_paligemma.data import jsonl
 
-SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight")
+SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight", "pp")
 ID_FIELDS = ("question_id", "image_id", "id")
 _SPLITS_HELP = ("slices as 'train[:10%]', 'train[:500]', 'train[-5%:]', unions as "
                 "'train+validation'; https://www.tensorflow.org/datasets/splits")
@@ -159,7 +161,7 @@ class TfdsSource(_Counter):
 
 
 class JsonlSource(_Counter):
-  """A jsonl file by line index (blank lines skipped): fields from memory, the image read by TF."""
+  """A jsonl file by line index (blank lines skipped): fields from memory, images through fs."""
 
   def __init__(self, path: str):
     super().__init__()
@@ -171,12 +173,12 @@ class JsonlSource(_Counter):
 
   def raw(self, indices) -> np.ndarray:
     self._count(len(indices))
-    return np.full(len(indices), b"", object)
+    out = np.empty(len(indices), object)
+    out[:] = [fs.read_bytes(self._rows[int(i)]["image"]) for i in indices]
+    return out
 
   def decode(self, index: tf.Tensor, raw: tf.Tensor) -> dict:
-    del raw
-    record = {k: column[index] for k, column in self._columns.items()}
-    return {**record, "image": tf.io.read_file(record["image"])}
+    return {**{k: column[index] for k, column in self._columns.items()}, "image": raw}
 
   def example_id(self, index: int) -> str:
     return self._rows[int(index)]["_id"]

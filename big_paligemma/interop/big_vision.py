@@ -20,7 +20,6 @@ A MAPHead (img/MAPHead_0, SigLIP's pooling head) is not part of PaliGemma (pool_
 is reported as unexpected, like any other leaf the model does not have.
 """
 import dataclasses
-import os
 import re
 import zipfile
 from typing import Any, Callable
@@ -29,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from big_paligemma import fs
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import hf_io
 from big_paligemma.models import build
@@ -59,13 +59,15 @@ class _Npz:
   """An .npz read one member at a time; `headers` gives every member's (shape, dtype) unread."""
 
   def __init__(self, path: str):
-    if not os.path.exists(path):
+    if not fs.isfile(path):
       raise FileNotFoundError(f"big_vision checkpoint {path!r} does not exist.")
-    if not zipfile.is_zipfile(path):
+    self.file = fs.open(path, "rb")  # gs://: members are ranged reads
+    if not zipfile.is_zipfile(self.file):
+      self.file.close()
       raise ValueError(f"{path!r} is not an .npz file (not a zip archive of .npy arrays, as "
                        "np.savez writes); big_vision checkpoints are .npz files.")
     self.path = path
-    self.zip = zipfile.ZipFile(path)
+    self.zip = zipfile.ZipFile(self.file)
     self.headers = {}
     for name in self.zip.namelist():
       if not name.endswith(".npy"):
@@ -80,6 +82,7 @@ class _Npz:
 
   def close(self):
     self.zip.close()
+    self.file.close()
 
 
 def _read_header(f, path: str, name: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -290,23 +293,18 @@ def save_npz(params, path: str) -> None:
   Keys are 'params/' + our slash path (as in big_vision's training checkpoints and the released
   files), layers stacked (scan=True, the layout of big_vision's PaliGemma configs), Gemma layers
   with as many kv heads as query heads written as one qkv_einsum/w [L,3,N,D,H]. bfloat16 is stored
-  as '<V2' (as np.savez does). One leaf at a time is copied to the host; the file is written to
-  `path`.tmp-<pid> and renamed, so `path` is either the old file or the complete new one.
+  as '<V2' (as np.savez does). One leaf at a time is copied to the host; the file is written
+  through fs.atomic_writer (local or gs://), so `path` is either the old file or the complete
+  new one.
   """
   if not path.endswith(".npz"):
     raise ValueError(f"save_npz path {path!r} must end in '.npz' (big_vision's load_params "
                      "recognises .npz checkpoints by name).")
   flat = _fuse_qkv(tree_lib.flatten(params))
-  tmp = f"{path}.tmp-{os.getpid()}"
-  try:
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+  with fs.atomic_writer(path) as out:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
       for p, value in flat.items():
         array = value() if callable(value) else _host(value)
         with zf.open(f"params/{p}.npy", "w", force_zip64=True) as f:
           np.lib.format.write_array(f, array, allow_pickle=False)
         del array
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise

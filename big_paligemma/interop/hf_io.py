@@ -16,14 +16,15 @@ import difflib
 import functools
 import json
 import math
-import os
+import struct
 from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
-from safetensors import safe_open
 
+from big_paligemma import fs
 from big_paligemma import tree as tree_lib
 from big_paligemma.models import build
 from big_paligemma.models import siglip
@@ -116,21 +117,81 @@ def stacked(num_layers: int, layer: Callable[[int], np.ndarray]) -> Stacked:
   return Stacked(num_layers, layer)
 
 
+# safetensors dtype names -> numpy dtypes.
+SAFETENSORS_DTYPES = {
+    "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
+    "U32": np.uint32, "I32": np.int32, "U64": np.uint64, "I64": np.int64, "F16": np.float16,
+    "BF16": ml_dtypes.bfloat16, "F32": np.float32, "F64": np.float64,
+    "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2}
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorEntry:
+  """Where one tensor of a safetensors file is: bytes [begin, end) of the file."""
+  dtype: np.dtype
+  shape: tuple[int, ...]
+  begin: int
+  end: int
+
+
+def safetensors_header(path: str) -> dict[str, TensorEntry]:
+  """The tensors of the safetensors file at `path` (local or gs://), from its header alone."""
+  with fs.open(path, "rb") as f:
+    size = f.read(8)
+    if len(size) < 8:
+      raise ValueError(f"{path} is not a safetensors file (truncated before its header).")
+    (length,) = struct.unpack("<Q", size)
+    raw = f.read(length)
+  if len(raw) < length:
+    raise ValueError(f"{path} is truncated: its header needs {length} bytes, {len(raw)} remain.")
+  try:
+    header = json.loads(raw)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path} is not a safetensors file (bad header: {e}).") from e
+  header.pop("__metadata__", None)
+  out = {}
+  for key, entry in header.items():
+    if entry["dtype"] not in SAFETENSORS_DTYPES:
+      raise ValueError(f"{path}: tensor {key!r} has dtype {entry['dtype']}; supported: "
+                       f"{sorted(SAFETENSORS_DTYPES)}.")
+    begin, end = entry["data_offsets"]
+    out[key] = TensorEntry(np.dtype(SAFETENSORS_DTYPES[entry["dtype"]]), tuple(entry["shape"]),
+                           8 + length + begin, 8 + length + end)
+  return out
+
+
+def read_tensor(path: str, key: str, entry: TensorEntry) -> np.ndarray:
+  """Tensor `key` of the safetensors file at `path`: one ranged read of its bytes."""
+  out = np.empty(entry.shape, entry.dtype)
+  if out.nbytes != entry.end - entry.begin:
+    raise ValueError(f"{path}: tensor {key!r} {entry.dtype}{list(entry.shape)} needs "
+                     f"{out.nbytes} bytes, its header gives {entry.end - entry.begin}.")
+  if not out.nbytes:
+    return out
+  with fs.open(path, "rb") as f:
+    f.seek(entry.begin)
+    got = f.readinto(memoryview(out.reshape(-1).view(np.uint8)))
+  if got != out.nbytes:
+    raise ValueError(f"{path} is truncated: tensor {key!r} needs bytes [{entry.begin}, "
+                     f"{entry.end}), the file ends at {entry.begin + (got or 0)}.")
+  return out
+
+
 class Checkpoint:
-  """The safetensors files of an HF checkpoint directory, read one tensor at a time."""
+  """The safetensors files of an HF checkpoint directory (local or gs://), read one tensor at a
+  time: each file's header once, then one ranged read per tensor (nothing memory-mapped)."""
 
   def __init__(self, path: str):
-    index = os.path.join(path, "model.safetensors.index.json")
-    single = os.path.join(path, "model.safetensors")
-    if os.path.exists(index):
-      with open(index) as f:
-        weight_map = json.load(f)["weight_map"]
-    elif os.path.exists(single):
-      with safe_open(single, "np") as f:
-        weight_map = {k: "model.safetensors" for k in f.keys()}
+    index = fs.join(path, "model.safetensors.index.json")
+    single = fs.join(path, "model.safetensors")
+    if fs.isfile(index):
+      weight_map = json.loads(fs.read_text(index))["weight_map"]
+    elif fs.isfile(single):
+      weight_map = dict.fromkeys(safetensors_header(single), "model.safetensors")
     else:
       raise FileNotFoundError(f"No {single} or {index}: not an HF safetensors checkpoint.")
-    self.files = {k: os.path.join(path, v) for k, v in weight_map.items()}
+    self.files = {k: fs.join(path, v) for k, v in weight_map.items()}
+    self._headers = {}
 
   def keys(self) -> list[str]:
     return sorted(self.files)
@@ -140,9 +201,12 @@ class Checkpoint:
     if key not in self.files:
       close = difflib.get_close_matches(key, self.files, n=5, cutoff=0.6)
       raise KeyError(f"HF tensor {key!r} missing from the checkpoint; close keys: {close}.")
-    # Opened per tensor so that no file stays memory-mapped (mapped pages count as resident).
-    with safe_open(self.files[key], "np") as f:
-      return f.get_tensor(key)
+    path = self.files[key]
+    if path not in self._headers:
+      self._headers[path] = safetensors_header(path)
+    if key not in self._headers[path]:
+      raise KeyError(f"HF tensor {key!r} is not in {path}, where the index puts it.")
+    return read_tensor(path, key, self._headers[path][key])
 
 
 def resolve_prefix(keys: list[str], part: Part) -> str:
@@ -190,13 +254,12 @@ def _shape(value) -> tuple[int, ...]:
 
 
 def read_config(path: str) -> dict:
-  if not os.path.isdir(path):
+  if not fs.isdir(path):
     raise FileNotFoundError(f"HF checkpoint directory {path!r} does not exist.")
-  config_file = os.path.join(path, "config.json")
-  if not os.path.exists(config_file):
+  config_file = fs.join(path, "config.json")
+  if not fs.isfile(config_file):
     raise FileNotFoundError(f"{config_file} is missing: not an HF checkpoint directory.")
-  with open(config_file) as f:
-    return json.load(f)
+  return json.loads(fs.read_text(config_file))
 
 
 def with_image_size(cfg, image_size: int | None):

@@ -13,16 +13,15 @@ Tensor transposes are exactly those of `hf_gemma.convert_gemma`, `hf_paligemma.c
 params.
 """
 import json
-import os
-import shutil
-import tempfile
+import uuid
 from typing import Any, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from safetensors.numpy import save_file
+import safetensors.numpy
 
+from big_paligemma import fs
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import hf_gemma
 from big_paligemma.interop import hf_siglip
@@ -277,21 +276,20 @@ def _write_tensors(tmp: str, tensors: Tensors, dtype, max_shard_bytes: int):
   weight_map, total, names = {}, 0, []
   for i, shard in enumerate(_shards(tensors, dtype, max_shard_bytes)):
     name = f"shard-{i}.tmp"
-    save_file(shard, os.path.join(tmp, name), metadata={"format": "pt"})
+    fs.write_bytes(fs.join(tmp, name), safetensors.numpy.save(shard, metadata={"format": "pt"}))
     names.append(name)
     for key, x in shard.items():
       weight_map[key] = name
       total += x.nbytes
   if len(names) == 1:
-    os.rename(os.path.join(tmp, names[0]), os.path.join(tmp, "model.safetensors"))
+    fs.rename(fs.join(tmp, names[0]), fs.join(tmp, "model.safetensors"))
     return
   final = {n: f"model-{i + 1:05d}-of-{len(names):05d}.safetensors" for i, n in enumerate(names)}
   for tmp_name, name in final.items():
-    os.rename(os.path.join(tmp, tmp_name), os.path.join(tmp, name))
+    fs.rename(fs.join(tmp, tmp_name), fs.join(tmp, name))
   index = {"metadata": {"total_size": total},
            "weight_map": {k: final[v] for k, v in sorted(weight_map.items())}}
-  with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
-    json.dump(index, f, indent=2)
+  fs.write_text(fs.join(tmp, "model.safetensors.index.json"), json.dumps(index, indent=2))
 
 
 def save_hf(directory: str, kind: str, cfg, params, *, dtype: str | None = None,
@@ -305,26 +303,24 @@ def save_hf(directory: str, kind: str, cfg, params, *, dtype: str | None = None,
   numbered shards + model.safetensors.index.json. image_token_index: PaliGemma only (see
   `paligemma_config_to_hf`). The files are written to a temporary directory next to `directory`
   and renamed into place, so `directory` never holds a partial checkpoint; it must not exist or be
-  empty.
+  empty. `directory` may be a gs:// URL (the rename then copies object by object). Each shard is
+  serialized in memory before it is written (peak host memory: about twice a shard).
   """
   if max_shard_bytes < 1:
     raise ValueError(f"max_shard_bytes={max_shard_bytes} must be positive.")
-  directory = os.path.abspath(directory)
-  if os.path.exists(directory) and os.listdir(directory):
+  directory = fs.abspath(directory)
+  if fs.isdir(directory) and fs.listdir(directory):
     raise FileExistsError(f"{directory} exists and is not empty; pick a new directory.")
   dtype = jnp.dtype(dtype).name if dtype is not None else None
   config, tensors = _config_and_tensors(kind, cfg, params, dtype, image_token_index)
-  parent = os.path.dirname(directory)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
+  tmp = fs.join(fs.dirname(directory), f".{fs.basename(directory)}.tmp-{uuid.uuid4().hex[:8]}")
+  fs.makedirs(tmp)
   try:
-    with open(os.path.join(tmp, "config.json"), "w") as f:
-      json.dump(config, f, indent=2)
+    fs.write_text(fs.join(tmp, "config.json"), json.dumps(config, indent=2))
     _write_tensors(tmp, tensors, dtype, max_shard_bytes)
-    if os.path.exists(directory):
-      os.rmdir(directory)
-    os.rename(tmp, directory)
+    fs.rmtree(directory)  # empty, if it exists
+    fs.rename(tmp, directory)
   except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
+    fs.rmtree(tmp)
     raise
   return directory

@@ -20,8 +20,7 @@ Settings: there is no published Gemma 3 DocVQA transfer recipe, so PaliGemma's p
 demo: a tiny random Gemma 3 (configs/common.py gemma3_demo_model) on `tools/make_demo_data.py`'s
 data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 at lr 1e-3.
 """
-import os
-
+from big_paligemma import fs
 from big_paligemma.models import presets
 from configs import common
 from pp import ops_gemma3
@@ -61,6 +60,6 @@ def get_config(arg: str | None = None):
 
 def _llm_fields(args) -> dict:
   """HF checkpoints pad Gemma 3's 262144 pieces to 262208 rows; fine-tune them at that size."""
-  if args.init and os.path.exists(os.path.join(args.init, "config.json")):
+  if args.init and fs.exists(fs.join(args.init, "config.json")):
     return {"vocab_size": presets.HF_PADDED_VOCAB[presets.GEMMA3_VOCAB]}
   return {}

@@ -1,60 +1,51 @@
-"""RefCOCO referring segmentation from jsonl files:
-`--config configs/transfer/refcoco_seg.py:res=448,train=T.jsonl,val=V.jsonl,vae=vae-oid.npz`.
+"""RefCOCO / RefCOCO+ / RefCOCOg referring segmentation:
+`--config configs/transfer/refcoco_seg.py:res=448[,model=pg2_3b][,vae=vae-oid.npz][,demo]`.
 
-Data: the output of `tools/make_seg_targets.py` (lines with image, mask, expression, box,
-seg_codes, prefix, suffix; mask paths relative to the jsonl file's folder). Training target: the
-box's 4 `<loc>` tokens then the mask's 16 `<seg>` codes (pp.seg_suffix). The validation split is
-scored by the refcoco_seg evaluator (mIoU, cIoU, invalid answers) against the ground-truth masks at
-the images' original size (`size`, kept before the resize), decoding masks with `vae`.
+Published (big_vision's paligemma/transfers/refcoco_seg.py; configs/published.py): trains on
+ref_coco_bv/refcocox_combined (configs/refcoco.py: RefCOCO + RefCOCO+ + RefCOCOg train without
+their validation/test images); prefix the bare expression; target the object's box as 4 `<loc>`
+tokens then the 16 `<seg>` codes of its mask cropped to the box (pp.mask_seg_codes with the
+vae-oid VQ-VAE `vae`, computed on the fly as big_vision's refcoco_mask2str), text_len 48; 100
+epochs, label smoothing 0.3, no weight decay, adam b2 0.999, clip 1.0, cosine with 5% warm-up;
+res 224: lr 3e-5, LLM dropout 0.1, batch 256; 448: lr 1e-5, batch 256; 896: lr 1e-5, batch 64
+(PaliGemma 2 at 224 and 448: the 224 recipe with Table 14's lr per size). Scored by the
+refcoco_seg evaluator (mIoU, cIoU; masks decoded with `vae`, compared at the image's size) on
+RefCOCO val/testA/testB, RefCOCO+ val/testA/testB, RefCOCOg val/test; perplexity monitors on
+minitrain and validation.
+Published mIoU (val): RefCOCO PaliGemma 3B 73.4 / 75.6 / 76.9 (224 / 448 / 896), RefCOCO+ 68.3 /
+69.8 / 72.2, RefCOCOg 67.7 / 70.1 / 72.2; PaliGemma 2 RefCOCO 3B 73.4 / 76.3, 10B 75.9 / 78.2,
+28B 75.0 / 77.3.
 
-Published (big_vision's paligemma/transfers/refcoco_seg.py, its per-resolution best settings):
-text_len 48, 100 epochs, label smoothing 0.3, adam b2 0.999, clip 1.0, cosine with 5% warm-up,
-no weight decay; res 224: lr 3e-5, LLM dropout 0.1, batch 256; res 448: lr 1e-5, batch 256;
-res 896: lr 1e-5, batch 64; decoding up to text_len tokens. big_vision's prefix is the bare
-expression; here it is "segment {expression}" (PaliGemma's segmentation prompt).
+Own data in jsonl files: tools/make_seg_targets.py writes the same targets offline.
 """
-import os
-
 from configs import common
-import pp
-from big_paligemma import config as config_lib
+from configs import published
+from configs import refcoco
 
-PREFIX = "segment {expression}"
-TEXT_LEN = 48
-# res -> (lr, LLM dropout, batch size) of big_vision's best settings.
-BEST = {224: (3e-5, 0.1, 256), 448: (1e-5, 0.0, 256), 896: (1e-5, 0.0, 64)}
+PUBLISHED = published.TRANSFERS["refcoco_seg"]
 
 
-def train_pp(res: int) -> str:
-  """The box + seg codes target, then the standard PaliGemma training layout."""
-  return "seg_suffix|" + pp.paligemma_train_pp(res, TEXT_LEN, PREFIX, "suffix")
+def vae_path(args) -> str:
+  """The vae-oid.npz file: `vae`, else the demo's hand-set one or vae-oid.npz."""
+  return args.vae or (f"{args.demo_data}/raw/refcoco/vae-oid.npz" if args.demo else "vae-oid.npz")
 
 
-def eval_pp(res: int, data_root: str) -> str:
-  """Prompt-only text plus the ground-truth mask at the original size and that size [h, w]."""
-  mask = f"decode_mask(root={data_root!r})|keep_size(key=\"mask\", outkey=\"size\")"
-  return mask + "|" + pp.paligemma_eval_pp(res, TEXT_LEN, PREFIX, keep_keys=("mask", "size"))
+def target(args) -> tuple[str, ...]:
+  return (f"mask_seg_codes(vae={vae_path(args)!r})",
+          'seg_suffix(codes_key="seg_codes", box_key="objects/bbox", outkey="target")')
 
 
 def get_config(arg: str | None = None):
-  args = common.get_args(arg, res=448, train="refcoco_seg/train.jsonl",
-                         val="refcoco_seg/validation.jsonl", vae="vae-oid.npz")
-  if args.demo:
-    raise config_lib.ConfigError("refcoco_seg has no :demo mode; give train=, val= (outputs of "
-                                    "tools/make_seg_targets.py) and vae=.")
-  c = common.base_config()
-  c.model = common.preset_model(args.res, args.unroll)  # Checks res.
-  lr, dropout, batch_size = BEST[args.res]
-  c.model.overrides.llm["dropout"] = dropout
-  c.input.data = {"jsonl": args.train}
-  c.input.pp = train_pp(args.res)
-  c.input.batch_size = batch_size
-  c.total_epochs = 100
-  c.optim = common.transfer_optim()
-  c.optim.update(lr=lr, wd=0.0)
-  c.loss.label_smoothing = 0.3
-  c.evals = {"refcoco_seg_val": dict(
-      type="refcoco_seg", data={"jsonl": args.val},
-      pp=eval_pp(args.res, os.path.dirname(args.val)), batch_size=64, every="20%",
-      max_decode_len=TEXT_LEN, vae_path=args.vae, mask_key="mask", size_key="size")}
-  return common.apply_args(c, args)
+  size = ('keep_size(key="objects/mask", outkey="size")',)
+  c, args = refcoco.config(PUBLISHED, arg, target, "refcoco_seg", ("objects/mask", "size"),
+                           eval_ops=size, vae="")
+  for ev in c.evals.values():
+    if ev.type == "refcoco_seg":
+      ev.update(vae_path=vae_path(args), mask_key="objects/mask", size_key="size")
+  return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False, vae="")
+  return common.published_sweep(hyper, PUBLISHED, args)

@@ -23,5 +23,5 @@ def test_the_tf_data_pipeline_before_grain_reads_the_whole_global_batch(capsys):
   before, now = trial[bench_input.BEFORE_REV], trial["now"]
   assert before["local_batch"] == now["local_batch"] == 4
   # Every host reads every row before; now its 4 (the ends differ by reads in flight).
-  assert before["records_per_step"] >= 7.5
+  assert before["records_per_step"] >= 6.5
   assert abs(now["counted_per_step"] - 4) <= 0.8 and abs(now["records_per_step"] - 4) <= 1.3

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from big_paligemma.data.datasets import chartqa
 from big_paligemma.data.datasets import coco_captions
 from big_paligemma.data.datasets import docvqa
+from big_paligemma.data.datasets import nocaps
 import pytest
 
 from tools import make_demo_data as demo
@@ -61,6 +62,9 @@ def test_tiny_demo_builds_and_reads(tmp_path):
     colour = caps[0].split()[1]
     assert _has_colour(_pixels(ex["image"]), common.COLOURS[colour], tol=60)
 
+  nocaps_val = nocaps.NoCaps(data_dir=data_dir).info.splits["val"].num_examples
+  assert nocaps_val == 3  # the cococap demo's nocaps eval
+
   raw = paths["raw"]
   with open(os.path.join(raw, "docvqa", "val_v1.0_withQT.json")) as f:
     assert json.load(f)["dataset_name"] == "SP-DocVQA"
@@ -77,7 +81,7 @@ def test_bar_heights_follow_values():
 
 
 def test_set_names_and_one_set_alone(tmp_path):
-  assert demo.set_names(None) == ["docvqa", "chartqa", "coco"]
+  assert demo.set_names(None) == ["docvqa", "chartqa", "coco", "nocaps"]
   assert demo.set_names("all")[:3] == ["docvqa", "chartqa", "coco"]
   with pytest.raises(ValueError, match=r"--sets \['docvq'\] unknown; known: .*'docvqa'"):
     demo.set_names("docvq")

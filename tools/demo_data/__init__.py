@@ -24,6 +24,14 @@ from tools.demo_data import pope
 from tools.demo_data import rsvqa
 from tools.demo_data import science_qa
 from tools.demo_data import tallyqa
+# Caption and referring-expression transfers.
+from tools.demo_data import coco35l
+from tools.demo_data import nocaps
+from tools.demo_data import refcoco
+from tools.demo_data import rico
+from tools.demo_data import scicap
+from tools.demo_data import textcaps
+from tools.demo_data import xm3600
 
 SETS: dict[str, common.DemoSet] = {s.name: s for s in (docvqa.SET, chartqa.SET, coco.SET)}
 # VQA transfers.
@@ -32,5 +40,9 @@ SETS.update({s.name: s for s in (
     infovqa.SET, ocrvqa.SET)})
 # Counting and others (issue 13).
 SETS.update({s.name: s for s in (tallyqa.SET, rsvqa.SET, science_qa.SET, pope.SET, nlvr2.SET)})
-# What `python -m tools.make_demo_data` writes without --sets: the README demos' data.
-DEFAULT_SETS = ("docvqa", "chartqa", "coco")
+# Caption and referring-expression transfers.
+SETS.update({s.name: s for s in (
+    nocaps.SET, coco35l.SET, xm3600.SET, textcaps.SET, scicap.SET, rico.SET, refcoco.SET)})
+# What `python -m tools.make_demo_data` writes without --sets: the README demos' data (the
+# cococap demo also scores nocaps, as big_vision's cococap config does).
+DEFAULT_SETS = ("docvqa", "chartqa", "coco", "nocaps")

@@ -2,13 +2,13 @@
 DMSans-Regular.ttf (here Pillow's built-in font). A diagram of one shape with a text box beside
 it; "which shape is drawn?" (4 choices) or, with abcLabel, "which letter labels the shape?" (the
 builder writes the box's replacement letter over its text)."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import ai2d
 from tools.demo_data import common
 from tools.demo_data import scenes
@@ -35,24 +35,22 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       name = f"{image_index}.png"
       colour, shape = rng.choice(sorted(common.COLOURS)), rng.choice(common.SHAPES)
       image, text_box = diagram(size, colour, shape)
-      common.save(image, os.path.join(root, "ai2d", "images", name), "PNG")
+      common.save(image, fs.join(root, "ai2d", "images", name), "PNG")
       letter, abc = rng.choice(LETTERS), i % 2 == 1
       question, answer, choices = (("which letter labels the shape?", letter, list(LETTERS))
                                    if abc else ("which shape is drawn?", shape, list(KINDS)))
       rng.shuffle(choices)
-      common.write_json(os.path.join(root, "ai2d", "questions", f"{name}.json"), {
+      common.write_json(fs.join(root, "ai2d", "questions", f"{name}.json"), {
           "imageName": name, "questions": {question: {
               "abcLabel": abc, "answerTexts": choices, "correctAnswer": choices.index(answer),
               "questionId": f"{name}-0"}}})
-      common.write_json(os.path.join(root, "ai2d", "annotations", f"{name}.json"), {"text": {
+      common.write_json(fs.join(root, "ai2d", "annotations", f"{name}.json"), {"text": {
           "T1": {"id": "T1", "rectangle": text_box, "replacementText": letter, "value": "lbl"}}})
       if split == "test":
         test_ids.append(str(image_index))
       image_index += 1
-  with open(os.path.join(root, ai2d.TEST_IDS_FILE), "w") as f:
-    f.write("".join(f"{i}\n" for i in test_ids))
-  with open(os.path.join(root, ai2d.FONT_FILE), "wb") as f:
-    f.write(ImageFont.load_default(size=10).font_bytes)
+  fs.write_text(fs.join(root, ai2d.TEST_IDS_FILE), "".join(f"{i}\n" for i in test_ids))
+  fs.write_bytes(fs.join(root, ai2d.FONT_FILE), ImageFont.load_default(size=10).font_bytes)
   return root
 
 

@@ -1,12 +1,12 @@
 """Demo ChartQA: {train,val,test}/{split}_{human,augmented}.json and png/. 1-3 coloured bars;
 human: "what is the highest value?" (10..50 in steps of 10), augmented: "how many bars are
 there?" (1..3)."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import chartqa
 from tools.demo_data import common
 
@@ -36,12 +36,12 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       values = [rng.choice(common.BAR_VALUES) for _ in range(num)]
       colours = rng.sample(sorted(common.COLOURS), num)
       name = f"demo_{split}_{i:05d}.png"
-      common.save(chart_image(size, values, colours), os.path.join(root, split, "png", name), "PNG")
+      common.save(chart_image(size, values, colours), fs.join(root, split, "png", name), "PNG")
       human.append({"imgname": name, "query": "what is the highest value?",
                     "label": str(max(values))})
       augmented.append({"imgname": name, "query": "how many bars are there?", "label": str(num)})
-    common.write_json(os.path.join(root, split, f"{split}_human.json"), human)
-    common.write_json(os.path.join(root, split, f"{split}_augmented.json"), augmented)
+    common.write_json(fs.join(root, split, f"{split}_human.json"), human)
+    common.write_json(fs.join(root, split, f"{split}_augmented.json"), augmented)
   return root
 
 

@@ -1,11 +1,11 @@
 """Demo COCO captions in the Karpathy layout: dataset_coco.json (splits train/restval/val/test),
 train2014/ and val2014/ JPEGs. A coloured shape on a plain background, 5 template captions."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import coco_captions
 from tools.demo_data import common
 
@@ -32,7 +32,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       box = common.shape_box(rng, size)
       common.draw_shape(ImageDraw.Draw(image), shape, box, common.COLOURS[colour])
       filename = f"COCO_{folder}_{cocoid:012d}.jpg"
-      common.save(image, os.path.join(root, folder, filename), "JPEG")
+      common.save(image, fs.join(root, folder, filename), "JPEG")
       imgid = len(images)
       sentences = [{"raw": c, "tokens": c.lower().rstrip(".").split(), "imgid": imgid,
                     "sentid": 5 * imgid + j}
@@ -41,7 +41,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
                      "cocoid": cocoid, "sentids": [s["sentid"] for s in sentences],
                      "sentences": sentences})
       cocoid += 1
-  common.write_json(os.path.join(root, "dataset_coco.json"), {"images": images, "dataset": "coco"})
+  common.write_json(fs.join(root, "dataset_coco.json"), {"images": images, "dataset": "coco"})
   return root
 
 

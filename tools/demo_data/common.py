@@ -1,12 +1,13 @@
 """What every demo set shares: colours, shapes, file helpers, and the DemoSet record."""
 import dataclasses
 import json
-import os
 import random
 from typing import Callable
 
 from PIL import Image
 from PIL import ImageDraw
+
+from big_paligemma import fs
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 70, 220), "green": (30, 170, 50),
            "yellow": (235, 200, 20)}
@@ -29,21 +30,17 @@ def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, 
 
 
 def save(image: Image.Image, path: str, fmt: str) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  image.save(path, format=fmt)
+  with fs.atomic_writer(path) as f:
+    image.save(f, format=fmt)
 
 
 def write_json(path: str, obj) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(obj, f)
+  fs.write_text(path, json.dumps(obj))
 
 
 def write_jsonl(path: str, rows: list) -> None:
   """One JSON object per line (UTF-8, non-ASCII kept)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w", encoding="utf-8") as f:
-    f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+  fs.write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def shape_box(rng: random.Random, size: int) -> tuple[int, int, int, int]:

@@ -1,12 +1,12 @@
 """Demo SP-DocVQA v1.0: {train,val}_v1.0_withQT.json, test_v1.0.json (no answers) and
 documents/<ucsf_id>_<page>.png. A white page with grey text lines and one big coloured shape; the
 question asks its colour or its shape (one-word answers)."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import docvqa
 from tools.demo_data import common
 
@@ -32,7 +32,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       colour, shape = rng.choice(sorted(common.COLOURS)), rng.choice(common.SHAPES)
       ucsf_id, page = f"{split[:2]}{i:06d}", 1
       path = f"documents/{ucsf_id}_{page}.png"
-      common.save(document_image(rng, size, colour, shape), os.path.join(root, path), "PNG")
+      common.save(document_image(rng, size, colour, shape), fs.join(root, path), "PNG")
       question, answer = (("what color is the shape?", colour) if i % 2 == 0 else
                           ("what shape is drawn?", shape))
       entry = {"questionId": qid, "question": question, "image": path, "docId": qid,
@@ -43,7 +43,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
         entry["question_types"] = ["figure/diagram"]
       data.append(entry)
       qid += 1
-    common.write_json(os.path.join(root, files[split]), {
+    common.write_json(fs.join(root, files[split]), {
         "dataset_name": "SP-DocVQA", "dataset_split": split, "dataset_version": "1.0",
         "data": data})
   return root

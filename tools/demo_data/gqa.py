@@ -1,12 +1,12 @@
 """Demo GQA 1.2 and xGQA: {train,val,testdev}_balanced_questions.json, images/<imageId>.jpg, and
 xGQA's annotations/zero_shot/testdev_balanced_questions_<lang>.json (the testdev questions in
 8 languages, English answers). Two shapes side by side; "what color is the left/right shape?"."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import gqa
 from big_paligemma.data.datasets import xgqa
 from tools.demo_data import common
@@ -44,7 +44,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       image_id = f"n{qid}"
       colours = dict(zip(("left", "right"), rng.sample(sorted(common.COLOURS), 2)))
       shapes = {side: rng.choice(common.SHAPES) for side in colours}
-      common.save(pair_image(size, colours, shapes), os.path.join(root, "images",
+      common.save(pair_image(size, colours, shapes), fs.join(root, "images",
                                                                   f"{image_id}.jpg"), "JPEG")
       side = ("left", "right")[i % 2]
       questions[str(qid)] = {
@@ -53,7 +53,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       if split == "test":
         testdev[str(qid)] = (image_id, side, colours[side])
       qid += 1
-    common.write_json(os.path.join(root, f"{SPLITS[split]}_questions.json"), questions)
+    common.write_json(fs.join(root, f"{SPLITS[split]}_questions.json"), questions)
   for lang in xgqa.LANGUAGES:
     common.write_json(xgqa.annotation_path(root, lang), {
         q: {"imageId": image_id, "question": QUESTIONS[side][lang], "answer": answer}

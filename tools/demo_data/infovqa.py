@@ -1,12 +1,12 @@
 """Demo InfographicVQA v1.0: infographicsVQA_{train_v1.0,val_v1.0_withQT,test_v1.0}.json and
 infographicsvqa_images/. Two coloured bars above a number; "what number is shown?" or "which
 colors are the bars?" (a multi-span answer "red, blue", left to right)."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import infovqa
 from tools.demo_data import common
 from tools.demo_data import scenes
@@ -33,7 +33,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       colours, number = rng.sample(sorted(common.COLOURS), 2), str(rng.randint(10, 99))
       name = f"demo_{qid}.jpeg"
       common.save(infographic(size, colours, number),
-                  os.path.join(root, infovqa.IMAGE_DIR, name), "JPEG")
+                  fs.join(root, infovqa.IMAGE_DIR, name), "JPEG")
       question, answer = (("what number is shown?", number) if i % 2 == 0 else
                           ("which colors are the bars?", ", ".join(colours)))
       entry = {"questionId": qid, "question": question, "image_local_name": name,
@@ -42,7 +42,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
         entry["answers"] = [answer]
       data.append(entry)
       qid += 1
-    common.write_json(os.path.join(root, FILES[split]), {
+    common.write_json(fs.join(root, FILES[split]), {
         "dataset_name": "infographicVQA", "dataset_split": split, "data": data})
   return root
 

@@ -6,9 +6,9 @@ Each pair of pictures shows 1-4 shapes each; a sentence about both is true or fa
 each): which side has more shapes, whether both show a <colour> shape, the total number of shapes.
 MaRVL's captions are the same English sentences (the demo tokenizer is English).
 """
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import marvl
 from big_paligemma.data.datasets import nlvr2
 from tools.demo_data import common
@@ -43,9 +43,9 @@ def write_nlvr2(root: str, counts: dict[str, int], size: int, rng: random.Random
     for p in range(max(1, counts[split] // SENTENCES_PER_PAIR)):
       (left, right), images = pair(rng, size)
       directory = p % 3 if split == "train" else None
-      folder = os.path.join(root, "images", split, "" if directory is None else str(directory))
+      folder = fs.join(root, "images", split, "" if directory is None else str(directory))
       for side, image in enumerate(images):
-        common.save(image, os.path.join(folder, f"{split}-{p}-0-img{side}.png"), "PNG")
+        common.save(image, fs.join(folder, f"{split}-{p}-0-img{side}.png"), "PNG")
       for s in range(SENTENCES_PER_PAIR):
         text, truth = sentence(rng, left, right)
         line = {"identifier": f"{split}-{p}-0-{s}", "sentence": text, "label": str(truth),
@@ -54,7 +54,7 @@ def write_nlvr2(root: str, counts: dict[str, int], size: int, rng: random.Random
         if directory is not None:
           line["directory"] = directory
         lines.append(line)
-    common.write_jsonl(os.path.join(root, f"{split}.json"), lines)
+    common.write_jsonl(fs.join(root, f"{split}.json"), lines)
 
 
 def write_marvl(root: str, n: int, size: int, rng: random.Random) -> None:
@@ -65,13 +65,13 @@ def write_marvl(root: str, n: int, size: int, rng: random.Random) -> None:
       concept = f"{p % 4}-shapes"
       names = [f"{lang}-{p}-{side}.jpg" for side in ("a", "b")]
       for name, image in zip(names, images):
-        common.save(image, os.path.join(root, lang, "images", concept, name), "JPEG")
+        common.save(image, fs.join(root, lang, "images", concept, name), "JPEG")
       for s in range(SENTENCES_PER_PAIR):
         text, truth = sentence(rng, left, right)
         lines.append({"id": f"{lang}-{p}-{s}", "concept": concept, "language": lang,
                       "caption": text, "left_img": names[0], "right_img": names[1],
                       "label": truth, "chapter": "demo", "annotator_info": {}})
-    common.write_jsonl(os.path.join(root, lang, "annotations", f"marvl-{lang}.jsonl"), lines)
+    common.write_jsonl(fs.join(root, lang, "annotations", f"marvl-{lang}.jsonl"), lines)
 
 
 def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:

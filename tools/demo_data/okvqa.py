@@ -1,9 +1,9 @@
 """Demo OK-VQA v1.1: OpenEnded_mscoco_{train,val}2014_questions.json,
 mscoco_{train,val}2014_annotations.json and COCO_<folder>_<image id>.jpg. One shape per image;
 "what color is this?" (question type "three") or "what shape is this?" ("other"), 10 answers."""
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import okvqa
 from tools.demo_data import common
 from tools.demo_data import scenes
@@ -19,7 +19,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
     for i in range(n):
       scene = scenes.random_scene(rng, max_count=1)
       common.save(scenes.draw_scene(scene, size, rng),
-                  os.path.join(root, folder, f"COCO_{folder}_{image_id:012d}.jpg"), "JPEG")
+                  fs.join(root, folder, f"COCO_{folder}_{image_id:012d}.jpg"), "JPEG")
       question, qtype, answer, others = (
           ("what color is this?", "three", scene.colour, sorted(common.COLOURS)) if i % 2 == 0
           else ("what shape is this?", "other", scene.shape, common.SHAPES))
@@ -30,9 +30,9 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
               {"answer_id": j + 1, "raw_answer": a, "answer": a, "answer_confidence": "yes"}
               for j, a in enumerate(scenes.answers(rng, answer, others))]})
       image_id += 1
-    common.write_json(os.path.join(root, f"OpenEnded_mscoco_{folder}_questions.json"),
+    common.write_json(fs.join(root, f"OpenEnded_mscoco_{folder}_questions.json"),
                       {"questions": rows})
-    common.write_json(os.path.join(root, f"mscoco_{folder}_annotations.json"),
+    common.write_json(fs.join(root, f"mscoco_{folder}_annotations.json"),
                       {"annotations": annotations})
   return root
 

@@ -6,9 +6,9 @@ is not ("no"): random picks any absent one, popular the most frequent absent one
 of an absent colour but a present shape (POPE's co-occurring objects).
 """
 import collections
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import pope
 from tools.demo_data import common
 from tools.demo_data import mixed_scenes
@@ -35,7 +35,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
   for i in range(max(1, counts["test"] // 2)):
     items = mixed_scenes.random_items(rng, rng.randint(1, 3))
     name = f"COCO_val2014_{i + 1:012d}.jpg"
-    common.save(mixed_scenes.draw(rng, size, items), os.path.join(root, "val2014", name), "JPEG")
+    common.save(mixed_scenes.draw(rng, size, items), fs.join(root, "val2014", name), "JPEG")
     images.append((name, {f"{it.colour} {it.shape}" for it in items}))
   popularity = collections.Counter(k for _, present in images for k in present)
   for config in pope.CONFIGS:
@@ -46,7 +46,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
         lines.append({"question_id": qid, "image": name,
                       "text": f"Is there a {thing} in the image?", "label": label})
         qid += 1
-    common.write_jsonl(os.path.join(root, f"coco_pope_{config}.json"), lines)
+    common.write_jsonl(fs.join(root, f"coco_pope_{config}.json"), lines)
   return root
 
 

@@ -7,9 +7,9 @@ each tile gets four questions: presence ("Is a road present?", "Is there a water
 area?": urban with 3+ buildings) or HR's numeric area (m2), and a numeric count ("How many
 buildings are there?"); every tenth question is inactive, as some in the release.
 """
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import rsvqa
 from tools.demo_data import common
 from tools.demo_data import mixed_scenes
@@ -46,7 +46,7 @@ def write_release(root: str, release: str, counts: dict[str, int], size: int,
                + [mixed_scenes.Item("blue", "circle")] * water)
       image = mixed_scenes.draw(rng, size, items, background=(120, 160, 90), road=road)
       fmt = "TIFF" if info["suffix"] == ".tif" else "PNG"
-      common.save(image, os.path.join(root, info["images"], f"{img_id}{info['suffix']}"), fmt)
+      common.save(image, fs.join(root, info["images"], f"{img_id}{info['suffix']}"), fmt)
       for qtype, text, answer in questions(rng, release, buildings, water, road):
         active = qid % 10 != 9
         qs.append({"id": qid, "date_added": 0, "img_id": img_id, "people_id": 0, "type": qtype,
@@ -55,7 +55,7 @@ def write_release(root: str, release: str, counts: dict[str, int], size: int,
                     "answer": answer, "active": active})
         qid += 1
       img_id += 1
-    prefix = os.path.join(root, f"{info['prefix']}_split_{name}")
+    prefix = fs.join(root, f"{info['prefix']}_split_{name}")
     common.write_json(f"{prefix}_questions.json", {"questions": qs})
     common.write_json(f"{prefix}_answers.json", {"answers": ans})
 

@@ -2,12 +2,12 @@
 "Which shape is shown?" (choices: 2-3 shape names) or "What color is the shape?" (2-4 colour
 names), the right one at a random place; every fifth problem has a hint; every tenth has no image
 (the builder leaves those out, as the IMG subset)."""
-import os
 import random
 
 from PIL import Image
 from PIL import ImageDraw
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import science_qa
 from tools.demo_data import common
 
@@ -40,10 +40,10 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
         image = Image.new("RGB", (size, size), (245, 245, 245))
         common.draw_shape(ImageDraw.Draw(image), shape, common.shape_box(rng, size),
                           common.COLOURS[colour])
-        common.save(image, os.path.join(root, split, str(pid), "image.png"), "PNG")
+        common.save(image, fs.join(root, split, str(pid), "image.png"), "PNG")
       problems[str(pid)] = p
       pid += 1
-  common.write_json(os.path.join(root, "problems.json"), problems)
+  common.write_json(fs.join(root, "problems.json"), problems)
   return root
 
 

@@ -3,9 +3,9 @@ train2014/ (the COCO-Text subset) and test_task3_images/. A colour word written 
 capitalised as scene text often is); "what word is written?". The train questions are split into
 train and the builder's hash pseudo-val (stvqa.is_val), with exactly the counts asked for."""
 import itertools
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import stvqa
 from tools.demo_data import common
 from tools.demo_data import scenes
@@ -36,12 +36,12 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       text = word.capitalize() if rng.random() < 0.5 else word.upper()
       common.save(scenes.text_image(size, text), stvqa.image_path(root, source, path), "JPEG")
       entry = {"question_id": qid, "file_path": path, "question": "what word is written?",
-               "dataset": path.split("/")[0], "file_name": os.path.basename(path)}
+               "dataset": path.split("/")[0], "file_name": fs.basename(path)}
       if source == "train":
         entry["answers"] = [text]
       data.append(entry)
       qid += 1
-    common.write_json(os.path.join(root, f"{source}_task_3.json"),
+    common.write_json(fs.join(root, f"{source}_task_3.json"),
                       {"dataset_name": "ST-VQA", "task_name": "Task 3", "data": data})
   return root
 

@@ -7,12 +7,12 @@ circles, 2-6 of them) and countbench_paired_questions.json ("How many circles ar
 image?"), count `countbench` rows, every 8th without an image as in the real file.
 """
 import io
-import os
 import random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import countbenchqa
 from big_paligemma.data.datasets import tallyqa
 from tools.demo_data import common
@@ -35,7 +35,7 @@ def write_tallyqa(root: str, counts: dict[str, int], size: int, rng: random.Rand
     for _ in range(counts[split]):
       items = mixed_scenes.random_items(rng, rng.randint(1, 6))
       path = f"VG_100K/{image_id}.jpg"
-      common.save(mixed_scenes.draw(rng, size, items), os.path.join(root, path), "JPEG")
+      common.save(mixed_scenes.draw(rng, size, items), fs.join(root, path), "JPEG")
       text, answer, simple = question(rng, items)
       entry = {"image": path, "answer": answer, "data_source": "amt", "question": text,
                "image_id": image_id, "question_id": 100_000 + image_id}
@@ -43,7 +43,7 @@ def write_tallyqa(root: str, counts: dict[str, int], size: int, rng: random.Rand
         entry["issimple"] = simple
       entries.append(entry)
       image_id += 1
-    common.write_json(os.path.join(root, f"{split}.json"), entries)
+    common.write_json(fs.join(root, f"{split}.json"), entries)
 
 
 def _png(image) -> bytes:
@@ -62,9 +62,9 @@ def write_countbench(root: str, n: int, size: int, rng: random.Random) -> None:
                  "number": number, "image": None if i % 8 == 7 else
                  {"bytes": _png(image), "path": None}})
     questions.append({"question": "How many circles are there in the image?"})
-  pq.write_table(pa.Table.from_pylist(rows), os.path.join(
+  pq.write_table(pa.Table.from_pylist(rows), fs.join(
       root, "train-00000-of-00001-cf54c241ba947306.parquet"))
-  common.write_json(os.path.join(root, countbenchqa.QUESTIONS), questions)
+  common.write_json(fs.join(root, countbenchqa.QUESTIONS), questions)
 
 
 def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:

@@ -2,9 +2,9 @@
 v2_mscoco_{train2014,val2014}_annotations.json and COCO_<folder>_<image id>.jpg. Scenes of 1-3
 like shapes (scenes.py); per image a colour ("other"), a count ("number") and a yes/no question,
 10 answers each (8 right); test-dev asks every other test question."""
-import os
 import random
 
+from big_paligemma import fs
 from big_paligemma.data.datasets import vqav2
 from tools.demo_data import common
 from tools.demo_data import scenes
@@ -30,7 +30,7 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
     for _ in range(n):
       scene = scenes.random_scene(rng)
       common.save(scenes.draw_scene(scene, size, rng),
-                  os.path.join(root, folder, f"COCO_{folder}_{image_id:012d}.jpg"), "JPEG")
+                  fs.join(root, folder, f"COCO_{folder}_{image_id:012d}.jpg"), "JPEG")
       for k, (question, atype, qtype, answer, others) in enumerate(questions(scene, rng)):
         qid = 10 * image_id + k
         rows.append({"image_id": image_id, "question": question, "question_id": qid})
@@ -42,10 +42,10 @@ def write(root: str, counts: dict[str, int], size: int, seed: int) -> str:
       image_id += 1
     subsets = {folder: rows, "test-dev2015": rows[::2]} if split == "test" else {folder: rows}
     for name, subset in subsets.items():
-      common.write_json(os.path.join(root, f"v2_OpenEnded_mscoco_{name}_questions.json"),
+      common.write_json(fs.join(root, f"v2_OpenEnded_mscoco_{name}_questions.json"),
                         {"questions": subset, "data_subtype": name})
     if split != "test":
-      common.write_json(os.path.join(root, f"v2_mscoco_{folder}_annotations.json"),
+      common.write_json(fs.join(root, f"v2_mscoco_{folder}_annotations.json"),
                         {"annotations": annotations})
   return root
 

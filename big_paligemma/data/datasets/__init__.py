@@ -27,6 +27,15 @@ from big_paligemma.data.datasets import pope
 from big_paligemma.data.datasets import rsvqa
 from big_paligemma.data.datasets import science_qa
 from big_paligemma.data.datasets import tallyqa
+# Caption and referring-expression transfers.
+from big_paligemma.data.datasets import coco35l
+from big_paligemma.data.datasets import nocaps
+from big_paligemma.data.datasets import refcoco
+from big_paligemma.data.datasets import scicap
+from big_paligemma.data.datasets import screen2words
+from big_paligemma.data.datasets import textcaps
+from big_paligemma.data.datasets import widgetcap
+from big_paligemma.data.datasets import xm3600
 
 BUILDERS = {"docvqa": docvqa.DocVQA, "chartqa": chartqa.ChartQA,
             "coco_captions": coco_captions.CocoCaptions}
@@ -39,3 +48,7 @@ BUILDERS.update({
     "tallyqa": tallyqa.TallyQA, "countbenchqa": countbenchqa.CountBenchQA, "rsvqa": rsvqa.RSVQA,
     "science_qa": science_qa.ScienceQA, "pope": pope.POPE, "nlvr2": nlvr2.NLVR2,
     "marvl": marvl.MaRVL})
+# Caption and referring-expression transfers.
+BUILDERS.update({b.name: b for b in (
+    nocaps.NoCaps, coco35l.Coco35l, xm3600.Xm3600, textcaps.TextCaps, scicap.Scicap,
+    screen2words.Screen2Words, widgetcap.Widgetcap, refcoco.RefCoco)})

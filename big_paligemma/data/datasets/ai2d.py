@@ -12,6 +12,7 @@ image has every text box of the diagram's annotation painted white and its repla
 drawn in (black, the largest size up to 100 that fits the box, centred across it, at its top).
 """
 import csv
+import io
 import functools
 import json
 import os
@@ -51,7 +52,7 @@ def fitting_font(path: str, text: str, width: int, height: int) -> ImageFont.Fre
 def draw_labels(image_path: str, texts: dict, font_path: str) -> np.ndarray:
   """The diagram [H, W, 3] uint8 with each text box of `texts` (the annotation's "text") painted
   white and its replacementText written in."""
-  image = Image.open(image_path).convert("RGB")
+  image = Image.open(io.BytesIO(epath.Path(image_path).read_bytes())).convert("RGB")
   draw = ImageDraw.Draw(image)
   for box in texts.values():
     (x0, y0), (x1, y1) = box["rectangle"]
@@ -88,23 +89,23 @@ class AI2D(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     for name in (TEST_IDS_FILE, FONT_FILE, "ai2d/questions", "ai2d/annotations", "ai2d/images"):
-      if not os.path.exists(os.path.join(root, name)):
+      if not epath.Path(os.path.join(root, name)).exists():
         raise FileNotFoundError(f"AI2D file {os.path.join(root, name)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
-    with open(os.path.join(root, TEST_IDS_FILE), newline="") as f:
+    with epath.Path(os.path.join(root, TEST_IDS_FILE)).open() as f:
       test_ids = {row[0].strip() for row in csv.reader(f) if row}
     return {"train": self._generate_examples(root, test_ids, False),
             "test": self._generate_examples(root, test_ids, True)}
 
   def _generate_examples(self, root, test_ids, test):
     folder = os.path.join(root, "ai2d", "questions")
-    for name in sorted(os.listdir(folder)):
+    for name in sorted([p.name for p in epath.Path(folder).iterdir()]):
       if (name.split(".")[0] in test_ids) != test:
         continue
-      with open(os.path.join(folder, name)) as f:
+      with epath.Path(os.path.join(folder, name)).open() as f:
         entry = json.load(f)
       image = os.path.join(root, "ai2d", "images", entry["imageName"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"AI2D image {image} of {name} is missing.\n{_INSTRUCTIONS}")
       for question, q in entry["questions"].items():
         yield q["questionId"], {
@@ -115,6 +116,6 @@ class AI2D(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "image": self._image(root, image, name) if q["abcLabel"] else image}
 
   def _image(self, root, image, name):
-    with open(os.path.join(root, "ai2d", "annotations", name)) as f:
+    with epath.Path(os.path.join(root, "ai2d", "annotations", name)).open() as f:
       texts = json.load(f)["text"]
     return draw_labels(image, texts, os.path.join(root, FONT_FILE))

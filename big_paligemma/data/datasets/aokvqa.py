@@ -52,12 +52,12 @@ class AOKVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     paths = {s: os.path.join(root, f"aokvqa_v1p0_{s}.json") for s in _SPLITS}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"A-OKVQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {s: self._generate_examples(root, s, path) for s, path in paths.items()}
 
   def _generate_examples(self, root, split, path):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       entries = json.load(f)
     for e in entries:
       qid = e["question_id"]
@@ -65,7 +65,7 @@ class AOKVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         raise ValueError(f"A-OKVQA question {qid} ({path}) has {len(e['choices'])} choices, "
                          "not 4.")
       image = os.path.join(root, f"{split}2017", f"{e['image_id']:012d}.jpg")
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"A-OKVQA image {image} of question {qid} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       yield qid, {

@@ -10,7 +10,6 @@ Hugging Face file lacks about 10% of the images; big_vision also drops one grey-
 paired row by row with the questions. Features as big_vision's `countbenchqa` builder: image,
 image_id (the row), question, text (CountBench's caption), image_url, number (the count).
 """
-import glob
 import io
 import json
 import os
@@ -31,7 +30,7 @@ from big_vision (big_vision/datasets/countbenchqa/data/{QUESTIONS}).
 
 
 def _parquet(root: str) -> str:
-  found = sorted(glob.glob(os.path.join(root, PARQUET)))
+  found = sorted(str(p) for p in epath.Path(root).glob(PARQUET))
   if len(found) != 1:
     raise FileNotFoundError(f"CountBenchQA wants one {PARQUET} in {root}, found {found}.\n"
                             f"{_INSTRUCTIONS}")
@@ -69,13 +68,13 @@ class CountBenchQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     questions = os.path.join(root, QUESTIONS)
-    if not os.path.exists(questions):
+    if not epath.Path(questions).exists():
       raise FileNotFoundError(f"CountBenchQA file {questions} is missing.\n{_INSTRUCTIONS}")
     return {"huggingface": self._generate_examples(_parquet(root), questions)}
 
   def _generate_examples(self, parquet, questions):
     rows = pq.read_table(parquet, columns=["image", "text", "image_url", "number"]).to_pylist()
-    with open(questions) as f:
+    with epath.Path(questions).open() as f:
       asked = [q["question"] for q in json.load(f)]
     if len(asked) != len(rows):
       raise ValueError(f"{questions} has {len(asked)} questions but {parquet} {len(rows)} rows; "

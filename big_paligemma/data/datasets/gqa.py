@@ -50,18 +50,18 @@ class GQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     paths = {s: os.path.join(root, f"{s}_questions.json") for s in SPLITS}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"GQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {s: self._generate_examples(root, path) for s, path in paths.items()}
 
   def _generate_examples(self, root, path):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       questions = json.load(f)
     for qid, q in questions.items():
       if not qid.isdigit():
         raise ValueError(f"GQA question id {qid!r} of {path} is not a number.")
       image = os.path.join(root, "images", f"{q['imageId']}.jpg")
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"GQA image {image} of question {qid} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       yield qid, {"example_id": int(qid), "image/id": q["imageId"], "image": image,

@@ -59,17 +59,17 @@ class InfoVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     paths = {split: os.path.join(root, name) for split, name in _FILES.items()}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"InfographicVQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, split, path) for split, path in paths.items()}
 
   def _generate_examples(self, root, split, path):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       entries = json.load(f)["data"]
     for e in entries:
       qid = e["questionId"]
       image = os.path.join(root, IMAGE_DIR, e["image_local_name"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"InfographicVQA image {image} of question {qid} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       answers = e.get("answers", [])

@@ -48,19 +48,19 @@ class MaRVL(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     paths = {lang: os.path.join(root, lang, "annotations", f"marvl-{lang}.jsonl")
              for lang in LANGUAGES}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"MaRVL file {path} is missing.\n{_INSTRUCTIONS}")
     return {f"test_{lang}": self._generate_examples(root, lang, path)
             for lang, path in paths.items()}
 
   def _generate_examples(self, root, lang, path):
-    with open(path, encoding="utf-8") as f:
+    with epath.Path(path).open(encoding="utf-8") as f:
       entries = [json.loads(line) for line in f if line.strip()]
     for entry in entries:
       folder = os.path.join(root, lang, "images", entry["concept"])
       images = [os.path.join(folder, entry[k]) for k in ("left_img", "right_img")]
       for image in images:
-        if not os.path.exists(image):
+        if not epath.Path(image).exists():
           raise FileNotFoundError(f"MaRVL image {image} of {entry['id']} is missing.\n"
                                   f"{_INSTRUCTIONS}")
       if not isinstance(entry["label"], bool):

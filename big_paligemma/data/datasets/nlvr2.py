@@ -53,18 +53,18 @@ class NLVR2(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     paths = {split: os.path.join(root, f"{name}.json") for split, name in SPLITS.items()}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"NLVR2 file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, SPLITS[split], path)
             for split, path in paths.items()}
 
   def _generate_examples(self, root, split_dir, path):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       entries = [json.loads(line) for line in f if line.strip()]
     for entry in entries:
       left, right = image_paths(root, split_dir, entry)
       for image in (left, right):
-        if not os.path.exists(image):
+        if not epath.Path(image).exists():
           raise FileNotFoundError(f"NLVR2 image {image} of {entry['identifier']} is missing.\n"
                                   f"{_INSTRUCTIONS}")
       if entry["label"] not in ("True", "False"):

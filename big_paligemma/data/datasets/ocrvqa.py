@@ -57,12 +57,12 @@ class OCRVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     path = os.path.join(root, "dataset.json")
-    if not os.path.exists(path):
+    if not epath.Path(path).exists():
       raise FileNotFoundError(f"OCR-VQA file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       books = list(json.load(f).items())
     missing = [image_path(root, a, e) for a, e in books
-               if not os.path.exists(image_path(root, a, e))]
+               if not epath.Path(image_path(root, a, e)).exists()]
     if missing:
       raise FileNotFoundError(f"{len(missing)} of the {len(books)} OCR-VQA images are missing, "
                               f"e.g. {missing[:3]}.\n{_INSTRUCTIONS}")

@@ -62,15 +62,15 @@ class OKVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     for questions, annotations, _ in _FILES.values():
       for name in (questions, annotations):
-        if not os.path.exists(os.path.join(root, name)):
+        if not epath.Path(os.path.join(root, name)).exists():
           raise FileNotFoundError(f"OK-VQA file {os.path.join(root, name)} is missing.\n"
                                   f"{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, *files) for split, files in _FILES.items()}
 
   def _generate_examples(self, root, questions_name, annotations_name, folder):
-    with open(os.path.join(root, questions_name)) as f:
+    with epath.Path(os.path.join(root, questions_name)).open() as f:
       questions = {q["question_id"]: q for q in json.load(f)["questions"]}
-    with open(os.path.join(root, annotations_name)) as f:
+    with epath.Path(os.path.join(root, annotations_name)).open() as f:
       annotations = json.load(f)["annotations"]
     for ann in annotations:
       qid = ann["question_id"]
@@ -78,7 +78,7 @@ class OKVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         raise ValueError(f"OK-VQA question {qid} of {annotations_name} is not in "
                          f"{questions_name}.")
       image = os.path.join(root, folder, f"COCO_{folder}_{ann['image_id']:012d}.jpg")
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"OK-VQA image {image} of question {qid} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       answers = ann["answers"]

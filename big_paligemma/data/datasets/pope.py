@@ -56,19 +56,19 @@ class POPE(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     path = os.path.join(root, f"coco_pope_{self.builder_config.name}.json")
-    if not os.path.exists(path):
+    if not epath.Path(path).exists():
       raise FileNotFoundError(f"POPE file {path} is missing.\n{_INSTRUCTIONS}")
     return {"test": self._generate_examples(root, path)}
 
   def _generate_examples(self, root, path):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       rows = [json.loads(line) for line in f if line.strip()]
     for row in rows:
       if row["label"] not in ("yes", "no"):
         raise ValueError(f"POPE question {row['question_id']} of {path} has the label "
                          f"{row['label']!r}; POPE's labels are 'yes' and 'no'.")
       image = os.path.join(root, "val2014", row["image"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"POPE image {image} of question {row['question_id']} is "
                                 f"missing.\n{_INSTRUCTIONS}")
       yield row["question_id"], {

@@ -14,6 +14,7 @@ and HR's area questions are binned as big_vision does (e.g. "between 11 and 100"
 m2"); `raw_answers` keeps the file's. Features as big_vision's builders: question_id, filename,
 image, question, question_type, answers, raw_answers.
 """
+import io
 import json
 import os
 
@@ -60,7 +61,7 @@ def _read_image(path: str):
   """A .tif (LR) as uint8 [h,w,3] (PIL; the release's tifs are 8-bit RGB); another file as is."""
   if not path.endswith(".tif"):
     return path
-  with Image.open(path) as image:
+  with Image.open(io.BytesIO(epath.Path(path).read_bytes())) as image:
     return np.asarray(image.convert("RGB"))
 
 
@@ -97,15 +98,15 @@ class RSVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       files[split] = [os.path.join(root, f"{release['prefix']}_split_{name}_{kind}.json")
                       for kind in ("questions", "answers")]
       for path in files[split]:
-        if not os.path.exists(path):
+        if not epath.Path(path).exists():
           raise FileNotFoundError(f"RSVQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, release, *paths)
             for split, paths in files.items()}
 
   def _generate_examples(self, root, release, questions_path, answers_path):
-    with open(questions_path) as f:
+    with epath.Path(questions_path).open() as f:
       questions = json.load(f)["questions"]
-    with open(answers_path) as f:
+    with epath.Path(answers_path).open() as f:
       answers = {a["question_id"]: a for a in json.load(f)["answers"]}
     skip = release["numeric"] if self.builder_config.name.endswith("nonum") else ()
     for q in questions:
@@ -117,7 +118,7 @@ class RSVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       answer = answers[q["id"]]["answer"]
       filename = f"{q['img_id']}{release['suffix']}"
       image = os.path.join(root, release["images"], filename)
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"RSVQA image {image} of question {q['id']} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       yield q["id"], {"question_id": q["id"], "filename": filename, "image": _read_image(image),

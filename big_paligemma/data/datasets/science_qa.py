@@ -59,9 +59,9 @@ class ScienceQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     path = os.path.join(root, "problems.json")
-    if not os.path.exists(path):
+    if not epath.Path(path).exists():
       raise FileNotFoundError(f"ScienceQA file {path} is missing.\n{_INSTRUCTIONS}")
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       problems = json.load(f)
     return {split: self._generate_examples(root, split, problems) for split in _SPLITS}
 
@@ -70,7 +70,7 @@ class ScienceQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       if p["split"] != split or not p["image"]:
         continue
       image = os.path.join(root, split, pid, p["image"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"ScienceQA image {image} of problem {pid} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       yield int(pid), {

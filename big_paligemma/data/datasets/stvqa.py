@@ -65,7 +65,7 @@ class STVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     for name in _FILES.values():
-      if not os.path.exists(os.path.join(root, name)):
+      if not epath.Path(os.path.join(root, name)).exists():
         raise FileNotFoundError(f"ST-VQA file {os.path.join(root, name)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
     return {"train": self._generate_examples(root, "train", False),
@@ -73,13 +73,13 @@ class STVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "test": self._generate_examples(root, "test", None)}
 
   def _generate_examples(self, root, source, val):
-    with open(os.path.join(root, _FILES[source])) as f:
+    with epath.Path(os.path.join(root, _FILES[source])).open() as f:
       entries = json.load(f)["data"]
     for e in entries:
       if val is not None and is_val(e["file_path"]) != val:
         continue
       image = image_path(root, source, e["file_path"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"ST-VQA image {image} of question {e['question_id']} is "
                                 f"missing.\n{_INSTRUCTIONS}")
       yield e["question_id"], {

@@ -51,19 +51,19 @@ class TallyQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     paths = {split: os.path.join(root, f"{split}.json") for split in _SPLITS}
     for path in paths.values():
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"TallyQA file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, split, path) for split, path in paths.items()}
 
   def _generate_examples(self, root, split, path):
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       entries = json.load(f)
     for entry in entries:
       if entry["image"].split("/")[0] not in _IMAGE_DIRS:
         raise ValueError(f"TallyQA image path {entry['image']!r} (question "
                          f"{entry['question_id']} of {path}) is under none of {_IMAGE_DIRS}.")
       image = os.path.join(root, entry["image"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"TallyQA image {image} of question {entry['question_id']} is "
                                 f"missing.\n{_INSTRUCTIONS}")
       yield f"{entry['image_id']}/{entry['question_id']}", {

@@ -10,6 +10,7 @@ val, test. As big_vision's builder (v1.0.1), images that OpenImages lists as rot
 back (np.rot90 by Rotation / 90) and re-encoded, so every image is upright.
 """
 import csv
+import io
 import json
 import os
 
@@ -35,7 +36,7 @@ and test_images/rotation.csv
 
 def read_rotations(path: str) -> dict[str, int]:
   """{ImageID: degrees} of the OpenImages table at `path` (empty Rotation = 0)."""
-  with open(path, newline="") as f:
+  with epath.Path(path).open() as f:
     rows = list(csv.DictReader(f))
   if rows and not {"ImageID", "Rotation"} <= set(rows[0]):
     raise ValueError(f"{path} has no ImageID and Rotation columns; it must be OpenImages' "
@@ -74,25 +75,28 @@ class TextVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     needed = {name for name, _ in _SPLITS.values()}
     needed |= {os.path.join(folder, ROTATION_FILE) for _, folder in _SPLITS.values()}
     for name in sorted(needed):
-      if not os.path.exists(os.path.join(root, name)):
+      if not epath.Path(os.path.join(root, name)).exists():
         raise FileNotFoundError(f"TextVQA file {os.path.join(root, name)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, *files) for split, files in _SPLITS.items()}
 
   def _generate_examples(self, root, questions_name, folder):
     rotations = read_rotations(os.path.join(root, folder, ROTATION_FILE))
-    with open(os.path.join(root, questions_name)) as f:
+    with epath.Path(os.path.join(root, questions_name)).open() as f:
       entries = json.load(f)["data"]
     for e in entries:
       qid, relative = e["question_id"], os.path.join(folder, f"{e['image_id']}.jpg")
       path = os.path.join(root, relative)
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"TextVQA image {path} of question {qid} is missing.\n"
                                 f"{_INSTRUCTIONS}")
       if e["image_id"] not in rotations:
         raise ValueError(f"TextVQA image {e['image_id']} is not in "
                          f"{os.path.join(root, folder, ROTATION_FILE)}.")
       turns = rotations[e["image_id"]] // 90
-      image = np.rot90(np.asarray(Image.open(path).convert("RGB")), turns) if turns else path
+      image = path
+      if turns:
+        pixels = Image.open(io.BytesIO(epath.Path(path).read_bytes())).convert("RGB")
+        image = np.rot90(np.asarray(pixels), turns)
       yield qid, {"question_id": qid, "question": e["question"],
                   "answers": e.get("answers", []), "image": image, "image_filepath": relative}

@@ -58,16 +58,16 @@ class VizWizVQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     root = os.fspath(dl_manager.manual_dir)
     for split in SPLITS:
       path = os.path.join(root, "annotations", f"{split}.json")
-      if not os.path.exists(path):
+      if not epath.Path(path).exists():
         raise FileNotFoundError(f"VizWiz file {path} is missing.\n{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, split) for split in SPLITS}
 
   def _generate_examples(self, root, split):
-    with open(os.path.join(root, "annotations", f"{split}.json")) as f:
+    with epath.Path(os.path.join(root, "annotations", f"{split}.json")).open() as f:
       entries = json.load(f)
     for e in entries:
       image = os.path.join(root, split, e["image"])
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"VizWiz image {image} is missing.\n{_INSTRUCTIONS}")
       answers = [a for a in e.get("answers", []) if a["answer"]]  # as big_vision: drop empty
       yield e["image"], {

@@ -68,27 +68,27 @@ class VQAv2(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     for split in _SPLITS:
       names = [questions_file(split)] + ([annotations_file(split)] if "test" not in split else [])
       for name in names:
-        if not os.path.exists(os.path.join(root, name)):
+        if not epath.Path(os.path.join(root, name)).exists():
           raise FileNotFoundError(f"VQAv2 file {os.path.join(root, name)} is missing.\n"
                                   f"{_INSTRUCTIONS}")
     return {split: self._generate_examples(root, split) for split in _SPLITS}
 
   def _generate_examples(self, root, split):
-    with open(os.path.join(root, questions_file(split))) as f:
+    with epath.Path(os.path.join(root, questions_file(split))).open() as f:
       questions = json.load(f)["questions"]
     annotations = {}
     if "test" not in split:
-      with open(os.path.join(root, annotations_file(split))) as f:
+      with epath.Path(os.path.join(root, annotations_file(split))).open() as f:
         annotations = {a["question_id"]: a for a in json.load(f)["annotations"]}
     folder, left_out = _SPLITS[split][1], []
     for q in questions:
       qid = q["question_id"]
       filename = f"COCO_{folder}_{q['image_id']:012d}.jpg"
       image = os.path.join(root, folder, filename)
-      if not os.path.exists(image) and "test" in split:
+      if not epath.Path(image).exists() and "test" in split:
         left_out.append(qid)
         continue
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"VQAv2 image {image} of question {qid} ({split}) is missing.\n"
                                 f"{_INSTRUCTIONS}")
       ann = annotations.get(qid, {})

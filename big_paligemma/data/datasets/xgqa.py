@@ -50,17 +50,17 @@ class XGQA(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     for lang in LANGUAGES:
-      if not os.path.exists(annotation_path(root, lang)):
+      if not epath.Path(annotation_path(root, lang)).exists():
         raise FileNotFoundError(f"xGQA file {annotation_path(root, lang)} is missing.\n"
                                 f"{_INSTRUCTIONS}")
     return {f"test_zs_{lang}": self._generate_examples(root, lang) for lang in LANGUAGES}
 
   def _generate_examples(self, root, lang):
-    with open(annotation_path(root, lang)) as f:
+    with epath.Path(annotation_path(root, lang)).open() as f:
       questions = json.load(f)
     for qid, q in questions.items():
       image = os.path.join(root, "images", f"{q['imageId']}.jpg")
-      if not os.path.exists(image):
+      if not epath.Path(image).exists():
         raise FileNotFoundError(f"xGQA image {image} of question {qid} ({lang}) is missing.\n"
                                 f"{_INSTRUCTIONS}")
       example_id = f"{qid}_{lang}"

@@ -1,0 +1,15 @@
+"""nocaps: the COCO captions transfer (configs/transfer/cococap.py, which trains it) scored
+zero-shot on nocaps val, as big_vision evaluates it. With its checkpoint:
+`python -m evaluators.run --config configs/transfer/nocaps.py:res=224 --ckpt COCOCAP_WORKDIR`.
+
+The config is cococap's with only the nocaps eval (CIDEr, beam search with 2 beams, prompt
+"caption en", text_len 32). Published CIDEr: PaliGemma 3B 121.7 / 123.6 (224 / 448); PaliGemma 2
+3B 123.1 / 123.5, 10B 126.3 / 126.9, 28B 127.1 / 127.0.
+"""
+from configs.transfer import cococap
+
+
+def get_config(arg: str | None = None):
+  c = cococap.get_config(arg)
+  c.evals = {"nocaps_val": c.evals["nocaps_val"]}
+  return c

@@ -1,0 +1,32 @@
+"""RefCOCO / RefCOCO+ / RefCOCOg referring-expression detection:
+`--config configs/transfer/refcoco_det.py:res=448[,model=pg2_3b][,demo]`.
+
+No published PaliGemma transfer: big_vision has no RefCOCO detection config. The data, splits,
+monitors and recipe are refcoco_seg's (configs/refcoco.py, configs/published.py); the prompt is
+PaliGemma's detection prompt "detect {expression}" and the target its detection answer, the box
+as 4 `<loc>` tokens then the expression ("<locY0><locX0><locY1><locX1> {expression}",
+pp.boxes_to_loc), text_len 48. Scored by the refcoco_det evaluator (box accuracy at IoU 0.5 and
+0.75, mIoU of the first box) on RefCOCO val/testA/testB, RefCOCO+ val/testA/testB, RefCOCOg
+val/test.
+"""
+from configs import common
+from configs import published
+from configs import refcoco
+
+PUBLISHED = published.TRANSFERS["refcoco_det"]
+TARGET = ('boxes_to_loc(inkey="objects/bbox", labels="expression", outkey="target")',)
+
+
+def get_config(arg: str | None = None):
+  c, args = refcoco.config(PUBLISHED, arg, lambda args: TARGET, "refcoco_det",
+                           ("objects/bbox",))
+  for ev in c.evals.values():
+    if ev.type == "refcoco_det":
+      ev.update(box_key="objects/bbox")
+  return common.finish(c, args)
+
+
+def get_hyper(hyper, arg: str | None = None):
+  """`python -m tools.sweep`: the published resolutions (demo: two learning rates)."""
+  args = common.get_args(arg, res=448, final_split=False)
+  return common.published_sweep(hyper, PUBLISHED, args)
