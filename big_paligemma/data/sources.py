@@ -11,14 +11,15 @@ set "weight", a training source its own "pp" (a pp spec; see data/input_pipeline
                            source, the split and the sizes of the dataset's splits
   src.raw(indices)         what Python reads for those examples, [n] bytes (object array): a
                            TFDS split's serialized records, read in one ArrayRecord call; a
-                           jsonl file's images (through big_paligemma/fs.py; its rows are in
-                           memory)
+                           jsonl file's images (through big_paligemma/fs.py, READ_THREADS at a
+                           time; its rows are in memory)
   src.decode(index, raw)   TF ops: one example's record from its index and raw bytes, images as
                            encoded bytes, "_id" naming the example (question_id, image_id or id
                            when the dataset has one; the jsonl file and line)
   src.example_id(index)    that "_id" in Python, for error messages
   src.reads                how many examples raw() was asked for (the records read from storage)
 """
+from concurrent import futures
 import threading
 
 from etils import epath
@@ -32,6 +33,7 @@ from big_paligemma.data import jsonl
 
 SOURCE_KEYS = ("name", "split", "data_dir", "jsonl", "weight", "pp")
 ID_FIELDS = ("question_id", "image_id", "id")
+READ_THREADS = 16  # a jsonl source's concurrent image reads
 _SPLITS_HELP = ("slices as 'train[:10%]', 'train[:500]', 'train[-5%:]', unions as "
                 "'train+validation'; https://www.tensorflow.org/datasets/splits")
 
@@ -167,6 +169,8 @@ class JsonlSource(_Counter):
     super().__init__()
     self._rows = jsonl.read_rows(path)
     self._columns = jsonl.columns(self._rows)
+    # Reads a batch's images concurrently (on gs:// each read is a request of its own).
+    self._pool = futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="jsonl_read")
 
   def __len__(self) -> int:
     return len(self._rows)
@@ -174,7 +178,7 @@ class JsonlSource(_Counter):
   def raw(self, indices) -> np.ndarray:
     self._count(len(indices))
     out = np.empty(len(indices), object)
-    out[:] = [fs.read_bytes(self._rows[int(i)]["image"]) for i in indices]
+    out[:] = list(self._pool.map(fs.read_bytes, [self._rows[int(i)]["image"] for i in indices]))
     return out
 
   def decode(self, index: tf.Tensor, raw: tf.Tensor) -> dict:
