@@ -25,21 +25,22 @@ or by file, so a global batch's rows would depend on the number of processes. Ev
 reads examples [h*N/n, (h+1)*N/n) of the source, in order.
 
 Work (TensorFlow). A local batch is one job: look its positions up in grain's plan, read its
-records (TFDS: the batch's serialized records in one ArrayRecord call; jsonl: nothing, its rows are
-in memory), then one tf.function call in which a tf.data map parses each record (TFDS) or reads its
-image (jsonl) and runs the pp function, `num_parallel` examples at a time, in order, and batches.
-Jobs run in grain's thread pool, `prefetch` local batches ahead. Why this engine (measured on the
-2-core development machine, BENCHMARKS.md "Input pipeline throughput"): the pp is TensorFlow ops,
-and TF runs them fastest with no Python between examples. One tf.function call per example from
-grain's threads (this module before) spent its time in Python and the GIL: 0.13x the examples/s
-of this design on tools/bench_input.py; TF fed example by example from Python (`from_generator`
-over grain's iterator, a prototype) about 0.1x, and it hung at interpreter exit (TF's threads
-calling into Python's stopped thread pool); grain's multiprocessing workers (`mp_prefetch`, 2
-workers, the per-example call in each: a prototype) 0.4x, each worker a TF runtime of its own and
-teardown errors at exit. This design is 2.3x the tf.data pipeline before grain on small images and
-1.2x at 448 -> 224 px: Python is a few calls per batch, the per-example work runs in TF's
-threads, and no TF thread runs our Python once a call returns, so shutdown stays clean. Within a
-call, `num_parallel` -1 is tf.data.AUTOTUNE (slower than a fixed count for such short maps).
+records (TFDS: the batch's serialized records in one ArrayRecord call; jsonl: its images through
+big_paligemma/fs.py, its rows are in memory), then one tf.function call in which a tf.data map
+parses each record (TFDS) and runs the pp function, `num_parallel` examples at a time, in order,
+and batches. Jobs run in grain's thread pool, `prefetch` local batches ahead. Why this engine
+(measured on the 2-core development machine, BENCHMARKS.md "Input pipeline"): the pp is TensorFlow
+ops, and TF runs them fastest with no Python between examples. One tf.function call per example
+from grain's threads (this module before) spent its time in Python and the GIL: 0.19x the
+examples/s of this design on tools/bench_input.py; TF fed example by example from Python
+(`from_generator` over grain's iterator, a prototype) about 0.1x, and it hung at interpreter exit
+(TF's threads calling into Python's stopped thread pool); grain's multiprocessing workers
+(`mp_prefetch`, 2 workers, the per- example call in each: a prototype) 0.4x, each worker a TF
+runtime of its own and teardown errors at exit. This design is 1.8x the tf.data pipeline before
+grain on small images and 1.07x at 448 -> 224 px (compute-bound): Python is a few calls per batch,
+the per-example work runs in TF's threads, and no TF thread runs our Python once a call returns, so
+shutdown stays clean. Within a call, `num_parallel` -1 is tf.data.AUTOTUNE (slower than a fixed
+count for such short maps).
 
 Seeds. Every example gets `_seed`, int64 [2] = [key, epoch]: key a hash of (seed, source, example
 index), epoch the epoch of its source that the read belongs to (0 in evaluation, whose seed is 0).
