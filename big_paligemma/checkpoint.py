@@ -22,11 +22,13 @@ whatever the sharding or process count. Any single flipped bit changes it. Steps
 checksums existed restore unverified.
 
 `restore_params` restores only the `params` subtree of a saved train state (e.g. for `model_init`
-from a run with another optimizer): the optimizer state is never read.
+from a run with another optimizer): the optimizer state is never read; the params are checked
+against the saved checksums (DamagedCheckpointError), with no fallback to another step.
 
 Typed PRNG keys cannot be saved: store `jax.random.key_data(key)` and re-wrap with
 `jax.random.wrap_key_data` after restoring.
 """
+import json
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +43,7 @@ from big_paligemma import fs
 from big_paligemma import tree as tree_lib
 
 DAMAGED_DIR = "damaged"  # under the checkpoint directory: steps that did not restore, kept.
+CHECKSUMS_FILE = "checksums.json"  # in <step>/checksums/
 
 
 class DamagedCheckpointError(Exception):
@@ -136,7 +139,8 @@ class Checkpointer:
         max_to_keep=keep_last, keep_period=keep_steps_every, create=True,
         enable_async_checkpointing=async_save, cleanup_tmp_directories=True)
     handlers = {"state": ocp.StandardCheckpointHandler(), "extra": ocp.StandardCheckpointHandler(),
-                "metadata": ocp.JsonCheckpointHandler(), "checksums": ocp.JsonCheckpointHandler()}
+                "metadata": ocp.JsonCheckpointHandler(),
+                "checksums": ocp.JsonCheckpointHandler(filename=CHECKSUMS_FILE)}
     # orbax needs an absolute path (`--workdir workdir/run` is relative); gs:// stays as it is.
     self._manager = ocp.CheckpointManager(fs.abspath(workdir), options=options,
                                           item_handlers=handlers)
@@ -348,4 +352,18 @@ def restore_params(path_or_workdir: str, abstract_params: Any, step: int | None 
   target = {"params": jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_params)}
   args = ocp.args.PyTreeRestore(target, restore_args=jax.tree.map(_restore_args, target),
                                 partial_restore=True)
-  return checkpointer.restore(state_dir, args=args)["params"]
+  params = checkpointer.restore(state_dir, args=args)["params"]
+  _verify_params(fs.join(directory, str(step)), step, params)
+  return params
+
+
+def _verify_params(step_dir: str, step: int, params: Any) -> None:
+  """Raises DamagedCheckpointError if `params` differ from the checksums saved with them."""
+  file = fs.join(step_dir, "checksums", CHECKSUMS_FILE)
+  if not fs.exists(file):
+    return  # saved before checksums existed
+  saved = json.loads(fs.read_text(file)).get("state", {})
+  bad = [p for p, v in fingerprints(params).items() if saved.get(f"params/{p}", v) != v]
+  if bad:
+    raise DamagedCheckpointError(step, step_dir, f"the restored params {sorted(bad)} differ from "
+                                 "the checksums saved with them (flipped bits).")

@@ -371,3 +371,16 @@ def test_swapped_elements_change_the_fingerprint():
 def test_keep_last_below_one_is_refused(tmp_path):
   with pytest.raises(ValueError, match=r"keep_last=0: keep at least the newest step"):
     checkpoint.Checkpointer(str(tmp_path), keep_last=0)
+
+
+def test_restore_params_checks_the_checksums(tmp_path):
+  w = jax.random.normal(jax.random.key(5), (4096,))
+  ckpt = checkpoint.Checkpointer(str(tmp_path), async_save=False)
+  ckpt.save(3, {"params": {"w": w}, "step": jnp.int32(3)})
+  ckpt.close()
+  abstract_params = {"w": jax.ShapeDtypeStruct((4096,), jnp.float32)}
+  np.testing.assert_array_equal(checkpoint.restore_params(str(tmp_path), abstract_params)["w"], w)
+  _flip_bit(tmp_path / "3")
+  with pytest.raises(checkpoint.DamagedCheckpointError,
+                     match=r"step 3 at .*3 cannot be restored: the restored params \['w'\] differ"):
+    checkpoint.restore_params(str(tmp_path), abstract_params)
