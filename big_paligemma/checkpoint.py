@@ -266,7 +266,7 @@ class Checkpointer:
     if jax.process_index() == 0:
       aside = fs.join(str(self._manager.directory), DAMAGED_DIR)
       fs.makedirs(aside)
-      taken = set(fs.listdir(aside))
+      taken = set(fs.listdir(aside)) if fs.isdir(aside) else set()  # gs:// has no empty folders
       name = str(step)
       n = 1
       while name in taken:
@@ -275,6 +275,7 @@ class Checkpointer:
       print(f"Moved damaged checkpoint step {step} to {fs.join(aside, name)}.", flush=True)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f"checkpoint_move_aside_{step}")
+    fs.forget_listings(path)
     self._manager.reload()
 
   def _check_matches(self, step: int, path: str, target: Any) -> None:
