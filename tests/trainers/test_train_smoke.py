@@ -274,6 +274,18 @@ def test_a_run_resumed_at_its_end_runs_the_final_evals_a_kill_lost(tmp_path, cap
   assert (first.runs, second.runs) == (1, 2)  # nothing lost: nothing runs again
 
 
+def test_export_merged_of_a_run_resumed_at_its_end_keeps_what_was_written(tmp_path):
+  """A LoRA run killed in its final evaluations exported its merged weights already."""
+  state = _state(4).replace(params={"w": np.arange(2, dtype=np.float32)})
+  train.export_merged(str(tmp_path / "merged"), state, None)
+  train.export_merged(str(tmp_path / "merged"), state, None)  # the resumed run: no error
+  merged = ckpt_lib.Checkpointer(str(tmp_path / "merged"))
+  assert merged.all_steps() == [4]
+  restored, _, metadata = merged.restore({"params": {"w": jax.ShapeDtypeStruct((2,), np.float32)}})
+  np.testing.assert_array_equal(restored["params"]["w"], [0, 1])
+  assert metadata == {"step": 4, "merged_lora": True}
+
+
 def test_unknown_override_stops_before_any_work(spec, tmp_path):
   with pytest.raises(ValueError, match=r"unknown key 'lrate'.*allowed: .*'lr'"):
     train.main(["--config", spec, "--workdir", str(tmp_path), "--config.optim.lrate=1"])
