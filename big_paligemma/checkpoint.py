@@ -123,6 +123,12 @@ def _shape_differences(saved: dict[str, tuple], expected: dict[str, tuple]) -> l
   return rows
 
 
+def _handlers() -> dict[str, Any]:
+  return {"state": ocp.StandardCheckpointHandler(), "extra": ocp.StandardCheckpointHandler(),
+          "metadata": ocp.JsonCheckpointHandler(),
+          "checksums": ocp.JsonCheckpointHandler(filename=CHECKSUMS_FILE)}
+
+
 class Checkpointer:
   """Saves and restores train states under `workdir` with orbax's CheckpointManager.
 
@@ -138,9 +144,10 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep_last, keep_period=keep_steps_every, create=True,
         enable_async_checkpointing=async_save, cleanup_tmp_directories=True)
-    handlers = {"state": ocp.StandardCheckpointHandler(), "extra": ocp.StandardCheckpointHandler(),
-                "metadata": ocp.JsonCheckpointHandler(),
-                "checksums": ocp.JsonCheckpointHandler(filename=CHECKSUMS_FILE)}
+    handlers = _handlers()
+    # Restores read each item with its own handler: orbax's restore ends in a barrier that a
+    # process which failed to read never reaches (its peers would wait there until a timeout).
+    self._readers = _handlers()
     # orbax needs an absolute path (`--workdir workdir/run` is relative); gs:// stays as it is.
     self._manager = ocp.CheckpointManager(fs.abspath(workdir), options=options,
                                           item_handlers=handlers)
@@ -186,21 +193,23 @@ class Checkpointer:
     path = str(self._manager.directory / str(step))
     self._check_matches(step, path, target)
     try:
-      restored = self._manager.restore(step, args=ocp.args.Composite(**self._restore_items(
-          step, target)))
+      restored = self._read_items(step, target)
     except Exception as e:  # pylint: disable=broad-except  (any read failure is damage)
       raise DamagedCheckpointError(step, path, _why(e)) from e
     extra = {k: np.asarray(v) for k, v in (restored.get("extra") or {}).items()}
-    self._verify(step, path, restored.state, extra, restored.get("checksums"), required_extra)
-    return restored.state, extra, dict(restored.metadata or {})
+    self._verify(step, path, restored["state"], extra, restored.get("checksums"), required_extra)
+    return restored["state"], extra, dict(restored["metadata"] or {})
 
-  def _restore_items(self, step: int, target: Any) -> dict[str, Any]:
+  def _read_items(self, step: int, target: Any) -> dict[str, Any]:
+    """{item: restored} of step `step`: state and metadata, and extra and checksums if saved."""
+    step_dir = self._manager.directory / str(step)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     items = {"state": ocp.args.StandardRestore(abstract), "metadata": ocp.args.JsonRestore()}
     for name, arg in (("extra", ocp.args.StandardRestore), ("checksums", ocp.args.JsonRestore)):
-      if (self._manager.directory / str(step) / name).exists():
+      if (step_dir / name).exists():
         items[name] = arg()
-    return items
+    return {name: self._readers[name].restore(step_dir / name, args=arg)
+            for name, arg in items.items()}
 
   @staticmethod
   def _verify(step: int, path: str, state: Any, extra: dict[str, np.ndarray],
@@ -297,6 +306,8 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+    for reader in self._readers.values():
+      reader.close()
 
 
 def _checkpoint_dir(path: str) -> str:
