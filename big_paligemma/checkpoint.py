@@ -190,42 +190,50 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self._manager.directory}.")
-    path = str(self._manager.directory / str(step))
-    self._check_matches(step, path, target)
-    try:
-      restored = self._read_items(step, target)
-    except Exception as e:  # pylint: disable=broad-except  (any read failure is damage)
-      raise DamagedCheckpointError(step, path, _why(e)) from e
-    extra = {k: np.asarray(v) for k, v in (restored.get("extra") or {}).items()}
-    self._verify(step, path, restored["state"], extra, restored.get("checksums"), required_extra)
-    return restored["state"], extra, dict(restored["metadata"] or {})
+    restored = self._read(step, target)
+    self._verify(step, restored, required_extra)
+    return restored["state"], restored["extra"], restored["metadata"]
 
-  def _read_items(self, step: int, target: Any) -> dict[str, Any]:
-    """{item: restored} of step `step`: state and metadata, and extra and checksums if saved."""
+  def _step_path(self, step: int) -> str:
+    return str(self._manager.directory / str(step))
+
+  def _read(self, step: int, target: Any) -> dict[str, Any]:
+    """{item: restored} of step `step` (extra {} and checksums None where not saved); a read
+    failure raises DamagedCheckpointError."""
+    path = self._step_path(step)
+    self._check_matches(step, path, target)
     step_dir = self._manager.directory / str(step)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     items = {"state": ocp.args.StandardRestore(abstract), "metadata": ocp.args.JsonRestore()}
     for name, arg in (("extra", ocp.args.StandardRestore), ("checksums", ocp.args.JsonRestore)):
       if (step_dir / name).exists():
         items[name] = arg()
-    return {name: self._readers[name].restore(step_dir / name, args=arg)
-            for name, arg in items.items()}
+    try:
+      restored = {name: self._readers[name].restore(step_dir / name, args=arg)
+                  for name, arg in items.items()}
+    except Exception as e:  # pylint: disable=broad-except  (any read failure is damage)
+      raise DamagedCheckpointError(step, path, _why(e)) from e
+    return {"state": restored["state"], "metadata": dict(restored["metadata"] or {}),
+            "extra": {k: np.asarray(v) for k, v in (restored.get("extra") or {}).items()},
+            "checksums": restored.get("checksums")}
 
-  @staticmethod
-  def _verify(step: int, path: str, state: Any, extra: dict[str, np.ndarray],
-              checksums: dict[str, Any] | None, required_extra: Sequence[str]) -> None:
-    """Raises DamagedCheckpointError for a missing extra key or an array unlike its checksum."""
-    saved_extra = (checksums or {}).get("extra", {})
+  def _verify(self, step: int, restored: dict[str, Any], required_extra: Sequence[str]) -> None:
+    """Raises DamagedCheckpointError for a missing extra key or an array unlike its checksum.
+    The fingerprints are computed first, so every process takes part in their jit."""
+    checksums, extra = restored["checksums"] or {}, restored["extra"]
+    bad = []
+    if checksums.get("state"):
+      got = fingerprints(restored["state"])
+      bad = [p for p, v in checksums["state"].items() if got.get(p) != v]
+    saved_extra = checksums.get("extra", {})
     missing = sorted((set(required_extra) | set(saved_extra)) - set(extra))
     if missing:
-      raise DamagedCheckpointError(step, path, f"extra {missing} missing ({path}/extra).")
-    bad = [k for k, crc in saved_extra.items() if _crc(extra[k]) != crc]
-    if checksums and checksums.get("state"):
-      got = fingerprints(state)
-      bad += [p for p, v in checksums["state"].items() if got.get(p) != v]
+      raise DamagedCheckpointError(step, self._step_path(step),
+                                   f"extra {missing} missing ({self._step_path(step)}/extra).")
+    bad += [k for k, crc in saved_extra.items() if _crc(extra[k]) != crc]
     if bad:
-      raise DamagedCheckpointError(step, path, f"the restored {sorted(bad)} differ from the "
-                                   "checksums saved with them (flipped bits).")
+      raise DamagedCheckpointError(step, self._step_path(step), f"the restored {sorted(bad)} "
+                                   "differ from the checksums saved with them (flipped bits).")
 
   def restore_latest(self, target: Any, required_extra: Sequence[str] = ()
                      ) -> tuple[int, Any, dict[str, np.ndarray], dict[str, Any]] | None:
@@ -239,14 +247,14 @@ class Checkpointer:
     damaged = []
     for step in sorted(self.all_steps(), reverse=True):
       try:
-        state, extra, metadata = self._restore_everywhere(target, step, required_extra)
+        restored = self._restore_everywhere(target, step, required_extra)
       except DamagedCheckpointError as e:
         print(f"Checkpoint damaged, trying the previous step: {e}", flush=True)
         damaged.append(e)
         continue
       for e in damaged:
         self._move_aside(e.step, e.path)
-      return step, state, extra, metadata
+      return step, restored["state"], restored["extra"], restored["metadata"]
     if damaged:
       raise NoRestorableCheckpointError(
           f"no checkpoint step in {self._manager.directory} restores:\n  " +
@@ -255,17 +263,25 @@ class Checkpointer:
     return None
 
   def _restore_everywhere(self, target: Any, step: int, required_extra: Sequence[str]):
-    error = None
+    """_read then _verify, each followed by the processes' agreement (a step that failed on one
+    fails on all), so that every process reaches the fingerprints' jit or none does."""
+    restored = self._on_every_process(step, lambda: self._read(step, target))
+    self._on_every_process(step, lambda: self._verify(step, restored, required_extra))
+    return restored
+
+  def _on_every_process(self, step: int, fn):
+    """fn(); a DamagedCheckpointError on any process raises one on every process."""
+    error, result = None, None
     try:
-      result = self.restore(target, step, required_extra)
+      result = fn()
     except DamagedCheckpointError as e:
       error = e
     if jax.process_count() > 1:
       ok = multihost_utils.process_allgather(np.int32(error is None))
       if error is None and not ok.all():
-        error = DamagedCheckpointError(
-            step, str(self._manager.directory / str(step)),
-            f"process(es) {np.flatnonzero(ok == 0).tolist()} could not restore it (see their log).")
+        error = DamagedCheckpointError(step, self._step_path(step), f"process(es) "
+                                       f"{np.flatnonzero(ok == 0).tolist()} could not restore it "
+                                       "(see their log).")
     if error is not None:
       raise error
     return result

@@ -202,9 +202,12 @@ def _data_files(step_dir):
   return sorted(files, key=lambda p: p.stat().st_size, reverse=True)
 
 
-def _truncate(step_dir):
-  f = _data_files(step_dir)[0]
+def _truncate_file(f):
   f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+
+
+def _truncate(step_dir):
+  _truncate_file(_data_files(step_dir)[0])
 
 
 def _zero_fill(step_dir):
@@ -212,11 +215,14 @@ def _zero_fill(step_dir):
   f.write_bytes(b"\0" * f.stat().st_size)
 
 
-def _flip_bit(step_dir):
-  f = _data_files(step_dir)[0]  # the array bytes are stored raw: orbax reads the changed values
+def _flip_file_bit(f):
   data = bytearray(f.read_bytes())
   data[len(data) // 2] ^= 0x10
   f.write_bytes(bytes(data))
+
+
+def _flip_bit(step_dir):
+  _flip_file_bit(_data_files(step_dir)[0])  # the array bytes are stored raw: orbax reads them
 
 
 def _empty_folder(step_dir):
@@ -384,3 +390,65 @@ def test_restore_params_checks_the_checksums(tmp_path):
   with pytest.raises(checkpoint.DamagedCheckpointError,
                      match=r"step 3 at .*3 cannot be restored: the restored params \['w'\] differ"):
     checkpoint.restore_params(str(tmp_path), abstract_params)
+
+
+# argv: directory, coordinator address, process id, damage (flip | truncate).
+TWO_PROCESSES = textwrap.dedent("""
+    import sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.experimental import multihost_utils
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from big_paligemma import checkpoint, sharding
+    from tests import test_checkpoint as t
+    directory, address, pid, damage = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    sharding.initialize_distributed(address, 2, pid)
+    spread = NamedSharding(sharding.make_mesh([("data", 2), ("fsdp", 4)]), P(("data", "fsdp")))
+    value = lambda step: np.asarray(t._x(step))  # the same on both processes
+    ckpt = checkpoint.Checkpointer(directory, keep_last=5, async_save=False)
+    for step in (1, 2):
+      ckpt.save(step, {"x": sharding.global_array(value(step), spread)},
+                extra={"data": np.full(3, step, np.uint8)})
+    multihost_utils.sync_global_devices("saved")
+    if pid == 1:  # damage a file that only process 1 wrote and only process 1 reads
+      import pathlib
+      files = list(pathlib.Path(directory, "2", "state", "ocdbt.process_1", "d").iterdir())
+      f = max(files, key=lambda p: p.stat().st_size)
+      {"flip": t._flip_file_bit, "truncate": t._truncate_file}[damage](f)
+    multihost_utils.sync_global_devices("damaged")
+    target = {"x": jax.ShapeDtypeStruct((4096,), jnp.float32, sharding=spread)}
+    step, state, extra, _ = checkpoint.Checkpointer(directory, keep_last=5).restore_latest(
+        target, required_extra=("data",))
+    for shard in state["x"].addressable_shards:
+      np.testing.assert_array_equal(np.asarray(shard.data), value(step)[shard.index])
+    assert extra["data"].tolist() == [step] * 3
+    print(f"process {pid} restored step {step}", flush=True)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_two_processes_agree_on_the_step_that_restores(damage, tmp_path):
+  """Step 2 damaged in a file only process 1 reads: a flipped bit (its fingerprint is one jit
+  over both processes' shards) or a truncation (process 1 fails to read, process 0 does not):
+  both processes fall back to step 1 and step 2 is moved aside once."""
+  import socket  # pylint: disable=import-outside-toplevel
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    address = f"localhost:{s.getsockname()[1]}"
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
+  procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(tmp_path / "ckpt"), address,
+                             str(i), damage], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  try:
+    outs = [proc.communicate(timeout=240)[0] for proc in procs]
+  finally:
+    for proc in procs:
+      proc.kill()
+  for i, (proc, out) in enumerate(zip(procs, outs)):
+    assert proc.returncode == 0 and f"process {i} restored step 1" in out, out[-3000:]
+  assert "Moved damaged checkpoint step 2" in outs[0]
+  assert "checkpoint step 2 at" in outs[0] and "checkpoint step 2 at" in outs[1]
+  assert [p.name for p in (tmp_path / "ckpt" / "damaged").iterdir()] == ["2"]
+  assert checkpoint.Checkpointer(str(tmp_path / "ckpt")).all_steps() == [1]
