@@ -11,7 +11,6 @@ from big_paligemma import sharding
 from evaluators import common
 from evaluators import refcoco_seg
 import pp
-from tests import tokenizer_fixture
 from tests.test_segmentation import _layout
 
 CODES = "".join(f"<seg{i:03d}>" for i in range(16))
@@ -34,8 +33,8 @@ def vae_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evaluator(vae_path, tmp_path_factory):
-  tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
+def evaluator(vae_path, paligemma_tokenizer_path):
+  tok = paligemma_tokenizer_path
   cfg = {"type": "refcoco_seg", "data": {"jsonl": "unused.jsonl"}, "batch_size": 8,
          "pp": pp.paligemma_eval_pp(16, 32, "{prefix}", keep_keys=("mask",)),
          "max_decode_len": 24, "vae_path": vae_path}
@@ -83,8 +82,8 @@ def test_gt_mask_channel_and_degenerate_box(evaluator):
   assert invalid == [True] and not preds[0].any()
 
 
-def test_config_needs_vae_path(tmp_path):
-  tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path))
+def test_config_needs_vae_path(paligemma_tokenizer_path):
+  tok = paligemma_tokenizer_path
   cfg = {"type": "refcoco_seg", "data": {"jsonl": "x"}, "batch_size": 8, "max_decode_len": 24,
          "pp": pp.paligemma_eval_pp(16, 32, "{prefix}")}
   with pytest.raises(ValueError, match="vae_path"):
