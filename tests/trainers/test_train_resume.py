@@ -7,11 +7,14 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from big_paligemma import checkpoint
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
 from trainers import train
 
+pytestmark = pytest.mark.slow  # five trainer processes
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # argv: mode (after_save | during_save) step, then the trainer's flags.
 KILLER = textwrap.dedent("""
