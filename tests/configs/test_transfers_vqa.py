@@ -136,6 +136,8 @@ def test_big_vision_splits_holdouts_and_monitors():
       f"chartqa_{s}_{split}": split for s in ("human", "augmented")
       for split in ("validation", "test")}
   assert pplx(q)["chartqa_human_minitrain_pplx"] == "train[:5%]"
+  assert published.TRANSFERS["chartqa"].to_lower  # big_vision's add_eval sets to_lower=True
+  assert all(e.to_lower for e in q.evals.values() if e.type == "chartqa")
   assert sorted(chartqa.get_config("final_split").evals) == [
       "chartqa_augmented_test", "chartqa_human_test"]
 
