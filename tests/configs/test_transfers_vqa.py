@@ -213,6 +213,24 @@ def test_aokvqa_mc_eval_pp_targets_the_correct_choice(demo):
   assert prompt.startswith("answer en  ") and " choose from: " in prompt and " \t " in prompt
 
 
+def test_vizwiz_final_split_stores_test_predictions_by_image_name(demo):
+  """big_vision's test eval writes {"image": file name, "answer"}, the official results format:
+  final_split's storepreds eval reads the test split with each example's file name."""
+  out, tok_path = demo
+  assert "vizwizvqa_test" not in vizwizvqa.get_config().evals
+  c = vizwizvqa.get_config(f"demo,final_split,demo_data={out},tokenizer={tok_path}")
+  cs.validate(c)
+  ev = c.evals.vizwizvqa_test
+  assert (ev.type, ev.format, ev.data.split) == ("storepreds", "vizwiz", "test")
+  assert c.evals.vizwizvqa_val.type == "vqa"  # val still scored, as big_vision
+  fn = pp.get_preprocess_fn(ev.pp, tokenizer_path=tok_path)
+  batch = next(iter(input_pipeline.make_eval_iterator(ev.data, fn, global_batch_size=8)))
+  with open(os.path.join(out, "raw", "vizwizvqa", "annotations", "test.json")) as f:
+    want = {e["image"] for e in json.load(f)}
+  got = {n.decode() for n, m in zip(batch["image/filename"], batch["_mask"]) if m}
+  assert got and got <= want
+
+
 RUN_CONFIG = """
 from configs.transfer import vqav2
 
