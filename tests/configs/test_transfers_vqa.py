@@ -31,6 +31,7 @@ from configs.transfer import vqav2
 import evaluators
 import pp
 from tests import tokenizer_fixture
+from tools import average_metrics
 from tools import make_demo_data
 
 # config -> its demo set (tools/demo_data).
@@ -140,6 +141,24 @@ def test_big_vision_splits_holdouts_and_monitors():
   assert all(e.to_lower for e in q.evals.values() if e.type == "chartqa")
   assert sorted(chartqa.get_config("final_split").evals) == [
       "chartqa_augmented_test", "chartqa_human_test"]
+
+
+def test_xgqa_mean_over_the_8_languages_is_the_published_key(tmp_path, capsys):
+  """big_vision's README publishes xGQA as the mean accuracy over bn, de, en, id, ko, pt, ru, zh:
+  tools.average_metrics over the gqa config's xgqa evals (run as its docstring says) prints that
+  mean under the published row's key; the GQA evals are not in it."""
+  names = [n for n in gqa.get_config().evals if n.startswith("xgqa_")]
+  row = {"step": 7, "gqa_testdev_balanced/exact": 0.0,
+         **{f"{n}/exact": i / 10 for i, n in enumerate(names)}}  # mean 0.35
+  (tmp_path / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+  doc = " ".join(gqa.__doc__.split())
+  command = doc[doc.index("python -m tools.average_metrics") + len("python -m tools."):]
+  argv = command.replace("WORKDIR/metrics.jsonl", str(tmp_path / "metrics.jsonl")).split()[1:]
+  assert argv[-4:] == ["--metric", "exact", "--expect", "8"], argv
+  average_metrics.main(argv)
+  printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  (key,) = published.TRANSFERS["gqa"].other_scores
+  assert printed == {"step": 7, key: pytest.approx(0.35), "evals": 8}
 
 
 def test_gqa_freezes_the_vision_tower_at_448_as_published():
