@@ -20,3 +20,23 @@ def test_rows_name_each_transfer_with_its_scores():
   assert "| docvqa | `configs/transfer/docvqa.py:res=R[,model=M]` | anls | 224, 448, 896 | " \
          "43.7 / 78 / 84.8 (224/448/896) | PG2 3B 39.9 / 73.6 (224/448) |" in table
   assert "| pope |" in table and "eval only" in table.split("| pope |")[1].splitlines()[0]
+
+
+def test_every_trained_row_says_which_recipe_paligemma_2_trains_with():
+  """A row either has PaliGemma 2's own recipe for each size at each published resolution up to
+  448 (the PaliGemma 2 paper's per-size learning rates) or says why it uses PaliGemma 1 3B's;
+  the table's last column shows which."""
+  table = transfers.table()
+  for t in published.TRANSFERS.values():
+    if not t.recipes:
+      continue
+    line = next(l for l in table.splitlines() if l.startswith(f"| {t.name} |"))
+    if t.pg2_recipes:
+      want = {(m, r) for m in published.MODELS[1:] for r in t.recipes if r <= 448}
+      assert want <= set(t.pg2_recipes), (t.name, sorted(want - set(t.pg2_recipes)))
+      assert line.endswith("| per size |")
+    else:
+      assert t.pg2_note.startswith("PG1 3B's"), t.name
+      assert line.endswith(f"| {t.pg2_note} |")
+      for model in published.MODELS[1:]:
+        assert all(t.recipe(model, r) == t.recipes[r] for r in t.recipes), t.name
