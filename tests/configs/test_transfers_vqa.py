@@ -20,6 +20,7 @@ from configs.transfer import ai2d
 from configs.transfer import aokvqa_da
 from configs.transfer import aokvqa_mc
 from configs.transfer import chartqa
+from configs.transfer import docvqa
 from configs.transfer import gqa
 from configs.transfer import infovqa
 from configs.transfer import ocrvqa
@@ -45,7 +46,9 @@ BIG_VISION_PROMPTS = {
     "aokvqa_mc": "answer en  {question} choose from: {ansstr}", "gqa": "answer en {question}",
     "vizwizvqa": "answer en {question}", "ai2d": "answer en  {question} choose from: {ansstr}",
     "stvqa": "answer en {question}", "infovqa": "answer en {question}",
-    "ocrvqa": "answer en {question}"}
+    "ocrvqa": "answer en {question}",
+    # big_vision's docvqa and chartqa copy the question into the prefix: the bare question.
+    "docvqa": "{question}", "chartqa": "{question}"}
 # The metric each config's scored eval reports under the row's metric name.
 SCORING = {"vqav2": "vqav2", "textvqa": "vqav2", "okvqa": "vqa", "aokvqa_da": "vqa",
            "aokvqa_mc": "aokvqa_mc", "gqa": "vqa", "vizwizvqa": "vqa", "ai2d": "vqa",
@@ -60,7 +63,7 @@ def _decode_evals(c) -> dict:
   return {n: e for n, e in c.evals.items() if e.type != "perplexity"}
 
 
-@pytest.mark.parametrize("module", list(CONFIGS), ids=_name)
+@pytest.mark.parametrize("module", list(CONFIGS) + [docvqa, chartqa], ids=_name)
 def test_every_model_and_published_res_matches_the_row(module):
   row = published.TRANSFERS[_name(module)]
   assert row.prompt == BIG_VISION_PROMPTS[row.name]
