@@ -40,3 +40,17 @@ def test_every_trained_row_says_which_recipe_paligemma_2_trains_with():
       assert line.endswith(f"| {t.pg2_note} |")
       for model in published.MODELS[1:]:
         assert all(t.recipe(model, r) == t.recipes[r] for r in t.recipes), t.name
+
+
+def test_every_published_score_is_in_its_configs_docstring():
+  """Issue 13: each config's docstring states its published scores (PaliGemma 1 and 2, and its
+  other evaluations'), as written in the table (`{:g}`: 81.0 appears as 81.0 or 81)."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  import re  # pylint: disable=import-outside-toplevel
+  for t in published.TRANSFERS.values():
+    doc = " ".join(importlib.import_module(f"configs.transfer.{t.name}").__doc__.split())
+    numbers = {float(x) for x in re.findall(r"\d+(?:\.\d+)?", doc)}
+    for by_model in [t.scores, *t.other_scores.values()]:
+      for model, by_res in by_model.items():
+        missing = {r: v for r, v in by_res.items() if v not in numbers}
+        assert not missing, (t.name, model, missing)
