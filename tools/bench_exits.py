@@ -9,7 +9,8 @@ of 4 CPU devices each (gloo collectives, a coordinator on localhost), one run at
 each process's exit (its code, or the signal that ended it, or "hang" if it still ran after
 --timeout seconds and was killed), whether its log names the corrupt example, and the seconds
 until the last process ended. Prints one line per run, then the tally (counts per exit kind,
-runs whose every process printed the cause, median and max seconds).
+runs whose every process printed the cause, median and max seconds). The runs share a JAX
+compilation cache (in the temporary folder), so only the first of each kind compiles the step.
 """
 import argparse
 import collections
@@ -80,9 +81,11 @@ def _exit_kind(code: int | None) -> str:
   return f"rc {code}" if code >= 0 else signal.Signals(-code).name
 
 
-def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float) -> dict:
+def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float,
+             jax_cache: str) -> dict:
   """One run -> {"exits": [kind per process], "cause": [bool per process], "seconds": float}."""
-  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
+             JAX_COMPILATION_CACHE_DIR=jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   flags = ["--config", f"{spec},steps={steps}", "--workdir", workdir]
   if processes > 1:
     env.update(XLA_FLAGS="--xla_force_host_platform_device_count=4",
@@ -139,7 +142,7 @@ def main(argv=None):
       runs = []
       for trial in range(count):
         run = run_once(spec, os.path.join(root, f"work_{processes}_{trial}"), processes,
-                       args.steps, args.timeout)
+                       args.steps, args.timeout, os.path.join(root, "jax_cache"))
         runs.append(run)
         print(f"{processes} process(es), run {trial + 1}/{count}: exits {run['exits']}, cause "
               f"printed {run['cause']}, {run['seconds']:.1f} s", flush=True)

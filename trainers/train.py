@@ -211,9 +211,14 @@ class StopSignals:
     self._any = None
 
   def __enter__(self) -> "StopSignals":
-    for sig in self.SIGNALS:
-      self._previous[sig] = signal.signal(sig, self._handle)
+    self.install()
     return self
+
+  def install(self) -> None:
+    """(Re)installs the handlers: jax.distributed.initialize sets a SIGTERM handler of its own."""
+    for sig in self.SIGNALS:
+      previous = signal.signal(sig, self._handle)
+      self._previous.setdefault(sig, previous)
 
   def __exit__(self, *exc) -> None:
     for sig, handler in self._previous.items():
@@ -225,8 +230,9 @@ class StopSignals:
     if signum == signal.SIGINT and self.received == signal.SIGINT:
       raise KeyboardInterrupt
     self.received = max(self.received, signum)
-    print(f"Got {signal.Signals(signum).name}: saving a checkpoint after the current step, then "
-          "exiting.", flush=True)
+    os.write(1, (  # not print: the main thread may be inside a print
+        f"Got {signal.Signals(signum).name}: saving a checkpoint after the current step, then "
+        "exiting.\n").encode())
 
   def agreed(self) -> int:
     if self._any is None:
@@ -307,6 +313,7 @@ def train(argv: Sequence[str] | None, stop: StopSignals) -> Any:
   config = config_lib.load_config(flags.config, overrides)
   sharding_lib.initialize_distributed(flags.coordinator_address, flags.num_processes,
                                       flags.process_id)
+  stop.install()
   sharding_lib.watch_fatal()
   mesh = build_mesh(config)
   model_cfg = build.model_config(config)
