@@ -8,8 +8,8 @@ any CPU machine and reports memory per chip, FLOPs, collectives and a roofline s
 
 Named topologies (`v4:2x2x1`, `v5e:4x4`, `v5p:2x2x2`, `v6e:4x4`) come from libtpu's compile-only
 client (`pip install -r requirements-tpu.txt`; no TPU needed): the real TPU compiler runs on the CPU.
-What is compiled is what `trainers.train` runs: the same model config, optimizer, mesh (over the
-topology's devices), parameter and optimizer-state shardings, donation and `jit_train_step`; only
+What is compiled is what `trainers.train` runs: the same model config (its "auto" fields chosen for
+the topology's backend, models/build.BACKEND_CHOICES), optimizer, mesh (over the topology's devices), parameter and optimizer-state shardings, donation and `jit_train_step`; only
 the data is abstract: the batch shapes come from the config's pp spec (`tolen` text length,
 `resize` image size, the kept model fields) and its batch size, without reading any data. The
 schedule's length (which needs the dataset size) is a stand-in: it changes no shape.
@@ -302,13 +302,22 @@ def _matmul_flops(op: str, out: str, args: str, shapes: dict[str, str]) -> float
     m = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", args)
     k = math.prod(lhs[int(d)] for d in m.group(1).split(",") if d) if m else 1
     return 2.0 * out_elems * k
+  # A convolution: each output element reads `i` input features at each window tap. The TPU
+  # compiler writes a batched matmul's batch dims as window dims that are padded, lhs-dilated or
+  # reversed, where one tap per output is real; a plain window (the patch embedding) counts whole.
   labels = re.search(r"dim_labels=\w+_(\w+)->", args)
   rhs = _dims(shapes[names[1]])
-  if not labels or "o" not in labels.group(1) or len(rhs) != len(labels.group(1)):
+  if not labels or "i" not in labels.group(1) or len(rhs) != len(labels.group(1)):
     return 0.0
-  groups = re.search(r"feature_group_count=(\d+)", args)
-  per_out = math.prod(rhs) / rhs[labels.group(1).index("o")]
-  return 2.0 * out_elems * per_out / (int(groups.group(1)) if groups else 1)
+  window = re.search(r"window=\{([^}]*)\}", args)
+  fields = dict(f.split("=", 1) for f in window.group(1).split()) if window else {}
+  size = [int(v) for v in fields["size"].split("x")] if "size" in fields else []
+  per_dim = lambda key, plain: fields.get(key, "x".join([plain] * len(size))).split("x")  # noqa: E731
+  taps = math.prod(w for w, pad, dil, rev in zip(size, per_dim("pad", "0_0"),
+                                                  per_dim("lhs_dilate", "1"),
+                                                  per_dim("rhs_reversal", "0"))
+                   if pad == "0_0" and dil == "1" and rev == "0")
+  return 2.0 * out_elems * rhs[labels.group(1).index("i")] * taps
 
 
 def hlo_stats(hlo: str) -> HloStats:
@@ -382,7 +391,7 @@ def plan_train(config, topo: Topology, batch_size: int | None = None) -> Report:
   batch_size = batch_size or config.input.batch_size
   mesh = train_lib.build_mesh(config, topo.devices)
   sharding_lib.check_batch_size(mesh, batch_size, "the batch size")
-  model_cfg = build.model_config(config)
+  model_cfg = build.model_config(config, topo.devices[0].platform)
   model = build.make_model(model_cfg)
   plan = train_lib.make_plan(config, STAND_IN_STEPS_PER_EPOCH * config.input.batch_size)
   tx, lr_fn = train_lib.build_optimizer(config, model_cfg, plan)
@@ -404,7 +413,7 @@ def plan_decode(config, topo: Topology) -> list[Report]:
   """Compiles the decode (prefill + token loop, `decode.generate`) of every decoding eval of
   `config` (those with max_decode_len) at its batch size, params sharded as in training."""
   mesh = train_lib.build_mesh(config, topo.devices)
-  model_cfg = build.model_config(config)
+  model_cfg = build.model_config(config, topo.devices[0].platform)
   model = build.make_model(model_cfg)
   p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
   params = sharding_lib.with_shardings(build.abstract_params(model_cfg), p_shardings)

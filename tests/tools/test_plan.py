@@ -27,24 +27,34 @@ def topo():
   return _topology()
 
 
+@pytest.fixture(scope="module")
+def default(topo):
+  """The demo config's train step as shipped (the backend's defaults for a TPU)."""
+  return plan.plan_train(_config(), topo)
+
+
 def _config(arg: str = ""):
   return config_lib.load_config(CONFIG + arg, [])
 
 
-def test_train_step_compiles_and_fits(topo):
-  config = _config()
-  report = plan.plan_train(config, topo)
+def test_train_step_compiles_and_fits(topo, default):
+  config, report = _config(), default
   assert report.fits and not report.error, plan.format_report(report)
   assert report.batch_size == config.input.batch_size and len(topo.devices) == 4
   assert 0 < report.params and 0 < report.opt_state  # adam: mu and nu, like the params
   assert report.opt_state == pytest.approx(2 * report.params, rel=0.01)
   assert report.params + report.opt_state + report.batch <= report.total <= topo.chip.hbm_bytes
-  # No remat: the compiled matmuls are the model's (which counts matmuls only), give or take the
-  # pooling/norm matmuls the model count leaves out.
-  assert 0.9 < report.compiled_flops / report.model_flops < 1.3
   assert report.step_s > 0 and 0 < report.mfu <= 1
   text = plan.format_report(report)
   assert "FITS" in text and "DOES NOT FIT" not in text and "remat overhead" in text
+  # The backend's default on a TPU rematerialises; without remat the compiled matmuls are about
+  # the model's (which counts matmuls only; on this fsdp mesh the compiler adds ~15% to the tiny
+  # model, e.g. around its sharded vocabulary, where the unrolled data-parallel step is at 0.99x).
+  plan.set_remat(config, "none")
+  plain = plan.plan_train(config, topo)
+  assert 0.9 < plain.compiled_flops / plain.model_flops < 1.25
+  assert report.compiled_flops > 1.2 * plain.compiled_flops
+  assert report.model_flops == plain.model_flops
 
 
 def test_larger_batch_needs_more_temporaries_and_too_large_does_not_fit(topo):
@@ -66,11 +76,13 @@ def test_decode_of_the_evaluators_compiles(topo):
     assert r.fits and r.compiled_flops > 0 and r.params > 0, plan.format_report(r)
 
 
-def test_fsdp_mesh_shards_params_and_gathers_them(topo):
-  report = plan.plan_train(_config(",mesh_fsdp=4"), topo)
-  replicated = plan.plan_train(_config(), topo)
+def test_default_mesh_on_tpu_is_fsdp(topo, default):
+  report = default  # the configs' "auto" mesh: fsdp over the 4 chips
+  config = _config()
+  config.mesh = [("data", -1), ("fsdp", 1), ("tensor", 1)]
+  replicated = plan.plan_train(config, topo)
   assert report.params == pytest.approx(replicated.params / 4, rel=0.05)
-  assert report.collectives.get("all-gather", 0) > 0
+  assert report.collectives.get("all-gather", 0) > 0 == replicated.collectives.get("all-gather", 0)
 
 
 def test_hlo_stats_count_loop_bodies_by_their_trip_count(topo):
