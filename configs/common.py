@@ -47,7 +47,7 @@ def get_args(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   common = dict(demo=False, demo_data=DEMO_DATA_DIR, init="", tokenizer="", data_dir="",
                 batch_size=0, mesh_fsdp=0, unroll=None, model="pg1_3b", freeze_vit=None,
                 freeze_llm=None)
-  return config_lib.parse_arg(arg, **common, **defaults)
+  return config_lib.parse_arg(arg, **{**common, **defaults})
 
 
 def base_config() -> ml_collections.ConfigDict:
