@@ -100,8 +100,23 @@ def optimizer_config(config, plan: Plan) -> dict[str, Any]:
   return {**optim_cfg, "schedule": schedule}
 
 
-def build_mesh(config):
-  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh])
+def build_mesh(config, devices: Sequence[jax.Device] | None = None):
+  """config.mesh over `devices` (default: all of them)."""
+  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices)
+
+
+def build_optimizer(config, model_cfg, plan: Plan):
+  """(optax transformation, lr schedule) of config.optim over what the run trains."""
+  return optim.make_optimizer(optimizer_config(config, plan), state_lib.abstract_trainable(
+      model_cfg, state_lib.lora_settings(config)))
+
+
+def build_train_step(config, model, tx, lr_fn, shardings, mesh):
+  """The jitted train step: explicit state and batch shardings, the state donated."""
+  lora = state_lib.lora_settings(config)
+  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
+                                     lora_alpha=lora.alpha if lora else None)
+  return step_lib.jit_train_step(step_fn, shardings, sharding_lib.batch_sharding(mesh), mesh)
 
 
 @dataclasses.dataclass
@@ -151,15 +166,21 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
       tokens_per_step=batch * log_lib.decoder_tokens_per_example(model_cfg, text_len, num_images))
 
 
+def abstract_state(config, model_cfg, tx, mesh):
+  """(the state's ShapeDtypeStructs carrying their shardings, the state shardings): params by
+  config.sharding_rules, the optimizer state like what it optimizes."""
+  p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
+  abstract = state_lib.abstract_state(model_cfg, tx, config.seed, state_lib.lora_settings(config))
+  shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
+  return sharding_lib.with_shardings(abstract, shardings), shardings
+
+
 def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
   """The newest checkpoint of the workdir that restores, if any (data position restored too; a
   damaged newer step is reported and moved to ckpt/damaged/), else step 0 from config.model_init
   or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
-  p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
-  lora = state_lib.lora_settings(config)
-  abstract = state_lib.abstract_state(model_cfg, tx, config.seed, lora)
-  shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
-  target = sharding_lib.with_shardings(abstract, shardings)
+  target, shardings = abstract_state(config, model_cfg, tx, mesh)
+  p_shardings, lora = shardings.params, state_lib.lora_settings(config)
   restored = ckpt.restore_latest(target, required_extra=("data",))  # damaged steps set aside
   if restored is not None:
     step, state, extra, _ = restored
@@ -348,14 +369,11 @@ def train(argv: Sequence[str] | None, stop: StopSignals) -> Any:
   plan = make_plan(config, data.epoch_examples)
   lora = state_lib.lora_settings(config)
   alpha = lora.alpha if lora else None
-  tx, lr_fn = optim.make_optimizer(optimizer_config(config, plan),
-                                   state_lib.abstract_trainable(model_cfg, lora))
+  tx, lr_fn = build_optimizer(config, model_cfg, plan)
   ckpt = ckpt_lib.Checkpointer(fs.join(flags.workdir, "ckpt"), config.ckpt.keep_last,
                                plan.keep_every, config.ckpt.async_save)
   state, shardings = build_state(config, model_cfg, tx, mesh, ckpt, data)
-  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
-                                     lora_alpha=alpha)
-  train_step = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
+  train_step = build_train_step(config, model, tx, lr_fn, shardings, mesh)
   logger = make_logger(config, model_cfg, data, plan, flags.workdir)
   evaluators = build_evaluators(config, model, mesh, plan)
   try:
