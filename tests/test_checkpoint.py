@@ -177,6 +177,7 @@ KILLED_SAVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_save_killed_midway_leaves_previous_step(tmp_path):
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(tmp_path)], env=env,

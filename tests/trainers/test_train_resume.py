@@ -15,6 +15,7 @@ from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
 from trainers import train
 
+pytestmark = pytest.mark.slow  # five trainer processes
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # argv: mode (after_save | during_save) step, then the trainer's flags.
 KILLER = textwrap.dedent("""
