@@ -25,7 +25,7 @@ from trainers import state as state_lib
 from trainers import train
 
 REPO = multihost.REPO
-TIMEOUT_S = 300
+TIMEOUT_S = 900  # a hang detector: a 2-core machine shared by other jobs can take 5 minutes
 STOPPED = re.compile(r"Stopped by (SIG\w+) at step (\d+): process (\d+) of (\d+) saved checkpoint")
 CAUSE = "Pre-processing failed for example"
 
