@@ -1,7 +1,9 @@
 """Device mesh, parameter and activation sharding rules, multi-host start-up.
 
 Mesh: a config list like `[("data", -1), ("fsdp", 1), ("tensor", 1)]`; -1 takes the remaining
-devices.
+devices; "auto" (AUTO_MESH, the configs' default) is the backend's choice: on CPU the "data" axis
+takes every device, on accelerators the "fsdp" axis does (every parameter sharded over all devices,
+as big_vision's transfers do; measured with `python -m tools.plan`), the other auto axes get 1.
 
 Parameter rules: `[(regex, tactic)]` over slash paths, first full match wins, and every parameter
 must be matched (end the list with `(".*", "replicate")`). A tactic is one item or a tuple of items:
@@ -49,6 +51,15 @@ LOGICAL_RULES: dict[str, tuple[str, ...]] = {
     VOCAB: ("tensor",),
 }
 DEFAULT_MESH = (("data", -1), ("fsdp", 1), ("tensor", 1))
+AUTO = "auto"
+AUTO_MESH = (("data", AUTO), ("fsdp", AUTO), ("tensor", 1))
+
+
+def _auto_size(name: str, platform: str) -> int:
+  """The size of an "auto" mesh axis: the rest of the devices (-1) for "data" on CPU and for
+  "fsdp" on accelerators, else 1."""
+  takes_rest = "data" if platform == "cpu" else "fsdp"
+  return -1 if name == takes_rest else 1
 
 
 def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
@@ -56,7 +67,7 @@ def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
   """A Mesh with the named axes of `mesh_spec`; one size may be -1 (the rest of the devices)."""
   devices = list(jax.devices() if devices is None else devices)
   names = [str(n) for n, _ in mesh_spec]
-  sizes = [int(s) for _, s in mesh_spec]
+  sizes = [_auto_size(n, devices[0].platform) if s == AUTO else int(s) for n, s in mesh_spec]
   if len(set(names)) != len(names):
     raise ValueError(f"mesh axis names must be unique, got {names}.")
   if sizes.count(-1) > 1 or any(s < 1 and s != -1 for s in sizes):

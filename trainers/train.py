@@ -27,6 +27,8 @@ import traceback
 from typing import Any, Sequence
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 from big_paligemma import checkpoint as ckpt_lib
 from big_paligemma import config as config_lib
@@ -98,8 +100,23 @@ def optimizer_config(config, plan: Plan) -> dict[str, Any]:
   return {**optim_cfg, "schedule": schedule}
 
 
-def build_mesh(config):
-  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh])
+def build_mesh(config, devices: Sequence[jax.Device] | None = None):
+  """config.mesh over `devices` (default: all of them)."""
+  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices)
+
+
+def build_optimizer(config, model_cfg, plan: Plan):
+  """(optax transformation, lr schedule) of config.optim over what the run trains."""
+  return optim.make_optimizer(optimizer_config(config, plan), state_lib.abstract_trainable(
+      model_cfg, state_lib.lora_settings(config)))
+
+
+def build_train_step(config, model, tx, lr_fn, shardings, mesh):
+  """The jitted train step: explicit state and batch shardings, the state donated."""
+  lora = state_lib.lora_settings(config)
+  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
+                                     lora_alpha=lora.alpha if lora else None)
+  return step_lib.jit_train_step(step_fn, shardings, sharding_lib.batch_sharding(mesh), mesh)
 
 
 @dataclasses.dataclass
@@ -149,18 +166,26 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
       tokens_per_step=batch * log_lib.decoder_tokens_per_example(model_cfg, text_len, num_images))
 
 
-def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
-  """The latest checkpoint of the workdir if any (data position restored too), else step 0 from
-  config.model_init or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
+def abstract_state(config, model_cfg, tx, mesh):
+  """(the state's ShapeDtypeStructs carrying their shardings, the state shardings): params by
+  config.sharding_rules, the optimizer state like what it optimizes."""
   p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
-  lora = state_lib.lora_settings(config)
-  abstract = state_lib.abstract_state(model_cfg, tx, config.seed, lora)
+  abstract = state_lib.abstract_state(model_cfg, tx, config.seed, state_lib.lora_settings(config))
   shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
-  target = sharding_lib.with_shardings(abstract, shardings)
-  if ckpt.latest_step() is not None:
-    state, extra, _ = ckpt.restore(target)
+  return sharding_lib.with_shardings(abstract, shardings), shardings
+
+
+def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
+  """The newest checkpoint of the workdir that restores, if any (data position restored too; a
+  damaged newer step is reported and moved to ckpt/damaged/), else step 0 from config.model_init
+  or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
+  target, shardings = abstract_state(config, model_cfg, tx, mesh)
+  p_shardings, lora = shardings.params, state_lib.lora_settings(config)
+  restored = ckpt.restore_latest(target, required_extra=("data",))  # damaged steps set aside
+  if restored is not None:
+    step, state, extra, _ = restored
     data.iterator.set_state(extra["data"])
-    print(f"Resumed from step {int(state.step)} of {ckpt.latest_step()}.", flush=True)
+    print(f"Resumed from step {int(state.step)} of {step}.", flush=True)
     return state, shardings
   if config.model_init:
     params = loading.load_params(config.model_init, model_cfg, p_shardings)
@@ -186,6 +211,8 @@ def export_merged(directory: str, state, alpha: float) -> str:
   merged = ckpt_lib.Checkpointer(directory, keep_last=1, async_save=False)
   try:
     step = int(state.step)
+    if step in merged.all_steps():  # a run resumed at its end: written before the kill
+      return directory
     merged.save(step, {"params": state_lib.eval_params(state, alpha)},
                 metadata={"step": step, "merged_lora": True})
   finally:
@@ -259,14 +286,27 @@ def run_evaluators(evaluators, state, step: int, logger, lora_alpha: float | Non
       logger.log_eval(step, {k: float(v) for k, v in ev.run(params).items()})
 
 
+def lost_final_evals(evaluators, logger, step: int) -> list[tuple[Any, int]]:
+  """The evaluators without results at `step` in metrics.jsonl: at a run's last step, those a
+  kill cut off (process 0 reads the file; every process gets its answer)."""
+  if not evaluators:
+    return []
+  logged = logger.logged_keys(step)
+  lost = np.array([not any(k.startswith(f"{ev.name}/") for k in logged) for ev, _ in evaluators])
+  if jax.process_count() > 1:
+    lost = multihost_utils.broadcast_one_to_all(lost)
+  return [e for e, missing in zip(evaluators, lost) if missing]
+
+
 def train_loop(state, train_step, data: Data, plan: Plan, ckpt, logger, evaluators,
                lora_alpha: float | None = None, eval_at_start: bool = False,
                stop: StopSignals | None = None) -> tuple[Any, int]:
   """Runs steps until plan.total_steps: log, checkpoint, evaluate at their periods (evaluators
   get the merged weights of a LoRA state, whose scale is `lora_alpha`; with `eval_at_start`
-  also once before the first step of this run). -> (state, 0), or (state, signal number) if
-  `stop` was signalled: then the run saved a checkpoint at the step all processes agreed on and
-  ended there (no evaluation).
+  also once before the first step of this run; a run resumed at its last step runs the final
+  evaluations that metrics.jsonl lacks). -> (state, 0), or (state, signal number) if `stop` was
+  signalled: then the run saved a checkpoint at the step all processes agreed on and ended there
+  (no evaluation).
 
   Each step's metrics are checked for NaN/Inf one step later (the host never waits on the step
   it just dispatched), and always before a checkpoint, so a bad state is never saved.
@@ -275,13 +315,18 @@ def train_loop(state, train_step, data: Data, plan: Plan, ckpt, logger, evaluato
   logger.start(step)
   if eval_at_start:
     run_evaluators(evaluators, state, step, logger, lora_alpha, lambda every: True)
-  pending = None  # (step, device metrics) not yet checked
+  elif step >= plan.total_steps and (lost := lost_final_evals(evaluators, logger, step)):
+    print(f"Step {step} is the last: running the final evaluations a previous run did not finish: "
+          f"{[ev.name for ev, _ in lost]}.", flush=True)
+    run_evaluators(lost, state, step, logger, lora_alpha, lambda every: True)
+  saved = ckpt.latest_step()  # what a re-run resumes from (None: no checkpoint yet)
+  pending = None  # (step, device metrics, saved) not yet checked
   while step < plan.total_steps:
     state, metrics = train_step(state, data.next())
     step += 1
     if pending is not None:
       step_lib.check_finite(*pending)
-    pending = (step, metrics)
+    pending = (step, metrics, saved)
     last = step == plan.total_steps
     stopped = stop.agreed() if stop is not None and not last else 0
     if step % plan.log_every == 0 or last or stopped:
@@ -291,6 +336,7 @@ def train_loop(state, train_step, data: Data, plan: Plan, ckpt, logger, evaluato
         or (plan.keep_every and step % plan.keep_every == 0)):
       step_lib.check_finite(*pending)
       save(ckpt, state, data, step)
+      saved = step
     if stopped:
       ckpt.wait_until_finished()
       print(f"Stopped by {signal.Signals(stopped).name} at step {step}: process "
@@ -325,14 +371,11 @@ def train(argv: Sequence[str] | None, stop: StopSignals) -> Any:
   plan = make_plan(config, data.epoch_examples)
   lora = state_lib.lora_settings(config)
   alpha = lora.alpha if lora else None
-  tx, lr_fn = optim.make_optimizer(optimizer_config(config, plan),
-                                   state_lib.abstract_trainable(model_cfg, lora))
+  tx, lr_fn = build_optimizer(config, model_cfg, plan)
   ckpt = ckpt_lib.Checkpointer(fs.join(flags.workdir, "ckpt"), config.ckpt.keep_last,
                                plan.keep_every, config.ckpt.async_save)
   state, shardings = build_state(config, model_cfg, tx, mesh, ckpt, data)
-  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
-                                     lora_alpha=alpha)
-  train_step = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
+  train_step = build_train_step(config, model, tx, lr_fn, shardings, mesh)
   logger = make_logger(config, model_cfg, data, plan, flags.workdir)
   evaluators = build_evaluators(config, model, mesh, plan)
   try:
