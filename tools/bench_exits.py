@@ -83,7 +83,7 @@ def _exit_kind(code: int | None) -> str:
 
 
 def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float,
-             jax_cache: str) -> dict:
+             jax_cache: str, logs_dir: str | None = None) -> dict:
   """One run -> {"exits": [kind per process], "cause": [bool per process], "seconds": float}."""
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
              JAX_COMPILATION_CACHE_DIR=jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
@@ -93,7 +93,9 @@ def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float
                JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     flags.append(f"--config.mesh=[('data',{processes}),('fsdp',4),('tensor',1)]")
     address = f"localhost:{_free_port()}"
-  logs = [tempfile.TemporaryFile("w+") for _ in range(processes)]
+  logs = [tempfile.TemporaryFile("w+") if logs_dir is None else
+          open(os.path.join(logs_dir, f"{os.path.basename(workdir)}_{i}.log"), "w+")
+          for i in range(processes)]
   start = time.monotonic()
   procs = []
   for i, log in enumerate(logs):
@@ -139,6 +141,7 @@ def main(argv=None):
   parser.add_argument("--two", type=int, default=3, help="two-process runs")
   parser.add_argument("--steps", type=int, default=4, help="total_steps of the run")
   parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is a hang")
+  parser.add_argument("--logs", default=None, help="a folder to keep each process's log in")
   parser.add_argument("--json", action="store_true", help="print the tally as JSON too")
   args = parser.parse_args(argv)
   results = {}
@@ -148,7 +151,7 @@ def main(argv=None):
       runs = []
       for trial in range(count):
         run = run_once(spec, os.path.join(root, f"work_{processes}_{trial}"), processes,
-                       args.steps, args.timeout, os.path.join(root, "jax_cache"))
+                       args.steps, args.timeout, os.path.join(root, "jax_cache"), args.logs)
         runs.append(run)
         print(f"{processes} process(es), run {trial + 1}/{count}: exits {run['exits']}, cause "
               f"printed {run['cause']}, {run['seconds']:.1f} s", flush=True)
