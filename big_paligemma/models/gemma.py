@@ -31,16 +31,10 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from big_paligemma.models import choices
+
 _LAYER_KINDS = ("global", "local")
 _ATTN_IMPLS = ("auto", "einsum", "xla")
-_DTYPES = ("float32", "bfloat16", "float16")
-REMAT_POLICIES = {
-    "none": None,
-    "full": jax.checkpoint_policies.nothing_saveable,
-    "dots": jax.checkpoint_policies.dots_saveable,
-    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-    "everything": jax.checkpoint_policies.everything_saveable,
-}
 _MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
 
@@ -50,7 +44,8 @@ class GemmaConfig:
 
   `layer_pattern` repeats cyclically over the layers. `rope_scale_*` divides positions (linear RoPE
   scaling). `query_scale` None means head_dim**-0.5. `scan_unroll` 1 = a scanned loop, num_layers =
-  fully unrolled; the parameter tree is the same either way.
+  fully unrolled; the parameter tree is the same either way. dtype / param_dtype are names and
+  remat_policy "none" or a `jax.checkpoint_policies` name, as for SigLIP (`choices`).
   """
   vocab_size: int
   num_layers: int
@@ -76,7 +71,7 @@ class GemmaConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   scan_unroll: int = 1
-  remat_policy: str = "none"
+  remat_policy: str = choices.NO_REMAT
   attn_impl: str = "auto"
   # Local layers also let a query see every key of its own bidirectional block (keys it sees and
   # that see it), whatever the window: HF PaliGemma 2's (causal AND window) OR prefix-block rule.
@@ -99,9 +94,9 @@ class GemmaConfig:
     if "local" in self.layer_pattern and not self.sliding_window:
       raise ValueError("GemmaConfig.layer_pattern has 'local' layers but sliding_window="
                        f"{self.sliding_window!r}; set a positive sliding_window.")
-    self._check_choice("dtype", _DTYPES)
-    self._check_choice("param_dtype", _DTYPES)
-    self._check_choice("remat_policy", tuple(REMAT_POLICIES))
+    choices.check_dtype("GemmaConfig", "dtype", self.dtype)
+    choices.check_dtype("GemmaConfig", "param_dtype", self.param_dtype)
+    choices.check_remat_policy("GemmaConfig", self.remat_policy)
     self._check_choice("attn_impl", _ATTN_IMPLS)
     if self.attn_impl == "xla" and self.attn_logit_softcap:
       raise ValueError("GemmaConfig.attn_impl='xla' cannot apply attn_logit_softcap="
@@ -456,8 +451,8 @@ class Block(nn.Module):
 def _layer_stack(config: GemmaConfig):
   """The Block class lifted by remat (per `remat_policy`) and scanned over the L layers."""
   block = Block
-  if config.remat_policy != "none":
-    block = nn.remat(block, policy=REMAT_POLICIES[config.remat_policy], prevent_cse=False,
+  if config.remat_policy != choices.NO_REMAT:
+    block = nn.remat(block, policy=choices.remat_policy(config.remat_policy), prevent_cse=False,
                      static_argnums=(4,))
   return nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
                  in_axes=(0, nn.broadcast, nn.broadcast), length=config.num_layers,

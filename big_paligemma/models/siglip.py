@@ -28,6 +28,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from big_paligemma.models import choices
+
 POOL_TYPES = ("map", "gap", "0", "tok", "none")
 # Block sizes by name: (width D, depth, mlp_dim F, num_heads N).
 VARIANTS = {
@@ -38,20 +40,16 @@ VARIANTS = {
     "So400m": (1152, 27, 4304, 16),
     "H": (1280, 32, 5120, 16),
 }
-_NO_REMAT = "none"
-
-
-def _remat_policy_names() -> list[str]:
-  return [_NO_REMAT] + sorted(n for n in dir(jax.checkpoint_policies) if n.endswith("saveable"))
 
 
 @dataclasses.dataclass(frozen=True)
 class SigLIPConfig:
   """SigLIP encoder hyper-parameters; validated when built.
 
-  dtype is the compute dtype, param_dtype the storage dtype of the parameters. scan_unroll is the
-  `unroll` of the scan over blocks (1 = rolled, depth = fully unrolled). remat_policy is "none" (no
-  rematerialisation) or the name of a `jax.checkpoint_policies` policy, e.g. "nothing_saveable".
+  dtype is the compute dtype, param_dtype the storage dtype of the parameters (names, as for
+  Gemma: `choices.DTYPES`). scan_unroll is the `unroll` of the scan over blocks (1 = rolled, depth =
+  fully unrolled). remat_policy is "none" or a `jax.checkpoint_policies` name, e.g.
+  "nothing_saveable" (`choices.remat_policy_names()`, the same names as Gemma's).
   """
   width: int
   depth: int
@@ -61,10 +59,10 @@ class SigLIPConfig:
   image_size: int
   pool_type: str = "none"
   norm_eps: float = 1e-6
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+  dtype: str = "float32"
+  param_dtype: str = "float32"
   scan_unroll: int = 1
-  remat_policy: str = _NO_REMAT
+  remat_policy: str = choices.NO_REMAT
 
   def __post_init__(self):
     for key in ("width", "depth", "mlp_dim", "num_heads", "patch_size", "image_size", "scan_unroll"):
@@ -79,16 +77,11 @@ class SigLIPConfig:
                        f"{self.patch_size}: use a multiple of the patch size.")
     if self.pool_type not in POOL_TYPES:
       raise ValueError(f"SigLIPConfig.pool_type={self.pool_type!r}; allowed: {POOL_TYPES}.")
-    if self.remat_policy not in _remat_policy_names():
-      raise ValueError(f"SigLIPConfig.remat_policy={self.remat_policy!r}; allowed: "
-                       f"{_remat_policy_names()}.")
+    choices.check_remat_policy("SigLIPConfig", self.remat_policy)
     if not self.norm_eps > 0:
       raise ValueError(f"SigLIPConfig.norm_eps={self.norm_eps!r}: must be > 0.")
     for key in ("dtype", "param_dtype"):
-      try:
-        jnp.dtype(getattr(self, key))
-      except TypeError as e:
-        raise ValueError(f"SigLIPConfig.{key}={getattr(self, key)!r} is not a dtype.") from e
+      choices.check_dtype("SigLIPConfig", key, getattr(self, key))
 
   @property
   def grid(self) -> int:
@@ -217,9 +210,8 @@ class Encoder(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     c = self.config
     block = Encoder1DBlock
-    if c.remat_policy != _NO_REMAT:
-      block = nn.remat(block, policy=getattr(jax.checkpoint_policies, c.remat_policy),
-                       prevent_cse=False)
+    if c.remat_policy != choices.NO_REMAT:
+      block = nn.remat(block, policy=choices.remat_policy(c.remat_policy), prevent_cse=False)
     stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
                     length=c.depth, unroll=min(c.scan_unroll, c.depth))
     x, _ = stack(c, name="encoderblock")(x, None)
