@@ -93,7 +93,7 @@ def test_einsum_and_xla_attention_are_equal(version):
   np.testing.assert_allclose(_logits(cfg, params), _logits(xla, params), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("t", [1, 3, 40])  # 40 x 2 query rows > WEIGHT_LHS_MAX_ROWS: the einsum
+@pytest.mark.parametrize("t", [1, 3, 40])  # decoding (T = 1) and prefill-like query counts
 def test_attention_over_a_cache_layout_equals_the_definition(t):
   """attend on [B,K,S,H] keys/values (the cache) = softmax(cap(scale q.k) masked) v, computed in
   numpy, for decoding (T = 1) and prefill-like query counts."""
