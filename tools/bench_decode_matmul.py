@@ -11,7 +11,7 @@ Variants: the weights as stored in the checkpoint layout and contracted batched 
 (session 3), the same [out, in] weight on the LEFT of the rows (`decode_cpu.weight_lhs_matmul`: what
 decode.py's token loop runs for 2+ rows now; XLA:CPU repacks a right-hand weight at every call and
 reads a left-hand one in place), plus a multiply-and-reduce formulation. First it times the step's
-attention alone (`gemma.attend` with `decode_cpu.CpuEinsum`, as XLA:CPU decoding runs it, over the
+attention alone (`attention.attend` with `decode_cpu.CpuEinsum`, as XLA:CPU decoding runs it, over the
 8 layers' caches).
 """
 import argparse
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from big_paligemma import decode_cpu
-from big_paligemma.models import gemma
+from big_paligemma.models import attention
 from tools import timing
 
 _L, _D, _N, _K, _H, _F, _V = 8, 768, 8, 4, 96, 3072, 32768
@@ -81,7 +81,7 @@ def _step(matmul):
 
 
 def attention_time(rows: int, slots: int, rng) -> float:
-  """Seconds of one step's attention alone: `gemma.attend` of one query per row over each of the
+  """Seconds of one step's attention alone: `attention.attend` of one query per row over each of the
   8 layers' [B,K,S,H] caches (what decode.py's token loop runs), soft-cap 50."""
   def cache():
     return jnp.asarray(rng.standard_normal((rows, _K, slots, _H)).astype(np.float32))
@@ -92,7 +92,7 @@ def attention_time(rows: int, slots: int, rng) -> float:
   @jax.jit
   def run(q, ks, vs):
     for k, v in zip(ks, vs):
-      q = q + 0.01 * gemma.attend(q, k, v, mask, scale=_H**-0.5, softcap=50.0, kv_layout="BKSH",
+      q = q + 0.01 * attention.attend(q, k, v, mask, scale=_H**-0.5, softcap=50.0, kv_layout="BKSH",
                                einsum=decode_cpu.CpuEinsum())
     return q
   return _time(run, q, ks, vs)

@@ -35,11 +35,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from big_paligemma.models import choices
+from big_paligemma.models import attention, choices
 
 _LAYER_KINDS = ("global", "local")
-_ATTN_IMPLS = ("auto", "einsum", "xla")
-_MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +99,7 @@ class GemmaConfig:
     choices.check_dtype("GemmaConfig", "dtype", self.dtype)
     choices.check_dtype("GemmaConfig", "param_dtype", self.param_dtype)
     choices.check_remat_policy("GemmaConfig", self.remat_policy)
-    self._check_choice("attn_impl", _ATTN_IMPLS)
+    self._check_choice("attn_impl", attention.IMPLS)
     if self.attn_impl == "xla" and self.attn_logit_softcap:
       raise ValueError("GemmaConfig.attn_impl='xla' cannot apply attn_logit_softcap="
                        f"{self.attn_logit_softcap}; use attn_impl='einsum' or 'auto'.")
@@ -228,55 +226,6 @@ def apply_rope(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
   return out.astype(x.dtype)
 
 
-def attend(q, k, v, mask, *, scale: float, softcap: float | None = None, impl: str = "einsum",
-           kv_layout: str = "BSKH", einsum: Callable = jnp.einsum):
-  """The one attention function (training, prefill and decode).
-
-  q [B,T,N,H], k/v [B,S,K,H] (kv_layout 'BSKH') or [B,K,S,H] ('BKSH', the cache's layout), mask
-  [B,T,S] bool -> [B,T,N,H]. Logits (scaled, then soft-capped as tanh(l/c)*c) and softmax are
-  float32. impl 'xla' uses jax.nn.dot_product_attention (no soft-cap) on 'BSKH' inputs; 'BKSH'
-  inputs always take the einsum path (the same math, without transposing the cache). einsum: the
-  einsum of the two products (see the module docstring).
-  """
-  if kv_layout not in ("BSKH", "BKSH"):
-    raise ValueError(f"attend(kv_layout={kv_layout!r}); use 'BSKH' or 'BKSH'.")
-  if impl == "xla" and kv_layout == "BSKH":
-    if softcap:
-      raise ValueError("attend(impl='xla') has no soft-cap; use impl='einsum'.")
-    return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None], scale=scale,
-                                        implementation="xla")
-  b, t, n, h = q.shape
-  kv = k.shape[2] if kv_layout == "BSKH" else k.shape[1]
-  qg = q.reshape(b, t, kv, n // kv, h)
-  if kv_layout == "BKSH":
-    return _attend_cache(qg, k, v, mask, scale, softcap, einsum).reshape(b, t, n, h)
-  logits = einsum("BTKGH,BSKH->BKGTS", qg, k, preferred_element_type=jnp.float32) * scale
-  probs = _masked_softmax(logits, mask[:, None, None], softcap).astype(v.dtype)
-  return einsum("BKGTS,BSKH->BTKGH", probs, v).reshape(b, t, n, h)
-
-
-def _masked_softmax(logits, mask, softcap: float | None):
-  """softmax over the last axis of the (soft-capped) float32 logits, masked keys excluded."""
-  if softcap:
-    logits = jnp.tanh(logits / softcap) * softcap
-  return jax.nn.softmax(jnp.where(mask, logits, _MASK_VALUE), axis=-1)
-
-
-def _attend_cache(qg, k, v, mask, scale: float, softcap: float | None, einsum: Callable):
-  """`attend` over a cache's k/v [B,K,S,H]: qg [B,T,K,G,H], mask [B,T,S] -> [B,T,K,G,H].
-
-  The T queries and G heads of each kv head are one axis Q = (T, G) of the two batched dots (over
-  B, K), so a decoding step (T = 1) runs them with no transpose of queries, probabilities or
-  outputs."""
-  b, t, kv, g, h = qg.shape
-  q = jnp.moveaxis(qg, 1, 2).reshape(b, kv, t * g, h)  # [B,K,Q,H], Q = (T, G)
-  logits = einsum("BKQH,BKSH->BKQS", q, k, preferred_element_type=jnp.float32) * scale
-  logits = logits.reshape(b, kv, t, g, -1)
-  probs = _masked_softmax(logits, mask[:, None, :, None], softcap).astype(v.dtype)
-  out = einsum("BKQS,BKSH->BKQH", probs.reshape(b, kv, t * g, -1), v)
-  return jnp.moveaxis(out.reshape(b, kv, t, g, h), 2, 1)
-
-
 class RMSNorm(nn.Module):
   """RMSNorm with a zero-initialised `scale` [D] applied as (1 + scale)."""
   eps: float = 1e-6
@@ -340,9 +289,9 @@ class Attention(nn.Module):
                                        (0, 0, write_index, 0))
           for old, new in zip(kv_cache, (k, v)))
       (k, v), layout = new_cache, "BKSH"
-    out = attend(q, k.astype(dt), v.astype(dt), mask, scale=c.scale,
-                 softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout,
-                 einsum=self.einsum)
+    out = attention.attend(q, k.astype(dt), v.astype(dt), mask, scale=c.scale,
+                           softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout,
+                           einsum=self.einsum)
     w_out = Weight((n, h, d), n * h, dt, pdt, name="attn_vec_einsum")()
     return self.einsum("BTNH,NHD->BTD", out, w_out), new_cache
 

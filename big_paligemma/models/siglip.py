@@ -19,7 +19,8 @@ Parameter paths (relative to the `SigLIP` module):
 
 The blocks always live under one stacked `encoderblock`: `scan_unroll=1` runs them with a rolled
 `nn.scan`, `scan_unroll=depth` unrolls it fully; the parameter tree is the same either way.
-LayerNorm statistics and the attention softmax are computed in float32 whatever the compute dtype.
+LayerNorm statistics, attention logits and softmax are computed in float32 whatever the compute
+dtype.
 """
 import dataclasses
 from typing import Any
@@ -28,7 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from big_paligemma.models import choices
+from big_paligemma.models import attention, choices
 
 POOL_TYPES = ("map", "gap", "0", "tok", "none")
 # Block sizes by name: (width D, depth, mlp_dim F, num_heads N).
@@ -166,7 +167,8 @@ class MlpBlock(nn.Module):
 
 
 class MultiHeadDotProductAttention(nn.Module):
-  """Full attention with biases: queries x_q [B, T, D], keys/values x_kv [B, S, D] -> [B, T, D]."""
+  """Full attention with biases: queries x_q [B, T, D], keys/values x_kv [B, S, D] -> [B, T, D]
+  (the softmax attention is Gemma's, `attention.attend`, with no mask)."""
   num_heads: int
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -177,12 +179,10 @@ class MultiHeadDotProductAttention(nn.Module):
     h = d // self.num_heads
     proj = lambda name: nn.DenseGeneral((self.num_heads, h), dtype=self.dtype,
                                         param_dtype=self.param_dtype, name=name)
-    q = proj("query")(x_q) * jnp.asarray(h ** -0.5, self.dtype)  # [B, T, N, H]
+    q = proj("query")(x_q)  # [B, T, N, H]
     k = proj("key")(x_kv)  # [B, S, N, H]
     v = proj("value")(x_kv)  # [B, S, N, H]
-    logits = jnp.einsum("BTNH,BSNH->BNTS", q, k)
-    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(self.dtype)
-    out = jnp.einsum("BNTS,BSNH->BTNH", probs, v)
+    out = attention.attend(q, k, v, scale=h ** -0.5)
     return nn.DenseGeneral(d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype,
                            name="out")(out)
 
