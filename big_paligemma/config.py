@@ -21,7 +21,8 @@ Top-level keys (`validate` checks every one, nested ones too):
                  instead of warmup_steps/total_steps (the trainer fills those in)
   loss           {label_smoothing: float, normalisation: per_example | per_token}
   mesh           [(axis, size)];  sharding_rules: [(regex, tactic)]
-  ckpt           {every: duration, keep_last: int, keep_every: duration | None, async_save: bool}
+  ckpt           {every: duration, keep_last: int >= 1, keep_every: duration | None,
+                  async_save: bool}
   lora           None | {rules: [(regex, rank) or regex] (default: lora.DEFAULT_RULES, decoder
                   query + value), rank: int (for bare regexes and the default rules; default 4),
                   alpha: float (required)}: train adapters on frozen params (see trainers/state.py)
@@ -220,6 +221,10 @@ def validate(config: ConfigDict) -> ConfigDict:
     _check_eval(name, ev)
   if config.get("grad_accum", 1) < 1:
     raise ConfigError(f"config.grad_accum={config.grad_accum} must be >= 1.")
+  keep_last = config.get("ckpt", {}).get("keep_last", 1)
+  if keep_last < 1:
+    raise ConfigError(f"config.ckpt.keep_last={keep_last} must be >= 1 (the newest checkpoint, "
+                      "the run's final weights, is always kept).")
   return config
 
 

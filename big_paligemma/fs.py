@@ -267,6 +267,14 @@ def rename(src: PathLike, dst: PathLike) -> None:
   fs.rm(p, recursive=recursive)
 
 
+def forget_listings(path: PathLike) -> None:
+  """Makes etils.epath (orbax's file layer) list gs:// folders afresh: its own gcsfs client
+  caches listings, so a folder this layer moved or removed would still show there."""
+  if is_url(path):
+    from etils.epath import backend  # pylint: disable=import-outside-toplevel
+    backend.fsspec_backend.fs(os.fspath(path)).invalidate_cache()
+
+
 def copy(src: PathLike, dst: PathLike) -> None:
   """Copies file `src` to `dst` (local or gs://, either way), streaming in 16 MiB blocks."""
   with open(src, "rb") as f, open(dst, "wb") as g:

@@ -1,7 +1,9 @@
 """Device mesh, parameter and activation sharding rules, multi-host start-up.
 
 Mesh: a config list like `[("data", -1), ("fsdp", 1), ("tensor", 1)]`; -1 takes the remaining
-devices.
+devices; "auto" (AUTO_MESH, the configs' default) is the backend's choice: on CPU the "data" axis
+takes every device, on accelerators the "fsdp" axis does (every parameter sharded over all devices,
+as big_vision's transfers do; measured with `python -m tools.plan`), the other auto axes get 1.
 
 Parameter rules: `[(regex, tactic)]` over slash paths, first full match wins, and every parameter
 must be matched (end the list with `(".*", "replicate")`). A tactic is one item or a tuple of items:
@@ -15,13 +17,23 @@ size is reported at once, with the parameter path and the fix.
 
 Activations: logical axis names (BATCH, LENGTH, EMBED, HEADS, KV, MLP, VOCAB) map to mesh axes via
 `LOGICAL_RULES`; `with_logical_constraint` works inside jit.
+
+Multi-host agreement and failure: `AnyProcess` tells every process, at the same step, the largest
+of a number each process holds (e.g. the signal that asked it to stop; an all-reduce dispatched
+now, read one step later); `report_fatal` posts a process's fatal error to the coordinator's
+key-value store and `watch_fatal` makes every other process print it and exit 1 instead of waiting
+in a collective for the peer that died.
 """
 import logging
 import math
 import os
+import sys
+import threading
+import time
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -39,6 +51,15 @@ LOGICAL_RULES: dict[str, tuple[str, ...]] = {
     VOCAB: ("tensor",),
 }
 DEFAULT_MESH = (("data", -1), ("fsdp", 1), ("tensor", 1))
+AUTO = "auto"
+AUTO_MESH = (("data", AUTO), ("fsdp", AUTO), ("tensor", 1))
+
+
+def _auto_size(name: str, platform: str) -> int:
+  """The size of an "auto" mesh axis: the rest of the devices (-1) for "data" on CPU and for
+  "fsdp" on accelerators, else 1."""
+  takes_rest = "data" if platform == "cpu" else "fsdp"
+  return -1 if name == takes_rest else 1
 
 
 def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
@@ -46,7 +67,7 @@ def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
   """A Mesh with the named axes of `mesh_spec`; one size may be -1 (the rest of the devices)."""
   devices = list(jax.devices() if devices is None else devices)
   names = [str(n) for n, _ in mesh_spec]
-  sizes = [int(s) for _, s in mesh_spec]
+  sizes = [_auto_size(n, devices[0].platform) if s == AUTO else int(s) for n, s in mesh_spec]
   if len(set(names)) != len(names):
     raise ValueError(f"mesh axis names must be unique, got {names}.")
   if sizes.count(-1) > 1 or any(s < 1 and s != -1 for s in sizes):
@@ -239,3 +260,97 @@ def global_array(host_value: np.ndarray, sharding: NamedSharding) -> jax.Array:
   """A global jax.Array from a value every process holds in full (e.g. a freshly built param)."""
   host_value = np.asarray(host_value)
   return jax.make_array_from_callback(host_value.shape, sharding, lambda idx: host_value[idx])
+
+
+# ----------------------------------------------------------------------------- multi-host agreement
+
+class AnyProcess:
+  """max over processes of an int that each process holds, agreed by all at the same call.
+
+  `__call__(value)` dispatches the all-reduce and returns what the previous call agreed on (None on
+  the first call): the host never waits on it, yet every process gets the same answer from the
+  same call, since all make the calls in the same order. One process: `value` itself, at once.
+  """
+
+  def __init__(self):
+    self._pending = None
+    if jax.process_count() > 1:
+      mesh = Mesh(np.array(jax.devices()), ("processes",))
+      self._in = NamedSharding(mesh, PartitionSpec("processes"))
+      self._max = jax.jit(jnp.max, out_shardings=NamedSharding(mesh, PartitionSpec()))
+
+  def __call__(self, value: int) -> int | None:
+    if jax.process_count() == 1:
+      return int(value)
+    local = np.full(jax.local_device_count(), value, np.int32)
+    agreed = self._max(jax.make_array_from_process_local_data(self._in, local))
+    previous, self._pending = self._pending, agreed
+    return None if previous is None else int(np.asarray(previous.addressable_data(0)))
+
+
+# ----------------------------------------------------------------------------- fatal errors
+
+_FATAL_DIR = "big_paligemma/fatal/"
+_SEEN_DIR = "big_paligemma/fatal_seen/"
+
+
+def _client():
+  """jax.distributed's coordinator client, or None in a single-process run."""
+  from jax._src import distributed  # pylint: disable=import-outside-toplevel  (no public API)
+  client = distributed.global_state.client
+  return client if client is not None and jax.process_count() > 1 else None
+
+
+def report_fatal(message: str, wait_s: float = 20.0) -> None:
+  """Posts this process's fatal error for every other process's `watch_fatal` to print.
+
+  Waits (at most `wait_s`) until each other process has read it: process 0 hosts the key-value
+  store, which goes when it exits. No-op in a single-process run or if the coordinator is gone.
+  """
+  client = _client()
+  if client is None:
+    return
+  me = jax.process_index()
+  try:
+    client.key_value_set(f"{_FATAL_DIR}{me}", message)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+      seen = {key for key, _ in client.key_value_dir_get(_SEEN_DIR)}
+      if len(seen) >= jax.process_count() - 1:
+        return
+      time.sleep(0.2)
+  except Exception as e:  # pylint: disable=broad-except  (the coordinator went first)
+    print(f"Process {me}: could not post the error to the other processes: {e}", file=sys.stderr,
+          flush=True)
+
+
+def watch_fatal(poll_s: float = 0.5) -> threading.Thread | None:
+  """Starts a daemon thread that, once another process has posted a fatal error (report_fatal),
+  prints it and ends this process with exit code 1 (its main thread may sit in a collective
+  waiting for the failed peer). Returns the thread; None in a single-process run."""
+  client = _client()
+  if client is None:
+    return None
+  me = jax.process_index()
+
+  def watch():
+    while True:
+      try:
+        posted = [(k, v) for k, v in client.key_value_dir_get(_FATAL_DIR)
+                  if k.rsplit("/", 1)[-1] != str(me)]
+      except Exception:  # pylint: disable=broad-except  (coordinator gone: the run is ending)
+        return
+      if posted:
+        key, message = posted[0]
+        print(f"Process {me} stops: process {key.rsplit('/', 1)[-1]} of {jax.process_count()} "
+              f"failed with:\n{message}", file=sys.stderr, flush=True)
+        try:
+          client.key_value_set(f"{_SEEN_DIR}{me}", "1")
+        finally:
+          sys.stdout.flush()
+          os._exit(1)  # pylint: disable=protected-access  (the main thread may be in a collective)
+      time.sleep(poll_s)
+
+  thread = threading.Thread(target=watch, name="watch_fatal", daemon=True)
+  thread.start()
+  return thread

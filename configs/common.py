@@ -11,6 +11,7 @@ from big_paligemma import config as config_lib
 from big_paligemma import loc_tokens
 from big_paligemma import sharding
 from configs import published
+from big_paligemma.models import build
 from big_paligemma.models import presets
 import pp
 
@@ -38,14 +39,15 @@ SHARDING_RULES = [
 
 def get_args(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """The parsed `get_config` argument with the keys every transfer config takes: demo,
-  demo_data, init (model_init), tokenizer, data_dir, batch_size, mesh_fsdp, unroll (True: the
-  layers fully unrolled, see `preset_model`; unroll=False keeps the scanned loop), model (MODELS:
+  demo_data, init (model_init), tokenizer, data_dir, batch_size, mesh_fsdp (0: the backend's
+  mesh, see `base_config`), unroll (unset: the backend decides, see `backend_fields`; True: the
+  layers fully unrolled; False: the scanned loop), model (MODELS:
   pg1_3b, pg2_3b, pg2_10b, pg2_28b), freeze_vit / freeze_llm (True: train the other tower only;
   False: train it; unset: the published recipe's choice, see `freeze_towers`)."""
   common = dict(demo=False, demo_data=DEMO_DATA_DIR, init="", tokenizer="", data_dir="",
-                batch_size=0, mesh_fsdp=1, unroll=True, model="pg1_3b", freeze_vit=None,
+                batch_size=0, mesh_fsdp=0, unroll=None, model="pg1_3b", freeze_vit=None,
                 freeze_llm=None)
-  return config_lib.parse_arg(arg, **common, **defaults)
+  return config_lib.parse_arg(arg, **{**common, **defaults})
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -65,7 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim = dict(optax_name="adam", optax=dict(b1=0.9, b2=0.999), lr=1e-5, wd=1e-6,
                  grad_clip_norm=1.0, schedule=dict(decay_type="cosine", warmup="5%"))
   c.loss = dict(label_smoothing=0.0, normalisation="per_example")
-  c.mesh = list(sharding.DEFAULT_MESH)
+  c.mesh = list(sharding.AUTO_MESH)  # data-parallel on CPU, FSDP over all accelerator devices
   c.sharding_rules = list(SHARDING_RULES)
   c.ckpt = dict(every=1000, keep_last=2, keep_every=None, async_save=True)
   c.lora = None
@@ -104,22 +106,32 @@ def preset_for(res: int, model: str = "pg1_3b") -> str:
   return MODELS[model].format(res=res)
 
 
-def preset_model(res: int, unroll: bool = True, llm: dict | None = None,
+def backend_fields(unroll: bool | None, llm_layers: int, img_depth: int) -> tuple[dict, dict]:
+  """(llm, img) fields that leave the compute dtype, remat and (with `unroll` None) the scan to the
+  backend (build.AUTO: models/build.BACKEND_CHOICES, the one place that decides them); `unroll`
+  True/False fixes scan_unroll to the depth (fully unrolled) / 1 (the scanned loop)."""
+  auto = build.AUTO
+  llm = dict(dtype=auto, remat_policy=auto, scan_unroll=auto)
+  img = dict(dtype=auto, remat_policy=auto, scan_unroll=auto)
+  if unroll is not None:
+    llm["scan_unroll"], img["scan_unroll"] = (llm_layers, img_depth) if unroll else (1, 1)
+  return llm, img
+
+
+def preset_model(res: int, unroll: bool | None = None, llm: dict | None = None,
                  model: str = "pg1_3b") -> dict:
   """config.model for the published PaliGemma `model` (MODELS) at `res`, `llm` overriding
   decoder fields. PaliGemma 2 is fine-tuned as big_vision does: final logit soft-cap off and every
   decoder layer global (presets.pali_gemma2's final_logit_softcap / all_global).
 
-  unroll: both towers' layers fully unrolled (scan_unroll = their depth; the parameter tree is the
-  same): on CPU the train step is ~1.17x faster than the scanned loop (`python -m
-  tools.bench_train --scan`); unroll=False compiles deep models faster.
+  unroll: see `backend_fields` (unset: scanned and rematerialised in bfloat16 on accelerators,
+  fully unrolled in float32 on CPU, where the train step is ~1.17x faster than the scanned loop:
+  `python -m tools.bench_train --scan`).
   """
   name = preset_for(res, model)
-  llm, img = dict(llm or {}), {}
-  if unroll:
-    cfg = presets.get_preset(name)
-    llm["scan_unroll"], img["scan_unroll"] = cfg.llm.num_layers, cfg.img.depth
-  overrides = dict(llm=llm, img=img)
+  cfg = presets.get_preset(name)
+  llm_auto, img = backend_fields(unroll, cfg.llm.num_layers, cfg.img.depth)
+  overrides = dict(llm={**llm_auto, **(llm or {})}, img=img)
   if model.startswith("pg2"):
     overrides.update(final_logit_softcap=None, all_global=True)
   return dict(preset=name, overrides=overrides, img=None, llm=None)
@@ -186,17 +198,18 @@ def freeze_towers(c: ml_collections.ConfigDict, args,
     c.optim.frozen = frozen
 
 
-def demo_model(res: int = DEMO_RES, llm_dropout: float = 0.0, unroll: bool = True) -> dict:
+def demo_model(res: int = DEMO_RES, llm_dropout: float = 0.0, unroll: bool | None = None) -> dict:
   """A tiny PaliGemma: SigLIP width 64 patch 8, Gemma 2 layers width 64, the demo vocabulary;
   `unroll` as in `preset_model`."""
+  llm_auto, img_auto = backend_fields(unroll, 2, 2)
   img = dict(width=64, depth=2, mlp_dim=128, num_heads=2, patch_size=8, image_size=res,
-             pool_type="none", scan_unroll=2 if unroll else 1)
+             pool_type="none", **img_auto)
   llm = dict(vocab_size=DEMO_VOCAB, num_layers=2, num_heads=2, num_kv_heads=1, width=64,
-             mlp_dim=128, head_dim=32, dropout=llm_dropout, scan_unroll=2 if unroll else 1)
+             mlp_dim=128, head_dim=32, dropout=llm_dropout, **llm_auto)
   return dict(preset=None, overrides={}, img=img, llm=llm)
 
 
-def gemma3_preset_model(name: str, res: int, unroll: bool = True, llm: dict | None = None,
+def gemma3_preset_model(name: str, res: int, unroll: bool | None = None, llm: dict | None = None,
                         img: dict | None = None, **fields) -> dict:
   """config.model for the Gemma 3 multimodal preset `name` (e.g. gemma3_4b) at `res` px, `llm` /
   `img` / `fields` overriding its fields; `unroll` as in `preset_model`."""
@@ -208,14 +221,14 @@ def gemma3_preset_model(name: str, res: int, unroll: bool = True, llm: dict | No
     raise config_lib.ConfigError(
         f"model={name!r} is not a Gemma 3 multimodal preset; use gemma3_4b, gemma3_12b, "
         "gemma3_27b (or their gemma3_instruct_ names).")
-  llm, img = dict(llm or {}), dict(img or {}, image_size=res)
-  if unroll:
-    llm.setdefault("scan_unroll", llm.get("num_layers", model.llm.num_layers))
-    img.setdefault("scan_unroll", img.get("depth", model.img.depth))
+  llm_auto, img_auto = backend_fields(
+      unroll, dict(llm or {}).get("num_layers", model.llm.num_layers),
+      dict(img or {}).get("depth", model.img.depth))
+  llm, img = {**llm_auto, **(llm or {})}, {**img_auto, **(img or {}), "image_size": res}
   return dict(preset=name, overrides=dict(llm=llm, img=img, **fields), img=None, llm=None)
 
 
-def gemma3_demo_model(res: int = DEMO_RES, unroll: bool = True) -> dict:
+def gemma3_demo_model(res: int = DEMO_RES, unroll: bool | None = None) -> dict:
   """A tiny random Gemma 3 (the gemma3_4b preset shrunk): SigLIP width 64, 2 layers, patch 8,
   its 8x8 grid pooled to 16 soft tokens; a Gemma 3 decoder of 2 layers (local, global) width 64,
   the Gemma 3 demo vocabulary, image token id = GEMMA3_DEMO_VOCAB (outside it)."""
@@ -235,7 +248,7 @@ def apply_args(c: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
                                    "tokenizer.model")
   if args.batch_size:
     c.input.batch_size = args.batch_size
-  if args.mesh_fsdp != 1:
+  if args.mesh_fsdp:
     c.mesh = [("data", -1), ("fsdp", args.mesh_fsdp), ("tensor", 1)]
   if args.demo:
     c.tokenizer = args.tokenizer or f"{args.demo_data}/paligemma.model"

@@ -81,17 +81,31 @@ def _split(batch: dict) -> tuple[dict, dict]:
   return device, host
 
 
-def _host_records(host: dict, index: np.ndarray) -> list[dict]:
+def _numeric_or_python(value: Any) -> Any:
+  """A numeric array stays numpy (a batch's masks, not yet reduced); the rest as `to_python`."""
+  if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+    return value
+  return to_python(value)
+
+
+def _host_records(host: dict, index: np.ndarray, convert=to_python) -> list[dict]:
   fields = [k for k in host if k != "_mask"]
-  return [{"_index": int(j), **{k: to_python(host[k][r]) for k in fields}}
+  return [{"_index": int(j), **{k: convert(host[k][r]) for k in fields}}
           for r, j in enumerate(index) if j >= 0]
 
 
-def run_batches(iterator, fn: Callable[[dict, int], dict], *, sharding, desc: str) -> list[dict]:
+def run_batches(iterator, fn: Callable[[dict, int], dict], *, sharding, desc: str,
+                per_batch: Callable[[list[dict]], list[dict]] | None = None) -> list[dict]:
   """Runs `fn(device_batch, batch_number) -> {name: global array [B,...]}` on every batch.
 
   Returns one record per real example of all hosts, ordered by (host, position): its host fields
   plus `fn`'s outputs for its row (numpy). A tqdm bar (on host 0) counts the batches.
+
+  per_batch: when given, each batch's records of this host (their outputs attached; numeric host
+  fields as numpy arrays) go through `per_batch(records) -> records` right after the batch, and
+  only what it returns is kept and gathered (as JSON: give back JSON-able values; `_index` must
+  stay). An evaluator with large host fields (ground-truth masks) thus holds one batch of them at a
+  time instead of the whole split's.
   """
   records, outputs = [], []
   bar = tqdm.tqdm(iterator, total=iterator.num_batches, desc=desc, unit="batch",
@@ -104,17 +118,27 @@ def run_batches(iterator, fn: Callable[[dict, int], dict], *, sharding, desc: st
     arrays = input_pipeline.make_global_arrays({**device, "_index": index}, sharding)
     index_array = arrays.pop("_index")
     out = fn(arrays, i)
-    outputs.append(multihost_utils.process_allgather({**out, "_index": index_array}, tiled=True))
-    records += _host_records(host, index)
-  return _attach(gather_records(records), outputs)
-
-
-def _attach(records: list[dict], outputs: list[dict]) -> list[dict]:
+    out = multihost_utils.process_allgather({**out, "_index": index_array}, tiled=True)
+    if per_batch is None:
+      outputs.append(out)
+      records += _host_records(host, index)
+    else:
+      local = _attach(_host_records(host, index, _numeric_or_python), [out], local=True)
+      records += [{k: to_python(v) for k, v in r.items()} for r in per_batch(local)]
+      outputs.append(None)  # a batch seen; its outputs are in `records` already
   if not outputs:
     raise ValueError("The eval iterator gave no batches.")
+  if per_batch is None:
+    return _attach(gather_records(records), outputs)
+  return sorted(gather_records(records), key=lambda r: r["_index"])
+
+
+def _attach(records: list[dict], outputs: list[dict], local: bool = False) -> list[dict]:
+  """`records` with their rows of the gathered `outputs`; `local`: the records are one host's
+  share of these outputs (else every host's)."""
   merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
   rows = {int(j): r for r, j in enumerate(merged.pop("_index")) if j >= 0}
-  if len(rows) != len(records) or any(r["_index"] not in rows for r in records):
+  if (not local and len(rows) != len(records)) or any(r["_index"] not in rows for r in records):
     raise RuntimeError(f"Gathered {len(records)} examples but {len(rows)} model outputs; the "
                        "hosts disagree on the eval batches.")
   for rec in records:
@@ -185,7 +209,10 @@ class DecodingEvaluator(Evaluator):
     except ValueError as e:
       raise ValueError(f"evals.{name}: {e}") from e
 
-  def predict(self, params) -> list[dict]:
+  def predict(self, params, per_batch: Callable[[list[dict]], list[dict]] | None = None
+              ) -> list[dict]:
+    """The records of the split (see the class docstring); with `per_batch`, what it makes of
+    each batch's records (`run_batches`), e.g. per-example scores instead of large fields."""
     kwargs, seed = self.sampler, self.seed
     tok = self.tokenizer
     # The decoder's per-layer weights, made once for every batch of this evaluation.
@@ -198,14 +225,20 @@ class DecodingEvaluator(Evaluator):
                             pad_id=tok.pad_id, layer_weights=weights, **kwargs)
       return {"tokens": out.tokens}
 
-    records = run_batches(self.iterator(), fn, sharding=self.sharding, desc=self.name)
-    for rec in records:
-      ids = [int(t) for t in rec["tokens"]]
-      rec["tokens"] = ids[:ids.index(tok.eos_id)] if tok.eos_id in ids else ids
-      # Surrounding whitespace trimmed, as in a submitted answer: the official DocVQA script divides
-      # by the raw lengths, so 32 decoded newlines would otherwise score ANLS ~0.8 against "circle".
-      rec["prediction"] = tok.to_str(rec["tokens"]).strip()
-    return records
+    def detokenize(records):
+      for rec in records:
+        ids = [int(t) for t in rec["tokens"]]
+        rec["tokens"] = ids[:ids.index(tok.eos_id)] if tok.eos_id in ids else ids
+        # Surrounding whitespace trimmed, as in a submitted answer: the official DocVQA script
+        # divides by the raw lengths, so 32 decoded newlines would otherwise score ANLS ~0.8
+        # against "circle".
+        rec["prediction"] = tok.to_str(rec["tokens"]).strip()
+      return records
+
+    if per_batch is not None:
+      return run_batches(self.iterator(), fn, sharding=self.sharding, desc=self.name,
+                         per_batch=lambda records: per_batch(detokenize(records)))
+    return detokenize(run_batches(self.iterator(), fn, sharding=self.sharding, desc=self.name))
 
   def evaluate(self, params) -> dict[str, float]:
     return self.score(self.predict(params))

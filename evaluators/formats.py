@@ -7,6 +7,10 @@ Ground truths are read into {key: [reference strings]}, predictions into {key: s
   chartqa  [{"imgname", "query", "label"}]                + [{"imgname", "query", "answer"}];
            the key is (imgname, query)
   coco     {"annotations": [{"image_id", "caption"}]}     + results [{"image_id", "caption"}]
+  vizwiz   [{"image", "question", "answers": [{"answer", "answer_confidence"}], ...}]
+                                                          + results [{"image", "answer"}]
+           (VizWiz-VQA's annotations/{split}.json and its test server's file; the key is the
+           image file name, one question per image)
 The task formats (POPE, NLVR2, A-OKVQA, ScienceQA) are read by task_formats.py.
 
 A file that is not JSON is an error naming it and the position; a null answer, caption or label
@@ -23,6 +27,7 @@ PREDICTION_FIELDS = {
     "vqav2": (("question_id",), "answer"),
     "chartqa": (("imgname", "query"), "answer"),
     "coco": (("image_id",), "caption"),
+    "vizwiz": (("image",), "answer"),
 }
 CAPTION_FORMATS = ("coco",)
 
@@ -87,9 +92,12 @@ def detect_format(gt: Any, path: str = "<ground truth>") -> str:
       return "vqav2"
   if isinstance(gt, list) and gt and isinstance(gt[0], dict) and "label" in gt[0]:
     return "chartqa"
+  if isinstance(gt, list) and gt and isinstance(gt[0], dict) and {"image", "answers"} <= set(gt[0]):
+    return "vizwiz"
   raise ValueError(f"{path}: unknown ground-truth format. Accepted: DocVQA {{'data': [...]}}, "
                    "VQAv2 {'annotations': [{'question_id', 'answers'}]}, COCO {'annotations': "
-                   "[{'image_id', 'caption'}]}, ChartQA [{'imgname', 'query', 'label'}].")
+                   "[{'image_id', 'caption'}]}, ChartQA [{'imgname', 'query', 'label'}], VizWiz "
+                   "[{'image', 'answers'}].")
 
 
 def _field(record: Mapping, name: str, path: str) -> Any:
@@ -125,11 +133,11 @@ def parse_ground_truth(gt: Any, path: str) -> tuple[str, dict[Hashable, list[str
     for r in gt["data"]:
       answers = [text_value(a, "an answer", r, path) for a in _field(r, "answers", path)]
       _add_unique(out, _key(r, ("questionId",), path), answers, path)
-  elif fmt == "vqav2":
-    for r in gt["annotations"]:
+  elif fmt in ("vqav2", "vizwiz"):
+    for r in (gt["annotations"] if fmt == "vqav2" else gt):
       answers = [text_value(_field(a, "answer", path), "an answer", r, path)
                  for a in _field(r, "answers", path)]
-      _add_unique(out, _key(r, ("question_id",), path), answers, path)
+      _add_unique(out, _key(r, PREDICTION_FIELDS[fmt][0], path), answers, path)
   elif fmt == "chartqa":
     for r in gt:
       key = _key(r, ("imgname", "query"), path)
@@ -183,3 +191,8 @@ def write_vqav2_submission(path: str, answers: Mapping[Hashable, str]) -> None:
 def write_coco_submission(path: str, captions: Mapping[Hashable, str]) -> None:
   """COCO caption results: [{"image_id", "caption"}]."""
   _write(path, [{"image_id": k, "caption": v} for k, v in captions.items()])
+
+
+def write_vizwiz_submission(path: str, answers: Mapping[Hashable, str]) -> None:
+  """VizWiz-VQA (EvalAI) results: [{"image", "answer"}], keyed by the image file name."""
+  _write(path, [{"image": k, "answer": v} for k, v in answers.items()])

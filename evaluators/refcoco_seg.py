@@ -8,7 +8,9 @@ pixels, is "invalid": it counts as an empty mask (IoU 0).
 
 Metrics: miou = mean over examples of I / U (big_vision's "miou"; an example with an empty
 union scores 0); ciou = sum of I / sum of U over all examples (the "overall IoU" of RefCOCO
-papers); invalid = number of invalid answers; total = number of examples.
+papers); invalid = number of invalid answers; total = number of examples. The masks are reduced
+to these pixel counts batch by batch as the split is decoded (`run_batches`' per_batch): memory
+holds one batch of masks, not the whole split's (each at its image's own size).
 
 Config keys (besides the common ones, see common.py): max_decode_len, sampler, vae_path (the
 vae-oid.npz file; required), mask_key (host field with the ground-truth mask [H, W] or [H, W, C]
@@ -54,15 +56,28 @@ def predicted_masks(answers: list[str], shapes: list[tuple[int, int]], decoder_p
   return masks, invalid
 
 
-def iou_scores(preds: list[np.ndarray], gts: list[np.ndarray], invalid: list[bool]) -> dict:
-  """miou, ciou, invalid and total of predicted vs ground-truth bool masks (same shapes)."""
-  if not gts:
+def example_overlaps(preds: list[np.ndarray], gts: list[np.ndarray],
+                     invalid: list[bool]) -> list[dict]:
+  """Per example: {"inter", "union" (pixel counts), "invalid"} of predicted vs ground-truth bool
+  masks (same shapes): all that the metrics need of a mask."""
+  return [{"inter": int(np.logical_and(p, g).sum()), "union": int(np.logical_or(p, g).sum()),
+           "invalid": bool(v)} for p, g, v in zip(preds, gts, invalid)]
+
+
+def overlap_scores(overlaps: list[dict]) -> dict:
+  """miou, ciou, invalid and total of `example_overlaps`' entries."""
+  if not overlaps:
     raise ValueError("No examples to score.")
-  inter = np.array([np.logical_and(p, g).sum() for p, g in zip(preds, gts)], np.float64)
-  union = np.array([np.logical_or(p, g).sum() for p, g in zip(preds, gts)], np.float64)
+  inter = np.array([o["inter"] for o in overlaps], np.float64)
+  union = np.array([o["union"] for o in overlaps], np.float64)
   ious = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
   return {"miou": ious.mean(), "ciou": inter.sum() / union.sum() if union.sum() else 0.0,
-          "invalid": float(sum(invalid)), "total": float(len(gts))}
+          "invalid": float(sum(o["invalid"] for o in overlaps)), "total": float(len(overlaps))}
+
+
+def iou_scores(preds: list[np.ndarray], gts: list[np.ndarray], invalid: list[bool]) -> dict:
+  """miou, ciou, invalid and total of predicted vs ground-truth bool masks (same shapes)."""
+  return overlap_scores(example_overlaps(preds, gts, invalid))
 
 
 @registry.register("evaluator.refcoco_seg")
@@ -76,10 +91,19 @@ class RefCocoSegEvaluator(common.DecodingEvaluator):
     super().__init__(name, cfg, **kwargs)
     self.decoder_params = segmentation.load_mask_decoder(self.cfg["vae_path"])
 
+  def evaluate(self, params) -> dict[str, float]:
+    """Streams: each batch's masks become per-example overlaps as soon as it is decoded."""
+    return overlap_scores(self.predict(params, per_batch=self.overlaps))
+
   def score(self, records: list[dict]) -> dict[str, float]:
+    return overlap_scores(self.overlaps(records))
+
+  def overlaps(self, records: list[dict]) -> list[dict]:
+    """The records without their masks (and tokens), with their `example_overlaps` entries."""
     mask_key, size_key = self.cfg["mask_key"], self.cfg["size_key"]
     self.require_fields(records, *([mask_key] + ([size_key] if size_key else [])))
     gts = [gt_mask(r[mask_key], r[size_key] if size_key else None) for r in records]
     preds, invalid = predicted_masks([r["prediction"] for r in records], [g.shape for g in gts],
                                      self.decoder_params)
-    return iou_scores(preds, gts, invalid)
+    return [{**{k: v for k, v in r.items() if k not in (mask_key, "tokens")}, **o}
+            for r, o in zip(records, example_overlaps(preds, gts, invalid))]

@@ -8,7 +8,7 @@ CIDEr is printed as pycocoevalcap computes it (`cider`) and as papers print it (
 
 Metrics and the ground truths they take (formats.py, task_formats.py):
   anls, vqa_acc, relaxed_acc, exact   DocVQA / InfoVQA, VQAv2 (vqa_acc also per answer type when
-                                      the annotations have answer_type), ChartQA
+                                      the annotations have answer_type), ChartQA, VizWiz-VQA
   cider, bleu4, meteor, rouge_l       COCO captions
   pope                                POPE label file + answer file (acc, precision, recall, f1,
                                       yes_ratio)

@@ -3,9 +3,10 @@
 Config keys (besides the common ones): max_decode_len, sampler, format ("docvqa" RRC
 [{"questionId", "answer"}], "vqav2" [{"question_id", "answer"}], "coco" [{"image_id",
 "caption"}], "pope" JSON Lines {"question_id", "answer"}, "nlvr2" CSV "identifier,prediction",
-"aokvqa_mc" / "aokvqa_da" {question_id: {"multiple_choice" / "direct_answer": text}}), outfile (the
-path to write; host 0 writes it), id_key (the host field with the example id; default
-"question_id", "image_id" for coco, "identifier" for nlvr2). Reports num_predictions.
+"aokvqa_mc" / "aokvqa_da" {question_id: {"multiple_choice" / "direct_answer": text}}, "vizwiz"
+[{"image", "answer"}]), outfile (the path to write; host 0 writes it), id_key (the host field
+with the example id; default "question_id", "image_id" for coco, "identifier" for nlvr2,
+"image/filename" for vizwiz). Reports num_predictions.
 """
 import jax
 
@@ -17,8 +18,9 @@ from evaluators import task_formats
 WRITERS = {"docvqa": formats.write_docvqa_submission, "vqav2": formats.write_vqav2_submission,
            "coco": formats.write_coco_submission, "pope": task_formats.write_pope_answers,
            "nlvr2": task_formats.write_nlvr2_predictions,
-           "aokvqa_mc": task_formats.write_aokvqa_mc, "aokvqa_da": task_formats.write_aokvqa_da}
-DEFAULT_ID_KEYS = {"coco": "image_id", "nlvr2": "identifier"}
+           "aokvqa_mc": task_formats.write_aokvqa_mc, "aokvqa_da": task_formats.write_aokvqa_da,
+           "vizwiz": formats.write_vizwiz_submission}
+DEFAULT_ID_KEYS = {"coco": "image_id", "nlvr2": "identifier", "vizwiz": "image/filename"}
 
 
 @registry.register("evaluator.storepreds")

@@ -1,10 +1,41 @@
-"""Test set-up: 8 simulated CPU devices for the sharding tests, float32 matmuls, quiet TensorFlow;
-a Cloud Storage emulator for the gs:// tests (`gcs_bucket`)."""
+"""Test set-up: the CPU platform with 8 simulated devices for the sharding tests, float32 matmuls,
+quiet TensorFlow; session-wide fixtures (the tiny tokenizers, a Cloud Storage emulator for the gs://
+tests, `gcs_bucket`).
+
+Tiers: `python -m pytest -q -n 2` runs everything (what `.ci/run` does); `-m "not slow"` leaves out
+the end-to-end runs of the trainer, the tools and the multi-process tests (each marked `slow`),
+for a quick loop while editing.
+
+Compiled programs are shared through JAX's persistent compilation cache in a directory of this run
+(made by the first process, inherited by the xdist workers and by the trainers that tests start
+as subprocesses; removed at exit): the suite compiles the same tiny models in many processes, and
+a cache hit spares the compile (41% of the CPU time of the resume test's five trainer runs). An
+entry read while another process writes it fails to decompress, and jax then compiles (with a
+warning) instead of failing.
+
+The platform and the device count are pinned, not defaulted: a test of 8-device meshes must not
+pick up a GPU or a TPU of the machine, nor a user's XLA_FLAGS without the device count. The
+trainers that tests start as subprocesses inherit both variables.
+"""
+import atexit
 import os
+import re
+import shutil
+import tempfile
 
 import pytest
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+DEVICE_COUNT = 8
+os.environ["JAX_PLATFORMS"] = "cpu"
+_flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "",
+                os.environ.get("XLA_FLAGS", "")).split()
+os.environ["XLA_FLAGS"] = " ".join(
+    _flags + [f"--xla_force_host_platform_device_count={DEVICE_COUNT}"])
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="big_paligemma_tests_jax_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,7 +45,36 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 import jax  # noqa: E402
 
+jax.config.update("jax_platforms", "cpu")
 jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def pytest_sessionstart(session):
+  """Stops at once with the reason if jax was set up before this file (e.g. by a plugin) with
+  another platform or device count: the sharding tests would fail one by one otherwise."""
+  del session
+  devices = jax.devices()
+  if len(devices) != DEVICE_COUNT or devices[0].platform != "cpu":
+    pytest.exit(f"the tests need {DEVICE_COUNT} CPU devices, jax has {len(devices)} "
+                f"{devices[0].platform} device(s): jax was initialised before tests/conftest.py "
+                "set JAX_PLATFORMS=cpu and XLA_FLAGS=--xla_force_host_platform_device_count="
+                f"{DEVICE_COUNT}; run pytest without plugins that import jax first.", returncode=4)
+
+
+@pytest.fixture(scope="session")
+def plain_tokenizer_path(tmp_path_factory) -> str:
+  """The tiny plain SentencePiece model (tests/tokenizer_fixture.py), trained once per session."""
+  from tests import tokenizer_fixture  # pylint: disable=import-outside-toplevel
+  return tokenizer_fixture.make_tiny_tokenizer(str(tmp_path_factory.mktemp("tok_plain")))
+
+
+@pytest.fixture(scope="session")
+def paligemma_tokenizer_path(tmp_path_factory) -> str:
+  """The same model with the loc/seg pieces (`paligemma.model`), made once per session. Tests
+  read it; one that needs to change the file copies it first."""
+  from tests import tokenizer_fixture  # pylint: disable=import-outside-toplevel
+  return tokenizer_fixture.make_tiny_paligemma_tokenizer(
+      str(tmp_path_factory.mktemp("tok_paligemma")))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ Why this emulator: it returns an object's generation on reads (x-goog-generation
 tensorstore's OCDBT (orbax's array store) needs for its conditional manifest writes;
 gcp-storage-emulator does not ("Malformed StorageGeneration" on the second write).
 """
-import os
 import socket
 import subprocess
 import tempfile

@@ -1,4 +1,4 @@
-"""Tests for big_paligemma.checkpoint: exact round trip, resharding, refusal, atomicity."""
+"""Tests for big_paligemma.checkpoint: exact round trip, resharding, refusal, atomicity, damage."""
 import os
 import signal
 import subprocess
@@ -177,6 +177,7 @@ KILLED_SAVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_save_killed_midway_leaves_previous_step(tmp_path):
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(tmp_path)], env=env,
@@ -192,3 +193,263 @@ def test_save_killed_midway_leaves_previous_step(tmp_path):
   ckpt.save(2, {"x": jnp.zeros((1024, 1024))})  # the run goes on from step 1
   ckpt.wait_until_finished()
   assert ckpt.all_steps() == [1, 2] and not partial[0].exists()
+
+
+# ----------------------------------------------------------------------------- damaged steps
+
+def _data_files(step_dir):
+  """The OCDBT data files of a step's state, largest first."""
+  files = [p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+  return sorted(files, key=lambda p: p.stat().st_size, reverse=True)
+
+
+def _truncate_file(f):
+  f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+
+
+def _truncate(step_dir):
+  _truncate_file(_data_files(step_dir)[0])
+
+
+def _zero_fill(step_dir):
+  f = _data_files(step_dir)[0]
+  f.write_bytes(b"\0" * f.stat().st_size)
+
+
+def _flip_file_bit(f):
+  data = bytearray(f.read_bytes())
+  data[len(data) // 2] ^= 0x10
+  f.write_bytes(bytes(data))
+
+
+def _flip_bit(step_dir):
+  _flip_file_bit(_data_files(step_dir)[0])  # the array bytes are stored raw: orbax reads them
+
+
+def _empty_folder(step_dir):
+  for p in sorted(step_dir.rglob("*"), reverse=True):
+    p.rmdir() if p.is_dir() else p.unlink()
+
+
+def _remove_tree(path):
+  for p in sorted(path.rglob("*"), reverse=True):
+    p.rmdir() if p.is_dir() else p.unlink()
+  path.rmdir()
+
+
+DAMAGE = {  # kind -> (damage(step_dir), words of the reason)
+    "truncated file": (_truncate, "OUT_OF_RANGE: Error reading"),
+    "zero-filled file": (_zero_fill, "ZSTD_decompressStream() failed"),
+    "missing file": (lambda d: _data_files(d)[0].unlink(), "FAILED_PRECONDITION: Error reading"),
+    "empty step folder": (_empty_folder, "Unknown key: state"),
+    "missing extra": (lambda d: _remove_tree(d / "extra"), "extra ['data'] missing"),
+    "emptied metadata": (lambda d: (d / "metadata" / "metadata").write_text(""),
+                         "JSONDecodeError: Expecting value"),
+    "bad metadata": (lambda d: (d / "metadata" / "metadata").write_text('{"step": '),
+                     "JSONDecodeError: Expecting value"),
+    "bad state metadata": (lambda d: (d / "state" / "_METADATA").write_text("{"),
+                           "metadata cannot be read"),
+    "flipped bit": (_flip_bit, "differ from the checksums"),
+}
+
+
+def _x(step):
+  return jax.random.normal(jax.random.key(step), (4096,))
+
+
+def _save_steps(directory, steps):
+  ckpt = checkpoint.Checkpointer(str(directory), keep_last=5, async_save=False)
+  for step in steps:
+    ckpt.save(step, {"x": _x(step), "step": jnp.int32(step)},
+              extra={"data": np.frombuffer(f"position {step}".encode(), np.uint8)},
+              metadata={"step": step})
+  ckpt.close()
+
+
+TARGET = {"x": jax.ShapeDtypeStruct((4096,), jnp.float32),
+          "step": jax.ShapeDtypeStruct((), jnp.int32)}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_damaged_latest_step_falls_back_and_is_kept_aside(kind, tmp_path, capsys):
+  damage, reason = DAMAGE[kind]
+  _save_steps(tmp_path, [1, 2])
+  damage(tmp_path / "2")
+  before = sorted(str(p.relative_to(tmp_path / "2")) for p in (tmp_path / "2").rglob("*"))
+  ckpt = checkpoint.Checkpointer(str(tmp_path), keep_last=5, async_save=False)
+  step, state, extra, metadata = ckpt.restore_latest(TARGET, required_extra=("data",))
+  assert step == 1 and metadata == {"step": 1} and extra["data"].tobytes() == b"position 1"
+  np.testing.assert_array_equal(state["x"], _x(1))
+  out = capsys.readouterr().out
+  assert f"checkpoint step 2 at {tmp_path / '2'} cannot be restored" in out and reason in out
+  assert f"Moved damaged checkpoint step 2 to {tmp_path / 'damaged' / '2'}" in out
+  kept = tmp_path / "damaged" / "2"
+  assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*")) == before  # moved as it was
+  assert not (tmp_path / "2").exists() and ckpt.all_steps() == [1]
+  assert checkpoint.Checkpointer(str(tmp_path)).all_steps() == [1]  # orbax ignores damaged/
+  ckpt.save(2, {"x": _x(2), "step": jnp.int32(2)}, extra={"data": np.zeros(2, np.uint8)})
+  assert ckpt.restore_latest(TARGET)[0] == 2  # the resumed run saves step 2 again
+  ckpt.close()
+
+
+def test_a_step_damaged_twice_is_kept_under_a_new_name(tmp_path):
+  _save_steps(tmp_path, [1, 2])
+  for n in range(2):
+    _truncate(tmp_path / "2")
+    ckpt = checkpoint.Checkpointer(str(tmp_path), keep_last=5, async_save=False)
+    assert ckpt.restore_latest(TARGET)[0] == 1
+    if n == 0:
+      _save_steps(tmp_path, [2])
+  assert sorted(p.name for p in (tmp_path / "damaged").iterdir()) == ["2", "2-1"]
+
+
+def test_older_damaged_steps_fall_back_further(tmp_path):
+  _save_steps(tmp_path, [1, 2, 3])
+  _zero_fill(tmp_path / "3")
+  _empty_folder(tmp_path / "2")
+  ckpt = checkpoint.Checkpointer(str(tmp_path), keep_last=5, async_save=False)
+  step, state, _, _ = ckpt.restore_latest(TARGET)
+  assert step == 1 and int(state["step"]) == 1
+  assert sorted(p.name for p in (tmp_path / "damaged").iterdir()) == ["2", "3"]
+
+
+def test_no_step_restores_lists_each_step_and_moves_nothing(tmp_path):
+  _save_steps(tmp_path, [1, 2])
+  _truncate(tmp_path / "2")
+  _flip_bit(tmp_path / "1")
+  ckpt = checkpoint.Checkpointer(str(tmp_path), keep_last=5, async_save=False)
+  with pytest.raises(checkpoint.NoRestorableCheckpointError) as err:
+    ckpt.restore_latest(TARGET)
+  msg = str(err.value)
+  assert f"no checkpoint step in {tmp_path} restores" in msg
+  assert f"step 2 ({tmp_path / '2'}): ValueError: OUT_OF_RANGE" in msg
+  assert f"step 1 ({tmp_path / '1'}): the restored ['x'] differ from the checksums" in msg
+  assert ckpt.all_steps() == [1, 2] and not (tmp_path / "damaged").exists()
+
+
+def test_no_step_at_all_restores_nothing(tmp_path):
+  assert checkpoint.Checkpointer(str(tmp_path)).restore_latest(TARGET) is None
+
+
+def test_a_shape_mismatch_is_not_damage(tmp_path):
+  _save_steps(tmp_path, [1])
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  with pytest.raises(ValueError, match=r"x: saved \(4096,\), expected \(8,\)"):
+    ckpt.restore_latest({**TARGET, "x": jax.ShapeDtypeStruct((8,), jnp.float32)})
+  assert ckpt.all_steps() == [1] and not (tmp_path / "damaged").exists()
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.int8, jnp.uint32])
+def test_every_single_flipped_bit_changes_the_fingerprint(dtype):
+  x = np.asarray(jax.random.normal(jax.random.key(0), (3, 2)) * 50).astype(dtype)
+  want = checkpoint.fingerprints({"x": x})["x"]
+  raw = x.reshape(-1).view(np.uint8)
+  for byte in range(raw.size):
+    for bit in range(8):
+      y = raw.copy()
+      y[byte] ^= 1 << bit
+      got = checkpoint.fingerprints({"x": y.view(x.dtype).reshape(x.shape)})["x"]
+      assert got != want, (byte, bit)
+
+
+def test_every_flipped_bool_changes_the_fingerprint():
+  x = np.asarray([[True, False, True], [False, False, True]])
+  want = checkpoint.fingerprints({"x": x})["x"]
+  for i in range(x.size):
+    y = x.reshape(-1).copy()
+    y[i] = not y[i]
+    assert checkpoint.fingerprints({"x": y.reshape(x.shape)})["x"] != want, i
+
+
+def test_fingerprints_do_not_depend_on_the_sharding():
+  x = jax.random.normal(jax.random.key(1), (8, 6))
+  mesh = sharding.make_mesh([("data", 2), ("fsdp", 4)])
+  for spec in (P("fsdp"), P("data", None), P(None, "data"), P()):
+    placed = jax.device_put(x, NamedSharding(mesh, spec))
+    assert checkpoint.fingerprints({"x": placed}) == checkpoint.fingerprints({"x": np.asarray(x)})
+
+
+def test_swapped_elements_change_the_fingerprint():
+  x = np.arange(6, dtype=np.float32)
+  assert (checkpoint.fingerprints({"x": x})["x"]
+          != checkpoint.fingerprints({"x": x[[1, 0, 2, 3, 4, 5]]})["x"])
+
+
+def test_keep_last_below_one_is_refused(tmp_path):
+  with pytest.raises(ValueError, match=r"keep_last=0: keep at least the newest step"):
+    checkpoint.Checkpointer(str(tmp_path), keep_last=0)
+
+
+def test_restore_params_checks_the_checksums(tmp_path):
+  w = jax.random.normal(jax.random.key(5), (4096,))
+  ckpt = checkpoint.Checkpointer(str(tmp_path), async_save=False)
+  ckpt.save(3, {"params": {"w": w}, "step": jnp.int32(3)})
+  ckpt.close()
+  abstract_params = {"w": jax.ShapeDtypeStruct((4096,), jnp.float32)}
+  np.testing.assert_array_equal(checkpoint.restore_params(str(tmp_path), abstract_params)["w"], w)
+  _flip_bit(tmp_path / "3")
+  with pytest.raises(checkpoint.DamagedCheckpointError,
+                     match=r"step 3 at .*3 cannot be restored: the restored params \['w'\] differ"):
+    checkpoint.restore_params(str(tmp_path), abstract_params)
+
+
+# argv: directory, coordinator address, process id, damage (flip | truncate).
+TWO_PROCESSES = textwrap.dedent("""
+    import sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.experimental import multihost_utils
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from big_paligemma import checkpoint, sharding
+    from tests import test_checkpoint as t
+    directory, address, pid, damage = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    sharding.initialize_distributed(address, 2, pid)
+    spread = NamedSharding(sharding.make_mesh([("data", 2), ("fsdp", 4)]), P(("data", "fsdp")))
+    value = lambda step: np.asarray(t._x(step))  # the same on both processes
+    ckpt = checkpoint.Checkpointer(directory, keep_last=5, async_save=False)
+    for step in (1, 2):
+      ckpt.save(step, {"x": sharding.global_array(value(step), spread)},
+                extra={"data": np.full(3, step, np.uint8)})
+    multihost_utils.sync_global_devices("saved")
+    if pid == 1:  # damage a file that only process 1 wrote and only process 1 reads
+      import pathlib
+      files = list(pathlib.Path(directory, "2", "state", "ocdbt.process_1", "d").iterdir())
+      f = max(files, key=lambda p: p.stat().st_size)
+      {"flip": t._flip_file_bit, "truncate": t._truncate_file}[damage](f)
+    multihost_utils.sync_global_devices("damaged")
+    target = {"x": jax.ShapeDtypeStruct((4096,), jnp.float32, sharding=spread)}
+    step, state, extra, _ = checkpoint.Checkpointer(directory, keep_last=5).restore_latest(
+        target, required_extra=("data",))
+    for shard in state["x"].addressable_shards:
+      np.testing.assert_array_equal(np.asarray(shard.data), value(step)[shard.index])
+    assert extra["data"].tolist() == [step] * 3
+    print(f"process {pid} restored step {step}", flush=True)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_two_processes_agree_on_the_step_that_restores(damage, tmp_path):
+  """Step 2 damaged in a file only process 1 reads: a flipped bit (its fingerprint is one jit
+  over both processes' shards) or a truncation (process 1 fails to read, process 0 does not):
+  both processes fall back to step 1 and step 2 is moved aside once."""
+  import socket  # pylint: disable=import-outside-toplevel
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    address = f"localhost:{s.getsockname()[1]}"
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
+  procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(tmp_path / "ckpt"), address,
+                             str(i), damage], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  try:
+    outs = [proc.communicate(timeout=240)[0] for proc in procs]
+  finally:
+    for proc in procs:
+      proc.kill()
+  for i, (proc, out) in enumerate(zip(procs, outs)):
+    assert proc.returncode == 0 and f"process {i} restored step 1" in out, out[-3000:]
+  assert "Moved damaged checkpoint step 2" in outs[0]
+  assert "checkpoint step 2 at" in outs[0] and "checkpoint step 2 at" in outs[1]
+  assert [p.name for p in (tmp_path / "ckpt" / "damaged").iterdir()] == ["2"]
+  assert checkpoint.Checkpointer(str(tmp_path / "ckpt")).all_steps() == [1]

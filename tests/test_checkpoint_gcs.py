@@ -37,3 +37,17 @@ def test_restore_params_from_a_gcs_workdir(gcs_bucket):
   local.assert_trees_equal(params, state["params"])
   with pytest.raises(FileNotFoundError, match=f"step 8 is not in '{gcs_bucket}/run/ckpt'"):
     checkpoint.restore_params(f"{gcs_bucket}/run", local.abstract(state["params"]), step=8)
+
+
+def test_a_damaged_step_on_gcs_is_moved_aside_and_the_previous_restores(gcs_bucket, capsys):
+  workdir = f"{gcs_bucket}/run/ckpt"
+  local._save_steps(workdir, [1, 2])
+  fs.write_text(f"{workdir}/2/metadata/metadata", "")  # an emptied metadata file
+  ckpt = checkpoint.Checkpointer(workdir, keep_last=5)
+  step, state, extra, _ = ckpt.restore_latest(local.TARGET, required_extra=("data",))
+  assert step == 1 and int(state["step"]) == 1 and extra["data"].tobytes() == b"position 1"
+  out = capsys.readouterr().out
+  assert f"checkpoint step 2 at {workdir}/2 cannot be restored: JSONDecodeError" in out
+  assert fs.isfile(f"{workdir}/damaged/2/state/_METADATA") and not fs.exists(f"{workdir}/2")
+  assert ckpt.all_steps() == [1]
+  ckpt.close()

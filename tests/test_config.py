@@ -92,6 +92,16 @@ def test_load_config_spec_overrides_and_errors(tmp_path):
     cs.parse_overrides(["--lr=1"])
 
 
+def test_keep_last_below_one_is_an_error_naming_the_value(tmp_path):
+  path = tmp_path / "my.cfg.py"
+  path.write_text("from configs.transfer import docvqa\n"
+                  "def get_config(arg=None):\n  return docvqa.get_config(arg)\n")
+  for value in ("0", "-1"):
+    with pytest.raises(cs.ConfigError, match=rf"config.ckpt.keep_last={value} must be >= 1"):
+      cs.load_config(str(path), [("ckpt.keep_last", value)])
+  assert cs.load_config(str(path), [("ckpt.keep_last", "1")]).ckpt.keep_last == 1
+
+
 def test_exactly_one_total():
   c = docvqa.get_config()
   c.total_steps = 10

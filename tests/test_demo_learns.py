@@ -20,6 +20,8 @@ ANLS, EXACT = "docvqa_validation/anls", "docvqa_validation/exact"
 STEPS = 400
 
 
+pytestmark = pytest.mark.slow  # the README's DocVQA demo, shortened
+
 def final_scores(workdir: str) -> tuple[float, float]:
   """(ANLS, exact match) of the last eval in workdir/metrics.jsonl."""
   with open(os.path.join(workdir, "metrics.jsonl")) as f:

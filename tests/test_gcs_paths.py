@@ -18,12 +18,11 @@ from big_paligemma.interop import hf_save
 from big_paligemma.tokenizer import Tokenizer
 from evaluators import formats
 from tests import data_fixtures
-from tests import tokenizer_fixture
 from tests.interop import test_big_vision_npz as npz_tests
 
 
-def test_tokenizer_load_and_save(gcs_bucket, tmp_path):
-  local = Tokenizer.load(tokenizer_fixture.make_tiny_tokenizer(str(tmp_path)))
+def test_tokenizer_load_and_save(gcs_bucket, plain_tokenizer_path):
+  local = Tokenizer.load(plain_tokenizer_path)
   local.save(f"{gcs_bucket}/tok/paligemma.model")
   remote = Tokenizer.load(f"{gcs_bucket}/tok/paligemma.model")
   assert remote.serialized_model_proto() == local.serialized_model_proto()

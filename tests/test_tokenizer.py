@@ -5,7 +5,6 @@ import pytest
 import sentencepiece as spm
 
 from big_paligemma.tokenizer import Tokenizer, user_defined_pieces
-from tokenizer_fixture import make_tiny_tokenizer
 from tools.make_tokenizer import load_hf_gemma_tokenizer
 
 TEXTS = ["detect cat<loc0012><loc1023> ; 2024  é\n x", "  leading spaces", "caption en",
@@ -14,8 +13,8 @@ TEXTS = ["detect cat<loc0012><loc1023> ; 2024  é\n x", "  leading spaces", "cap
 
 
 @pytest.fixture(scope="module")
-def plain_path(tmp_path_factory):
-  return make_tiny_tokenizer(str(tmp_path_factory.mktemp("tok")))
+def plain_path(plain_tokenizer_path):
+  return plain_tokenizer_path
 
 
 @pytest.fixture(scope="module")

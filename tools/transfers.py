@@ -1,9 +1,10 @@
 """The table of transfers (configs/published.py) as markdown: `python -m tools.transfers`.
 
 One row per published transfer: its config command, the metric its evaluator reports, the
-published resolutions, and the published scores of PaliGemma 1 3B and PaliGemma 2 (3B / 10B /
-28B where published) per resolution. The README's "Transfers" table is this output (a test keeps
-them equal).
+published resolutions, the published scores of PaliGemma 1 3B and PaliGemma 2 (3B / 10B /
+28B where published) per resolution, and PaliGemma 2's recipe: "per size" (its own learning rate
+per size, `pg2_recipes`) or the row's `pg2_note` (PaliGemma 1 3B's recipe, and why). The README's
+"Transfers" table is this output (a test keeps them equal).
 """
 import argparse
 
@@ -26,12 +27,13 @@ def row(t: published.Transfer) -> str:
   pg2 = "; ".join(f"{_MODEL_NAMES[m]} {_scores(t.scores[m])}" for m in published.MODELS[1:]
                   if m in t.scores)
   resolutions = ", ".join(str(r) for r in sorted(t.recipes)) or "eval only"
-  return f"| {t.name} | {command} | {t.metric} | {resolutions} | {pg1} | {pg2} |"
+  pg2_recipe = "per size" if t.pg2_recipes else t.pg2_note
+  return f"| {t.name} | {command} | {t.metric} | {resolutions} | {pg1} | {pg2} | {pg2_recipe} |"
 
 
 def table() -> str:
-  head = ["| transfer | config | metric | trained at | PaliGemma 1 3B | PaliGemma 2 |",
-          "|---|---|---|---|---|---|"]
+  head = ["| transfer | config | metric | trained at | PaliGemma 1 3B | PaliGemma 2 | "
+          "PaliGemma 2 recipe |", "|---|---|---|---|---|---|---|"]
   return "\n".join(head + [row(t) for t in published.TRANSFERS.values()])
 
 

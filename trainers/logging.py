@@ -145,6 +145,21 @@ class MetricsLogger:
       print(f"step {step}/{self.total_steps} eval: " +
             ", ".join(f"{k} {v:.4g}" for k, v in sorted(values.items())), flush=True)
 
+  def logged_keys(self, step: int) -> set[str]:
+    """The metric names that metrics.jsonl holds for `step` (empty where not enabled: only
+    process 0 writes it). A line cut by a kill counts as not written."""
+    if not self.enabled or not fs.exists(self._path):
+      return set()
+    keys = set()
+    for line in fs.read_text(self._path).splitlines():
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if row.get("step") == step:
+        keys.update(row)
+    return keys - {"step"}
+
   def _console(self, step: int, values: dict[str, float], eta: float | None) -> None:
     if not self.enabled:
       return

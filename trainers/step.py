@@ -88,11 +88,15 @@ def jit_train_step(step_fn: Callable, shardings: state_lib.TrainState, batch_sha
                  out_shardings=(shardings, replicated), donate_argnums=(0,))
 
 
-def check_finite(step: int, metrics: dict[str, Any]) -> None:
-  """Raises FloatingPointError naming the step and the first NaN/Inf metric."""
+def check_finite(step: int, metrics: dict[str, Any], saved: int | None = None) -> None:
+  """Raises FloatingPointError naming the step and the first NaN/Inf metric, and what a re-run
+  resumes from: checkpoint step `saved`, or (None) nothing yet."""
   for name, value in metrics.items():
     value = float(value)
     if not math.isfinite(value):
+      resume = (f"The last checkpoint, step {saved}, is kept: a re-run resumes from it."
+                if saved is not None else
+                "No checkpoint was saved yet: a re-run starts again from step 0.")
       raise FloatingPointError(
-          f"step {step}: metric {name!r} is {value}; stopping. The last checkpoint (before this "
-          "step) is kept; lower the lr, raise warm-up or check the data, then re-run to resume.")
+          f"step {step}: metric {name!r} is {value}; stopping. {resume} Lower the lr, raise "
+          "warm-up or check the data before re-running.")

@@ -9,13 +9,26 @@ config.lora the run trains adapters on frozen params and, at the end, also write
 weights to workdir/merged (a checkpoint dir whose state is {"params": merged}: evaluators.run,
 tools.predict and model_init read it like a run). Multi-host:
 pass --coordinator_address/--num_processes/--process_id or set JAX_COORDINATOR_ADDRESS etc.
+
+Preemption: SIGTERM (what a preemption or maintenance event sends) or SIGINT makes every process
+finish the step it is on, agree on the same next step (sharding.AnyProcess, one all-reduce per
+step), save a checkpoint there and exit 0 with a line saying so; re-running the command continues
+bit for bit. A second SIGINT stops at once (KeyboardInterrupt).
+Errors: a run that stops on an error exits 1 at once (no interpreter teardown of the reader
+threads), and in a multi-process run every other process prints the error and exits 1 too
+(sharding.report_fatal / watch_fatal) instead of waiting in a collective for the failed one.
 """
 import argparse
 import dataclasses
+import os
+import signal
 import sys
+import traceback
 from typing import Any, Sequence
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 from big_paligemma import checkpoint as ckpt_lib
 from big_paligemma import config as config_lib
@@ -87,8 +100,23 @@ def optimizer_config(config, plan: Plan) -> dict[str, Any]:
   return {**optim_cfg, "schedule": schedule}
 
 
-def build_mesh(config):
-  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh])
+def build_mesh(config, devices: Sequence[jax.Device] | None = None):
+  """config.mesh over `devices` (default: all of them)."""
+  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices)
+
+
+def build_optimizer(config, model_cfg, plan: Plan):
+  """(optax transformation, lr schedule) of config.optim over what the run trains."""
+  return optim.make_optimizer(optimizer_config(config, plan), state_lib.abstract_trainable(
+      model_cfg, state_lib.lora_settings(config)))
+
+
+def build_train_step(config, model, tx, lr_fn, shardings, mesh):
+  """The jitted train step: explicit state and batch shardings, the state donated."""
+  lora = state_lib.lora_settings(config)
+  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
+                                     lora_alpha=lora.alpha if lora else None)
+  return step_lib.jit_train_step(step_fn, shardings, sharding_lib.batch_sharding(mesh), mesh)
 
 
 @dataclasses.dataclass
@@ -138,18 +166,26 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
       tokens_per_step=batch * log_lib.decoder_tokens_per_example(model_cfg, text_len, num_images))
 
 
-def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
-  """The latest checkpoint of the workdir if any (data position restored too), else step 0 from
-  config.model_init or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
+def abstract_state(config, model_cfg, tx, mesh):
+  """(the state's ShapeDtypeStructs carrying their shardings, the state shardings): params by
+  config.sharding_rules, the optimizer state like what it optimizes."""
   p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
-  lora = state_lib.lora_settings(config)
-  abstract = state_lib.abstract_state(model_cfg, tx, config.seed, lora)
+  abstract = state_lib.abstract_state(model_cfg, tx, config.seed, state_lib.lora_settings(config))
   shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
-  target = sharding_lib.with_shardings(abstract, shardings)
-  if ckpt.latest_step() is not None:
-    state, extra, _ = ckpt.restore(target)
+  return sharding_lib.with_shardings(abstract, shardings), shardings
+
+
+def build_state(config, model_cfg, tx, mesh, ckpt: ckpt_lib.Checkpointer, data: Data):
+  """The newest checkpoint of the workdir that restores, if any (data position restored too; a
+  damaged newer step is reported and moved to ckpt/damaged/), else step 0 from config.model_init
+  or a random init (and fresh LoRA adapters). -> (state, state shardings)."""
+  target, shardings = abstract_state(config, model_cfg, tx, mesh)
+  p_shardings, lora = shardings.params, state_lib.lora_settings(config)
+  restored = ckpt.restore_latest(target, required_extra=("data",))  # damaged steps set aside
+  if restored is not None:
+    step, state, extra, _ = restored
     data.iterator.set_state(extra["data"])
-    print(f"Resumed from step {int(state.step)} of {ckpt.latest_step()}.", flush=True)
+    print(f"Resumed from step {int(state.step)} of {step}.", flush=True)
     return state, shardings
   if config.model_init:
     params = loading.load_params(config.model_init, model_cfg, p_shardings)
@@ -175,11 +211,60 @@ def export_merged(directory: str, state, alpha: float) -> str:
   merged = ckpt_lib.Checkpointer(directory, keep_last=1, async_save=False)
   try:
     step = int(state.step)
+    if step in merged.all_steps():  # a run resumed at its end: written before the kill
+      return directory
     merged.save(step, {"params": state_lib.eval_params(state, alpha)},
                 metadata={"step": step, "merged_lora": True})
   finally:
     merged.close()
   return directory
+
+
+# ----------------------------------------------------------------------------- stop signals
+
+class StopSignals:
+  """SIGTERM / SIGINT -> a stop request that every process acts on at the same step.
+
+  Use as a context manager (it installs the handlers, then puts the previous ones back); call
+  `agreed()` once per step on every process: the signal number (the largest among the processes)
+  once all processes stop after this step, else 0. A second SIGINT raises KeyboardInterrupt.
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received = 0  # the signal this process got, 0 if none
+    self._previous = {}
+    self._any = None
+
+  def __enter__(self) -> "StopSignals":
+    self.install()
+    return self
+
+  def install(self) -> None:
+    """(Re)installs the handlers: jax.distributed.initialize sets a SIGTERM handler of its own."""
+    for sig in self.SIGNALS:
+      previous = signal.signal(sig, self._handle)
+      self._previous.setdefault(sig, previous)
+
+  def __exit__(self, *exc) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}
+
+  def _handle(self, signum, frame) -> None:
+    del frame
+    if signum == signal.SIGINT and self.received == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.received = max(self.received, signum)
+    os.write(1, (  # not print: the main thread may be inside a print
+        f"Got {signal.Signals(signum).name}: saving a checkpoint after the current step, then "
+        "exiting.\n").encode())
+
+  def agreed(self) -> int:
+    if self._any is None:
+      self._any = sharding_lib.AnyProcess()
+    return self._any(self.received) or 0
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -199,11 +284,27 @@ def run_evaluators(evaluators, state, step: int, logger, lora_alpha: float | Non
       logger.log_eval(step, {k: float(v) for k, v in ev.run(params).items()})
 
 
+def lost_final_evals(evaluators, logger, step: int) -> list[tuple[Any, int]]:
+  """The evaluators without results at `step` in metrics.jsonl: at a run's last step, those a
+  kill cut off (process 0 reads the file; every process gets its answer)."""
+  if not evaluators:
+    return []
+  logged = logger.logged_keys(step)
+  lost = np.array([not any(k.startswith(f"{ev.name}/") for k in logged) for ev, _ in evaluators])
+  if jax.process_count() > 1:
+    lost = multihost_utils.broadcast_one_to_all(lost)
+  return [e for e, missing in zip(evaluators, lost) if missing]
+
+
 def train_loop(state, train_step, data: Data, plan: Plan, ckpt, logger, evaluators,
-               lora_alpha: float | None = None, eval_at_start: bool = False) -> Any:
+               lora_alpha: float | None = None, eval_at_start: bool = False,
+               stop: StopSignals | None = None) -> tuple[Any, int]:
   """Runs steps until plan.total_steps: log, checkpoint, evaluate at their periods (evaluators
   get the merged weights of a LoRA state, whose scale is `lora_alpha`; with `eval_at_start`
-  also once before the first step of this run).
+  also once before the first step of this run; a run resumed at its last step runs the final
+  evaluations that metrics.jsonl lacks). -> (state, 0), or (state, signal number) if `stop` was
+  signalled: then the run saved a checkpoint at the step all processes agreed on and ended there
+  (no evaluation).
 
   Each step's metrics are checked for NaN/Inf one step later (the host never waits on the step
   it just dispatched), and always before a checkpoint, so a bad state is never saved.
@@ -212,32 +313,54 @@ def train_loop(state, train_step, data: Data, plan: Plan, ckpt, logger, evaluato
   logger.start(step)
   if eval_at_start:
     run_evaluators(evaluators, state, step, logger, lora_alpha, lambda every: True)
-  pending = None  # (step, device metrics) not yet checked
+  elif step >= plan.total_steps and (lost := lost_final_evals(evaluators, logger, step)):
+    print(f"Step {step} is the last: running the final evaluations a previous run did not finish: "
+          f"{[ev.name for ev, _ in lost]}.", flush=True)
+    run_evaluators(lost, state, step, logger, lora_alpha, lambda every: True)
+  saved = ckpt.latest_step()  # what a re-run resumes from (None: no checkpoint yet)
+  pending = None  # (step, device metrics, saved) not yet checked
   while step < plan.total_steps:
     state, metrics = train_step(state, data.next())
     step += 1
     if pending is not None:
       step_lib.check_finite(*pending)
-    pending = (step, metrics)
+    pending = (step, metrics, saved)
     last = step == plan.total_steps
-    if step % plan.log_every == 0 or last:
+    stopped = stop.agreed() if stop is not None and not last else 0
+    if step % plan.log_every == 0 or last or stopped:
       step_lib.check_finite(*pending)
       logger.log_train(step, {**metrics, **data_counters(data)})
-    if step % plan.ckpt_every == 0 or last or (plan.keep_every and step % plan.keep_every == 0):
+    if (step % plan.ckpt_every == 0 or last or stopped
+        or (plan.keep_every and step % plan.keep_every == 0)):
       step_lib.check_finite(*pending)
       save(ckpt, state, data, step)
+      saved = step
+    if stopped:
+      ckpt.wait_until_finished()
+      print(f"Stopped by {signal.Signals(stopped).name} at step {step}: process "
+            f"{jax.process_index()} of {jax.process_count()} saved checkpoint {step}; re-run the "
+            "same command to resume.", flush=True)
+      return state, stopped
     run_evaluators(evaluators, state, step, logger, lora_alpha,
                    lambda every: step % every == 0 or last)
   if pending is not None:
     step_lib.check_finite(*pending)
-  return state
+  return state, 0
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
+  with StopSignals() as stop:
+    return train(argv, stop)
+
+
+def train(argv: Sequence[str] | None, stop: StopSignals) -> Any:
+  """The run of `main`; a SIGTERM/SIGINT that `stop` caught ends it after a checkpoint."""
   flags, overrides = parse_flags(sys.argv[1:] if argv is None else argv)
   config = config_lib.load_config(flags.config, overrides)
   sharding_lib.initialize_distributed(flags.coordinator_address, flags.num_processes,
                                       flags.process_id)
+  stop.install()
+  sharding_lib.watch_fatal()
   mesh = build_mesh(config)
   model_cfg = build.model_config(config)
   model = build.make_model(model_cfg)
@@ -246,27 +369,41 @@ def main(argv: Sequence[str] | None = None) -> Any:
   plan = make_plan(config, data.epoch_examples)
   lora = state_lib.lora_settings(config)
   alpha = lora.alpha if lora else None
-  tx, lr_fn = optim.make_optimizer(optimizer_config(config, plan),
-                                   state_lib.abstract_trainable(model_cfg, lora))
+  tx, lr_fn = build_optimizer(config, model_cfg, plan)
   ckpt = ckpt_lib.Checkpointer(fs.join(flags.workdir, "ckpt"), config.ckpt.keep_last,
                                plan.keep_every, config.ckpt.async_save)
   state, shardings = build_state(config, model_cfg, tx, mesh, ckpt, data)
-  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
-                                     lora_alpha=alpha)
-  train_step = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
+  train_step = build_train_step(config, model, tx, lr_fn, shardings, mesh)
   logger = make_logger(config, model_cfg, data, plan, flags.workdir)
   evaluators = build_evaluators(config, model, mesh, plan)
   try:
-    state = train_loop(state, train_step, data, plan, ckpt, logger, evaluators, alpha,
-                       config.eval_at_start)
-    if lora:
+    state, stopped = train_loop(state, train_step, data, plan, ckpt, logger, evaluators, alpha,
+                                config.eval_at_start, stop)
+    if lora and not stopped:
       export_merged(fs.join(flags.workdir, "merged"), state, alpha)
   finally:
+    data.iterator.close()
     ckpt.wait_until_finished()
     ckpt.close()
     logger.close()
   return state
 
 
+def run_and_exit(argv: Sequence[str] | None = None) -> None:
+  """`main`, then a normal exit; on an error: print it, post it to the other processes (each
+  prints it and exits 1) and exit 1 at once, skipping the interpreter's teardown, where reader
+  threads still busy in TensorFlow could hang or abort the exit."""
+  try:
+    main(argv)
+  except SystemExit:
+    raise  # argparse's usage errors and the like: nothing is running yet
+  except BaseException as e:  # pylint: disable=broad-except  (KeyboardInterrupt too)
+    traceback.print_exc()
+    sharding_lib.report_fatal("".join(traceback.format_exception_only(e)).strip())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)  # pylint: disable=protected-access
+
+
 if __name__ == "__main__":
-  main()
+  run_and_exit()

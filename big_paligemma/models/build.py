@@ -9,6 +9,7 @@ img/llm fields (PaliGemma) plus `mm` {tokens_per_image, image_token_id} (Gemma 3
 jax.ShapeDtypeStructs, through jax.eval_shape of the module's init: nothing is allocated); presets,
 the interop converters, the trainer and the tools all use it.
 """
+import dataclasses
 import functools
 import math
 from typing import Any, Mapping
@@ -40,21 +41,77 @@ def device_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
   return {k: batch[k] for k in DEVICE_KEYS if k in batch}
 
 
-def model_config(config) -> ModelConfig:
+# Fields config.model may leave to the backend with the value AUTO (configs/common.py does by
+# default), decided here and nowhere else; measured with `python -m tools.plan` (BENCHMARKS.md,
+# "Will it fit?"). On an accelerator both towers are scanned (fast compiles; the loop costs
+# nothing there), rematerialised (activations of a 224 px batch of 256 need 55 GiB a v5e chip
+# without) and computed in bfloat16 (parameters stay float32); on XLA:CPU the layers are fully
+# unrolled (~1.17x faster steps, tools/bench_train.py) in float32 without remat.
+AUTO = "auto"
+BACKEND_CHOICES = {
+    "cpu": {"scan_unroll": "all", "dtype": "float32", "llm.remat_policy": "none",
+            "img.remat_policy": "none"},
+    "accelerator": {"scan_unroll": 1, "dtype": "bfloat16", "llm.remat_policy": "full",
+                    "img.remat_policy": "nothing_saveable"},
+}
+
+
+def backend_choice(platform: str, tower: str, field: str, depth: int) -> Any:
+  """BACKEND_CHOICES' value of `tower`.`field` on `platform` ('cpu', 'tpu', 'gpu'...); `depth`
+  is the tower's number of layers (scan_unroll 'all' = fully unrolled)."""
+  choices = BACKEND_CHOICES["cpu" if platform == "cpu" else "accelerator"]
+  value = choices.get(f"{tower}.{field}", choices.get(field))
+  return depth if value == "all" else value
+
+
+def _pop_auto(fields: dict | None, tower: str) -> tuple[dict | None, list[str]]:
+  if not fields:
+    return fields, []
+  auto = [k for k, v in fields.items() if v == AUTO]
+  unknown = [k for k in auto if f"{tower}.{k}" not in BACKEND_CHOICES["cpu"]
+             and k not in BACKEND_CHOICES["cpu"]]
+  if unknown:
+    raise ValueError(f"config.model {tower}.{unknown[0]}={AUTO!r}: only "
+                     f"{sorted(BACKEND_CHOICES['cpu'])} may be left to the backend.")
+  return {k: v for k, v in fields.items() if v != AUTO}, auto
+
+
+def with_backend(model_cfg: ModelConfig, auto: dict[str, list[str]], platform: str):
+  """`model_cfg` with the fields `auto` ({tower: [field]}) set to the choices of `platform`."""
+  for tower, fields in auto.items():
+    sub = getattr(model_cfg, tower, None)
+    if sub is None or not fields:
+      continue
+    depth = sub.num_layers if tower == "llm" else sub.depth
+    sub = dataclasses.replace(sub, **{f: backend_choice(platform, tower, f, depth)
+                                      for f in fields})
+    model_cfg = dataclasses.replace(model_cfg, **{tower: sub})
+  return model_cfg
+
+
+def model_config(config, platform: str | None = None) -> ModelConfig:
   """config.model -> PaliGemmaConfig or Gemma3Config: a preset with overrides, or explicit
-  img/llm fields (PaliGemma; Gemma 3 multimodal with the `mm` fields too)."""
+  img/llm fields (PaliGemma; Gemma 3 multimodal with the `mm` fields too). Fields given as AUTO
+  take the choice of `platform` (default: jax.default_backend(); see BACKEND_CHOICES)."""
   m = config.model.to_dict() if hasattr(config.model, "to_dict") else dict(config.model)
+  holder = dict(m.get("overrides") or {}) if m.get("preset") else m
+  auto = {}
+  for tower in ("llm", "img"):
+    if holder.get(tower):
+      holder[tower], auto[tower] = _pop_auto(holder[tower], tower)
+  platform = platform or jax.default_backend()
   if m.get("preset"):
-    return check_trainable(presets.get_preset(m["preset"], **(m.get("overrides") or {})),
-                           f"config.model.preset={m['preset']!r}")
+    return with_backend(check_trainable(presets.get_preset(m["preset"], **holder),
+                                        f"config.model.preset={m['preset']!r}"), auto, platform)
   if m.get("overrides"):
     raise ValueError("config.model.overrides applies to a preset; with explicit img/llm fields, "
                      "put the values into those.")
   img = _fields(siglip.SigLIPConfig, m["img"], "img")
   llm = _fields(gemma.GemmaConfig, m["llm"], "llm")
   if m.get("mm"):
-    return _fields(gemma3.Gemma3Config, dict(m["mm"], img=img, llm=llm), "mm")
-  return paligemma.PaliGemmaConfig(img=img, llm=llm)
+    return with_backend(_fields(gemma3.Gemma3Config, dict(m["mm"], img=img, llm=llm), "mm"),
+                        auto, platform)
+  return with_backend(paligemma.PaliGemmaConfig(img=img, llm=llm), auto, platform)
 
 
 def _fields(cls, fields: Mapping[str, Any], key: str):

@@ -5,8 +5,7 @@ question, human + augmented mixed by size (7398 : 20901), text_len 48, 30 epochs
 0.2, LLM dropout 0.1, lr 1e-5, wd 1e-6 (adam b2 0.999, clip 1.0, cosine with 5% warm-up, batch
 256) at 224 and 448. Scored with relaxed accuracy on both test sets (the published ones) and, to
 tune, both validation sets; perplexity monitors on train[:5%] and validation of each.
-big_vision lower-cases predictions and answers (to_lower); the chartqa evaluator has no such key
-yet, so these scores are case-sensitive.
+Predictions and answers are lower-cased before scoring, as big_vision's evaluators (to_lower).
 Published: PaliGemma 3B 57.1 / 71.4 (mean of human and augmented); PaliGemma 2 3B augmented
 74.4 / 89.2, human 42.0 / 54.0.
 """
@@ -35,7 +34,7 @@ def get_config(arg: str | None = None):
       type="chartqa", data=common.tfds_source(f"chartqa/{s}", split, args),
       pp=pp.paligemma_eval_pp(res, text_len, PUBLISHED.prompt,
                               keep_keys=("answer", "question_id")),
-      batch_size=64, every="5 epochs", max_decode_len=text_len)
+      batch_size=64, every="5 epochs", max_decode_len=text_len, to_lower=PUBLISHED.to_lower)
              for split in eval_splits for s in SUBSETS}
   if not args.final_split:  # big_vision's perplexity monitors: train[:5%] and val.
     for s in SUBSETS:

@@ -12,7 +12,8 @@ the 7 of LANGUAGES_SUBSET every 25%, the others at the end) and, with eval_xm360
 each XM3600 language (`xm3600_<lang>`). The published numbers are means over languages
 (`tools/average_metrics.py`): COCO-35L avg34 (without English) PaliGemma 3B 113.7 / 115.8,
 en 139.2 / 141.2; XM3600 avg35 41.9 / 42.4, en 78.0 / 80.0; PaliGemma 2 3B / 10B / 28B avg34
-113.9 / 115.8, 115.8 / 117.2, 116.5 / 117.2 (configs/published.py has the rest).
+113.9 / 115.8, 115.8 / 117.2, 116.5 / 117.2, en 138.4 / 140.4, 140.8 / 142.4, 142.4 / 142.3;
+XM3600 avg35 42.8 / 43.2, 44.5 / 44.6, 45.2 / 45.2, en 79.8 / 80.3, 80.7 / 81.5, 81.0 / 81.0.
 """
 from big_paligemma.data.datasets import coco35l as coco35l_data
 from big_paligemma.data.datasets import xm3600 as xm3600_data

@@ -21,6 +21,7 @@ demo: a tiny random Gemma 3 (configs/common.py gemma3_demo_model) on `tools/make
 data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 at lr 1e-3.
 """
 from big_paligemma import fs
+from big_paligemma.models import build
 from big_paligemma.models import presets
 from configs import common
 from pp import ops_gemma3
@@ -36,7 +37,7 @@ def get_config(arg: str | None = None):
   c = common.base_config()
   c.model = (common.gemma3_demo_model(res, args.unroll) if args.demo else
              common.gemma3_preset_model(args.model, res, args.unroll, llm=_llm_fields(args)))
-  model_cfg = presets.get_preset(c.model.preset, **c.model.overrides.to_dict())
+  model_cfg = build.model_config(c)  # its soft-token layout (the "auto" fields do not matter)
   n, image_id = model_cfg.tokens_per_image, model_cfg.image_token_id
   text_len = n + IMAGE_BLOCK_LEN + TEXT_LEN
   c.input.data = common.tfds_source("docvqa", "train", args)

@@ -9,7 +9,11 @@ run, val_balanced with exact match; the GQA model is also scored zero-shot on xG
 8 languages (questions translated, answers English). Perplexity monitors on train_balanced[:5%]
 and val_balanced[:5%]. `final_split` trains on train_balanced+val_balanced.
 Published accuracy (testdev_balanced): PaliGemma 3B 65.61 (224) / 67.03 (448); PaliGemma 2 3B
-66.2 / 68.1. xGQA (mean of the 8 languages): PaliGemma 3B 58.37 / 59.07.
+66.2 / 68.1. xGQA (mean of the 8 languages, English included, as big_vision's README reports
+it): PaliGemma 3B 58.37 / 59.07. The run logs each language's accuracy
+(xgqa_test_zs_<lang>/exact); their mean, per step, is `xgqa_test_zs_avg/exact` of
+  python -m tools.average_metrics --metrics WORKDIR/metrics.jsonl --prefix xgqa_test_zs_ \
+      --metric exact --expect 8
 """
 from big_paligemma.data.datasets import xgqa
 from configs import common

@@ -13,8 +13,9 @@ refcoco_seg evaluator (mIoU, cIoU; masks decoded with `vae`, compared at the ima
 RefCOCO val/testA/testB, RefCOCO+ val/testA/testB, RefCOCOg val/test; perplexity monitors on
 minitrain and validation.
 Published mIoU (val): RefCOCO PaliGemma 3B 73.4 / 75.6 / 76.9 (224 / 448 / 896), RefCOCO+ 68.3 /
-69.8 / 72.2, RefCOCOg 67.7 / 70.1 / 72.2; PaliGemma 2 RefCOCO 3B 73.4 / 76.3, 10B 75.9 / 78.2,
-28B 75.0 / 77.3.
+69.8 / 72.2, RefCOCOg 67.7 / 70.1 / 72.2; PaliGemma 2 (224 / 448) RefCOCO 3B 73.4 / 76.3, 10B
+75.9 / 78.2, 28B 75.0 / 77.3; RefCOCO+ 3B 68.6 / 72.1, 10B 72.0 / 74.4, 28B 70.3 / 72.8; RefCOCOg
+3B 68.3 / 72.3, 10B 71.4 / 74.4, 28B 70.5 / 73.0.
 
 Own data in jsonl files: tools/make_seg_targets.py writes the same targets offline.
 """

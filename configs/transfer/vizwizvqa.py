@@ -5,8 +5,9 @@ Published (big_vision's paligemma/transfers/vizwizvqa.py; configs/published.py):
 "answer en {question}", suffix one of the answers, text_len 48, batch 256, 10 epochs, lr 1e-5,
 wd 0 at 224 and 448; eval images resized without anti-aliasing. Trains on train and scores val
 with the VQA accuracy min(#matches / 3, 1) (also with `final_split`, as big_vision); perplexity
-monitors on train and val. `final_split` trains on train+val. The test server's file
-([{"image", "answer"}]) is not written: storepreds has no VizWiz format yet.
+monitors on train and val. `final_split` trains on train+val and also writes the test server's
+file for test (vizwizvqa_test_predictions.json, [{"image": file name, "answer"}], the official
+VizWiz-VQA results format that big_vision's test eval writes too, with out_question_key "image").
 Published accuracy (test-std): PaliGemma 3B 73.7 (224) / 75.52 (448).
 """
 from configs import common
@@ -25,7 +26,11 @@ def get_config(arg: str | None = None):
   c.evals = {"vizwizvqa_val": qa.decode_eval(
       PUBLISHED, res, source("val"), "vqa", ("answers", "question_id"), every="10%",
       antialias=False)}
-  if not args.final_split:
+  if args.final_split:
+    c.evals["vizwizvqa_test"] = qa.decode_eval(
+        PUBLISHED, res, source("test"), "storepreds", ("image/filename",), every="100%",
+        antialias=False, format="vizwiz", outfile="vizwizvqa_test_predictions.json")
+  else:
     common.monitor_evals(c, "vizwizvqa", source("train"), c.input.pp, every="12.5%",
                          splits={"minitrain": "train", "val": "val"})
   return qa.finish(c, args)

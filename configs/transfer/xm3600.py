@@ -5,7 +5,8 @@ on Crossmodal-3600's 36 languages, as big_vision evaluates it. With its checkpoi
 The config is coco35l's with only the `xm3600_<lang>` evals (CIDEr, greedy, prompt
 "caption <lang>", text_len 32). Published: the mean CIDEr over the 35 languages besides English
 (avg35; `tools/average_metrics.py`): PaliGemma 3B 41.9 / 42.4 (224 / 448), English 78.0 / 80.0;
-PaliGemma 2 3B 42.8 / 43.2, 10B 44.5 / 44.6, 28B 45.2 / 45.2.
+PaliGemma 2 3B 42.8 / 43.2, 10B 44.5 / 44.6, 28B 45.2 / 45.2; English 79.8 / 80.3, 80.7 / 81.5,
+81.0 / 81.0.
 """
 from configs.transfer import coco35l
 

@@ -20,6 +20,7 @@ from configs.transfer import ai2d
 from configs.transfer import aokvqa_da
 from configs.transfer import aokvqa_mc
 from configs.transfer import chartqa
+from configs.transfer import docvqa
 from configs.transfer import gqa
 from configs.transfer import infovqa
 from configs.transfer import ocrvqa
@@ -31,6 +32,7 @@ from configs.transfer import vqav2
 import evaluators
 import pp
 from tests import tokenizer_fixture
+from tools import average_metrics
 from tools import make_demo_data
 
 # config -> its demo set (tools/demo_data).
@@ -44,7 +46,9 @@ BIG_VISION_PROMPTS = {
     "aokvqa_mc": "answer en  {question} choose from: {ansstr}", "gqa": "answer en {question}",
     "vizwizvqa": "answer en {question}", "ai2d": "answer en  {question} choose from: {ansstr}",
     "stvqa": "answer en {question}", "infovqa": "answer en {question}",
-    "ocrvqa": "answer en {question}"}
+    "ocrvqa": "answer en {question}",
+    # big_vision's docvqa and chartqa copy the question into the prefix: the bare question.
+    "docvqa": "{question}", "chartqa": "{question}"}
 # The metric each config's scored eval reports under the row's metric name.
 SCORING = {"vqav2": "vqav2", "textvqa": "vqav2", "okvqa": "vqa", "aokvqa_da": "vqa",
            "aokvqa_mc": "aokvqa_mc", "gqa": "vqa", "vizwizvqa": "vqa", "ai2d": "vqa",
@@ -59,7 +63,7 @@ def _decode_evals(c) -> dict:
   return {n: e for n, e in c.evals.items() if e.type != "perplexity"}
 
 
-@pytest.mark.parametrize("module", list(CONFIGS), ids=_name)
+@pytest.mark.parametrize("module", list(CONFIGS) + [docvqa, chartqa], ids=_name)
 def test_every_model_and_published_res_matches_the_row(module):
   row = published.TRANSFERS[_name(module)]
   assert row.prompt == BIG_VISION_PROMPTS[row.name]
@@ -136,8 +140,28 @@ def test_big_vision_splits_holdouts_and_monitors():
       f"chartqa_{s}_{split}": split for s in ("human", "augmented")
       for split in ("validation", "test")}
   assert pplx(q)["chartqa_human_minitrain_pplx"] == "train[:5%]"
+  assert published.TRANSFERS["chartqa"].to_lower  # big_vision's add_eval sets to_lower=True
+  assert all(e.to_lower for e in q.evals.values() if e.type == "chartqa")
   assert sorted(chartqa.get_config("final_split").evals) == [
       "chartqa_augmented_test", "chartqa_human_test"]
+
+
+def test_xgqa_mean_over_the_8_languages_is_the_published_key(tmp_path, capsys):
+  """big_vision's README publishes xGQA as the mean accuracy over bn, de, en, id, ko, pt, ru, zh:
+  tools.average_metrics over the gqa config's xgqa evals (run as its docstring says) prints that
+  mean under the published row's key; the GQA evals are not in it."""
+  names = [n for n in gqa.get_config().evals if n.startswith("xgqa_")]
+  row = {"step": 7, "gqa_testdev_balanced/exact": 0.0,
+         **{f"{n}/exact": i / 10 for i, n in enumerate(names)}}  # mean 0.35
+  (tmp_path / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+  doc = " ".join(gqa.__doc__.split())
+  command = doc[doc.index("python -m tools.average_metrics") + len("python -m tools."):]
+  argv = command.replace("WORKDIR/metrics.jsonl", str(tmp_path / "metrics.jsonl")).split()[1:]
+  assert argv[-4:] == ["--metric", "exact", "--expect", "8"], argv
+  average_metrics.main(argv)
+  printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  (key,) = published.TRANSFERS["gqa"].other_scores
+  assert printed == {"step": 7, key: pytest.approx(0.35), "evals": 8}
 
 
 def test_gqa_freezes_the_vision_tower_at_448_as_published():
@@ -209,6 +233,24 @@ def test_aokvqa_mc_eval_pp_targets_the_correct_choice(demo):
   tok = Tokenizer.load(tok_path)
   prompt = tok.decode(batch["text"][0][batch["mask_input"][0] == 1][1:].tolist())
   assert prompt.startswith("answer en  ") and " choose from: " in prompt and " \t " in prompt
+
+
+def test_vizwiz_final_split_stores_test_predictions_by_image_name(demo):
+  """big_vision's test eval writes {"image": file name, "answer"}, the official results format:
+  final_split's storepreds eval reads the test split with each example's file name."""
+  out, tok_path = demo
+  assert "vizwizvqa_test" not in vizwizvqa.get_config().evals
+  c = vizwizvqa.get_config(f"demo,final_split,demo_data={out},tokenizer={tok_path}")
+  cs.validate(c)
+  ev = c.evals.vizwizvqa_test
+  assert (ev.type, ev.format, ev.data.split) == ("storepreds", "vizwiz", "test")
+  assert c.evals.vizwizvqa_val.type == "vqa"  # val still scored, as big_vision
+  fn = pp.get_preprocess_fn(ev.pp, tokenizer_path=tok_path)
+  batch = next(iter(input_pipeline.make_eval_iterator(ev.data, fn, global_batch_size=8)))
+  with open(os.path.join(out, "raw", "vizwizvqa", "annotations", "test.json")) as f:
+    want = {e["image"] for e in json.load(f)}
+  got = {n.decode() for n, m in zip(batch["image/filename"], batch["_mask"]) if m}
+  assert got and got <= want
 
 
 RUN_CONFIG = """

@@ -85,6 +85,7 @@ def test_missing_manual_file_names_the_expected_path(tmp_path):
     _build(docvqa.DocVQA, manual, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_tfds_build_command_builds_the_module_by_path(tmp_path):
   # The real `tfds build` entry point (interpreter start-up and imports take most of its ~20 s).
   manual = data_fixtures.write_chartqa(str(tmp_path / "manual"))

@@ -6,7 +6,6 @@ states the layout-specific rules (ids, splits, boxes, masks) by hand. Written to
 an emulated bucket (gs://), every builder generates the same examples as from a local folder.
 """
 import csv
-import io
 import json
 import os
 import pickle
@@ -14,7 +13,6 @@ import re
 import types
 
 import numpy as np
-from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 

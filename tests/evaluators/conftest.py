@@ -1,13 +1,13 @@
-"""Fixtures shared by the evaluator tests: a tiny PaliGemma tokenizer and a data-parallel mesh."""
+"""Fixtures shared by the evaluator tests: the session's tiny PaliGemma tokenizer and a data-parallel
+mesh."""
 import pytest
 
 from big_paligemma import sharding
-from tests import tokenizer_fixture
 
 
 @pytest.fixture(scope="module")
-def tok_path(tmp_path_factory):
-  return tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
+def tok_path(paligemma_tokenizer_path):
+  return paligemma_tokenizer_path
 
 
 @pytest.fixture(scope="module")

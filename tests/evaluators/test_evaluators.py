@@ -97,6 +97,23 @@ def test_chartqa_relaxed_and_exact(tmp_path, tok_path, mesh):
   assert out == pytest.approx({"ev/relaxed_accuracy": 9 / 13, "ev/exact": 4 / 13})
 
 
+def test_chartqa_to_lower_makes_exact_match_case_insensitive(tmp_path, tok_path, mesh):
+  """Targets "Yes"/"No" against lower-case predictions: exact match counts none of them as given
+  and every one with to_lower (big_vision's ChartQA transfer sets it); relaxed accuracy compares
+  non-numbers lower-cased either way. i % 4 == 0 predicts the wrong word: 9 of 13 are right."""
+  rows = []
+  for i in range(N):
+    target = "Yes" if i % 2 else "No"
+    prompt = ("no" if target == "Yes" else "yes") if i % 4 == 0 else target.lower()
+    rows.append({"prefix": prompt, "suffix": target, "answer": target})
+  path = stub_model.write_jsonl(str(tmp_path), rows)
+  cfg = _cfg(path, pp=pp.paligemma_eval_pp(16, 16, "{prefix}", keep_keys=("answer",)))
+  assert _run("chartqa", cfg, tok_path, mesh) == pytest.approx(
+      {"ev/relaxed_accuracy": 9 / 13, "ev/exact": 0.0})
+  assert _run("chartqa", {**cfg, "to_lower": True}, tok_path, mesh) == pytest.approx(
+      {"ev/relaxed_accuracy": 9 / 13, "ev/exact": 9 / 13})
+
+
 def test_coco_caption_equals_pycocoevalcap(tmp_path, tok_path, mesh):
   colours = ["red", "blue", "green", "white"]
   rows, refs, cands = [], {}, {}

@@ -5,13 +5,15 @@ everywhere and a valid answer's mask is exactly its box. On 10x10 images, loc 51
 * 10) = 5 and loc 1023 -> 10, so the answer box (0, 0, 512, 1023) covers rows 0..4: 50 pixels.
 """
 import numpy as np
+from PIL import Image
 import pytest
 
 from big_paligemma import sharding
+from big_paligemma.tokenizer import Tokenizer
 from evaluators import common
 from evaluators import refcoco_seg
 import pp
-from tests import tokenizer_fixture
+from tests.evaluators import stub_model
 from tests.test_segmentation import _layout
 
 CODES = "".join(f"<seg{i:03d}>" for i in range(16))
@@ -34,8 +36,8 @@ def vae_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evaluator(vae_path, tmp_path_factory):
-  tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
+def evaluator(vae_path, paligemma_tokenizer_path):
+  tok = paligemma_tokenizer_path
   cfg = {"type": "refcoco_seg", "data": {"jsonl": "unused.jsonl"}, "batch_size": 8,
          "pp": pp.paligemma_eval_pp(16, 32, "{prefix}", keep_keys=("mask",)),
          "max_decode_len": 24, "vae_path": vae_path}
@@ -83,8 +85,8 @@ def test_gt_mask_channel_and_degenerate_box(evaluator):
   assert invalid == [True] and not preds[0].any()
 
 
-def test_config_needs_vae_path(tmp_path):
-  tok = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path))
+def test_config_needs_vae_path(paligemma_tokenizer_path):
+  tok = paligemma_tokenizer_path
   cfg = {"type": "refcoco_seg", "data": {"jsonl": "x"}, "batch_size": 8, "max_decode_len": 24,
          "pp": pp.paligemma_eval_pp(16, 32, "{prefix}")}
   with pytest.raises(ValueError, match="vae_path"):
@@ -97,3 +99,38 @@ def test_no_valid_answer_scores_zero(evaluator):
   records = [{"prediction": "the cat", "mask": _rect((0, 5), (0, 10)).tolist()},
              {"prediction": "", "mask": _rect((2, 4), (0, 10)).tolist()}]
   assert evaluator.score(records) == {"miou": 0.0, "ciou": 0.0, "invalid": 2.0, "total": 2.0}
+
+
+def test_run_streams_masks_batch_by_batch(vae_path, paligemma_tokenizer_path, tmp_path):
+  """End to end with the copying stub (its prediction is the row's prefix): 13 rows cycling
+  through `_records()` as PNG masks, batch 8. Scores as by hand, counting each record i % 5:
+  I = 3 x 50 + 3 x 50 = 300, U = 3 x 50 + 3 x 100 + 3 x 30 + 2 x 50 + 2 x 20 = 680, mIoU =
+  (3 x 1 + 3 x 0.5) / 13, 3 + 2 invalid. The masks reach the evaluator one batch at a time and
+  none is kept in the gathered records."""
+  (tmp_path / "masks").mkdir()
+  rows = []
+  for i in range(13):
+    r = _records()[i % 5]
+    Image.fromarray(r["mask"] * 255).save(tmp_path / "masks" / f"{i}.png")
+    rows.append({"prefix": r["prediction"], "suffix": "", "mask": f"masks/{i}.png"})
+  path = stub_model.write_jsonl(str(tmp_path), rows)
+  tok = paligemma_tokenizer_path
+  cfg = {"type": "refcoco_seg", "data": {"jsonl": path}, "batch_size": 8,
+         "pp": pp.paligemma_eval_pp(16, 32, "{prefix}", keep_keys=("mask",),
+                                    before=(f"decode_mask(root={str(tmp_path)!r})",)),
+         "max_decode_len": 28, "vae_path": vae_path}
+  model = stub_model.make_stub(Tokenizer.load(tok).vocab_size)
+  ev = common.make_evaluator("seg", cfg, model=model,
+                             tokenizer_path=tok, mesh=sharding.make_mesh([("data", -1)]))
+  sizes, overlaps = [], ev.overlaps
+
+  def spy(records):
+    sizes.append(len(records))
+    return overlaps(records)
+  ev.overlaps = spy
+  records = ev.predict({}, per_batch=ev.overlaps)
+  assert sizes == [8, 5] and [r["_index"] for r in records] == list(range(13))
+  assert not any("mask" in r or "tokens" in r for r in records)
+  ev.overlaps = overlaps
+  assert ev.evaluate({}) == pytest.approx(
+      {"miou": 4.5 / 13, "ciou": 300 / 680, "invalid": 5.0, "total": 13.0})

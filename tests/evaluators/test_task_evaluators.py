@@ -4,10 +4,13 @@ the copying stub model (prediction = the jsonl row's `prefix`) to check that the
 through the pp's keep and the batches (13 rows, global batch 8: 3 padding rows). refcoco_det has no
 end-to-end test here: jsonl rows cannot hold number lists; its boxes arrive as the masks of
 refcoco_seg do, and `score` is tested on the [4], [1, 4] and zero-padded [N, 4] forms."""
+import json
+
 import pytest
 
 from big_paligemma.tokenizer import Tokenizer
 from evaluators import common
+from evaluators import score
 import pp
 from tests.evaluators import stub_model
 
@@ -206,6 +209,28 @@ def test_storepreds_writes_the_nlvr2_csv(tok_path, mesh, tmp_path):
   assert out == {"ev/num_predictions": 13.0}
   assert outfile.read_text() == "".join(f"dev-{i}-0-0,{'True' if i % 2 else 'False'}\n"
                                         for i in range(13))
+
+
+def test_storepreds_writes_the_vizwiz_results_and_the_scorer_reads_them(tok_path, mesh,
+                                                                          tmp_path):
+  """The VizWiz-VQA results file [{"image", "answer"}] keyed by image file name (big_vision's
+  out_question_key "image"), scored by `evaluators.score` against annotations in VizWiz's layout:
+  10 answers "red" -> VQA accuracy 1 for "red", 0 for "blue"; 7 of 13 predictions are "red"."""
+  names = [f"VizWiz_val_{i:08d}.jpg" for i in range(13)]
+  rows = [{"prefix": "red" if i % 2 == 0 else "blue", "image/filename": n}
+          for i, n in enumerate(names)]
+  outfile = tmp_path / "out" / "vizwiz_val.json"
+  out = _run_stub("storepreds", rows, tok_path, mesh, tmp_path, keep=("image/filename",),
+                  format="vizwiz", outfile=str(outfile))
+  assert out == {"ev/num_predictions": 13.0}
+  written = json.loads(outfile.read_text())
+  assert written == [{"image": n, "answer": r["prefix"]} for n, r in zip(names, rows)]
+  gt = [{"image": n, "question": "what color is this?", "answerable": 1, "answer_type": "other",
+         "answers": [{"answer": "red", "answer_confidence": "yes"}] * 10} for n in names]
+  gt_path = tmp_path / "val.json"
+  gt_path.write_text(json.dumps(gt))
+  result = score.score_files("vqa_acc", str(outfile), str(gt_path))
+  assert result["format"] == "vizwiz" and result["vqa_acc"] == pytest.approx(7 / 13)
 
 
 def test_unknown_key_is_refused(tok_path, mesh):

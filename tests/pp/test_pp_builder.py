@@ -4,7 +4,6 @@ import tensorflow as tf
 
 import pp
 from pp.builder import SpecError, parse_spec
-from tokenizer_fixture import make_tiny_paligemma_tokenizer
 
 
 def test_parse_literals_and_keywords():
@@ -60,8 +59,8 @@ def test_ops_run_in_order():
   assert sorted(out) == ["b", "c"] and int(out["b"]) == 3 and int(out["c"]) == 7
 
 
-def test_tokenizer_loaded_once_and_required(tmp_path):
-  path = make_tiny_paligemma_tokenizer(str(tmp_path))
+def test_tokenizer_loaded_once_and_required(paligemma_tokenizer_path):
+  path = paligemma_tokenizer_path
   fn = pp.get_preprocess_fn('tok(key="a")|tok(key="b", text="cat")', tokenizer_path=path)
   out = fn({"a": tf.constant("cat")})
   assert out["a"].numpy().tolist() == out["b"].numpy().tolist()

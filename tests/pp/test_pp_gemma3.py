@@ -13,7 +13,6 @@ import tensorflow as tf
 
 import pp
 from pp import ops_gemma3
-from tests import tokenizer_fixture
 from tools import make_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -93,9 +92,9 @@ def test_eval_spec_is_the_prompt(setup):
   assert ex["id"] == b"7" and (ex["mask_ar"][:n] == 0).all()
 
 
-def test_missing_pieces_and_wrong_image_count_are_errors(setup, tmp_path):
+def test_missing_pieces_and_wrong_image_count_are_errors(setup, paligemma_tokenizer_path):
   path, _ = setup
-  plain = tokenizer_fixture.make_tiny_paligemma_tokenizer(str(tmp_path))
+  plain = paligemma_tokenizer_path
   with pytest.raises(pp.SpecError, match="<start_of_image>.*--gemma3"):
     pp.get_preprocess_fn("gemma3_tok(key='p')", tokenizer_path=plain)
   with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="num_images=1"):

@@ -8,12 +8,11 @@ import pytest
 import tensorflow as tf
 
 import pp
-from tokenizer_fixture import make_tiny_paligemma_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tok_path(tmp_path_factory):
-  return make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
+def tok_path(paligemma_tokenizer_path):
+  return paligemma_tokenizer_path
 
 
 def run(spec, example, tok_path=None):

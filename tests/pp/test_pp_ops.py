@@ -9,12 +9,11 @@ import tensorflow as tf
 import pp
 from big_paligemma.tokenizer import Tokenizer
 from choice_reference import big_vision_no_replacement
-from tokenizer_fixture import make_tiny_paligemma_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tok_path(tmp_path_factory):
-  return make_tiny_paligemma_tokenizer(str(tmp_path_factory.mktemp("tok")))
+def tok_path(paligemma_tokenizer_path):
+  return paligemma_tokenizer_path
 
 
 def run(spec, example, tok_path=None):

@@ -7,7 +7,6 @@ Pixels: `resize(s, method="bicubic", antialias=True)` agrees with PIL bicubic wi
 and big_vision's resize truncates its result to uint8. big_vision's default (bilinear, antialias) differs by up to
 ~16/255 on these images (~32/255 in [-1, 1]), so it is a different pre-processing, not a bug.
 """
-import io
 
 import numpy as np
 import PIL.Image
@@ -15,7 +14,6 @@ import pytest
 import tensorflow as tf
 
 import pp
-from tokenizer_fixture import make_tiny_paligemma_tokenizer
 from tools.make_tokenizer import load_hf_gemma_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -31,9 +29,8 @@ def smooth_image(h, w, seed):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-  directory = tmp_path_factory.mktemp("tok")
-  path = make_tiny_paligemma_tokenizer(str(directory))
+def setup(paligemma_tokenizer_path):
+  path = paligemma_tokenizer_path
   tokenizer = load_hf_gemma_tokenizer(path)
   image_processor = transformers.SiglipImageProcessor(size={"height": SIZE, "width": SIZE})
   image_processor.image_seq_length = 4

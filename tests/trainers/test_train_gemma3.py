@@ -72,6 +72,7 @@ def _rows(workdir) -> list[dict]:
     return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_loss_falls_checkpoint_restores_resumes_and_evaluates(spec, tmp_path):
   state = train.main(["--config", spec + ",steps=20", "--workdir", str(tmp_path)])
   rows = _rows(tmp_path)

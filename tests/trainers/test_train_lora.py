@@ -92,6 +92,7 @@ def _merged_by_hand(base, lora):
   return tree_lib.unflatten({k: v.astype(np.float32) for k, v in out.items()})
 
 
+@pytest.mark.slow
 def test_lora_run_resumes_exactly_and_exports_merged(spec, tmp_path):
   flags = LORA + ["--config.ckpt.every=2"]
   train.main(["--config", spec + ",steps=4", "--workdir", str(tmp_path / "ref"), *flags])

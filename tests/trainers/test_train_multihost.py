@@ -9,6 +9,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from big_paligemma import checkpoint as ckpt_lib
 from tests.trainers.test_train_smoke import read_losses
@@ -20,6 +21,8 @@ STEPS = 5
 MESH = '[("data",2),("fsdp",4),("tensor",1)]'
 TIMEOUT_S = 240
 
+
+pytestmark = pytest.mark.slow  # trainer processes with gloo collectives
 
 def _free_port() -> int:
   with socket.socket() as s:

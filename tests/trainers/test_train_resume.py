@@ -1,17 +1,21 @@
 """Exact resume: a 12-step run equals one SIGKILLed right after step 6's checkpoint and restarted
 (losses of steps 7..12 identical, on CPU); the restart, SIGKILLed while saving step 12, leaves
-step 9 as the checkpoint a further restart resumes from."""
+step 9 as the checkpoint a further restart resumes from. A damaged latest checkpoint resumes
+from the one before it."""
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from big_paligemma import checkpoint
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
 from trainers import train
 
+pytestmark = pytest.mark.slow  # five trainer processes
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # argv: mode (after_save | during_save) step, then the trainer's flags.
 KILLER = textwrap.dedent("""
@@ -68,3 +72,28 @@ def test_killed_runs_resume_exactly(tmp_path):
   assert any(p.name.startswith("12.") and "tmp" in p.name for p in ckpt_dir.iterdir())
   ckpt = checkpoint.Checkpointer(str(ckpt_dir))
   assert ckpt.latest_step() == 9  # what a restart resumes from (build_state restores latest_step)
+
+
+@pytest.mark.slow
+def test_a_damaged_latest_checkpoint_resumes_from_the_previous_one(tmp_path, capsys):
+  """Step 6's biggest data file zero-filled: the re-run reports it, moves it to ckpt/damaged/6,
+  resumes from step 3 and repeats steps 4..6 exactly."""
+  spec = write_run(tmp_path / "files") + ",steps=6,ckpt_every=3"
+  flags = ["--config", spec, "--workdir", str(tmp_path / "run")]
+  train.main(flags)
+  want = read_losses(tmp_path / "run")
+  ckpt_dir = tmp_path / "run" / "ckpt"
+  assert checkpoint.Checkpointer(str(ckpt_dir)).all_steps() == [3, 6]
+  data = [p for p in (ckpt_dir / "6" / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+  biggest = max(data, key=lambda p: p.stat().st_size)
+  biggest.write_bytes(b"\0" * biggest.stat().st_size)
+  capsys.readouterr()
+
+  train.main(flags)
+  out = capsys.readouterr().out
+  assert f"checkpoint step 6 at {ckpt_dir / '6'} cannot be restored" in out
+  assert "Resumed from step 3 of 3." in out
+  assert (ckpt_dir / "damaged" / "6" / "state").is_dir()
+  got = read_losses(tmp_path / "run")
+  assert [got[s] for s in range(4, 7)] == [want[s] for s in range(4, 7)]
+  assert checkpoint.Checkpointer(str(ckpt_dir)).all_steps() == [3, 6]

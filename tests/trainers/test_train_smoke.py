@@ -148,11 +148,58 @@ def test_nan_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path):
                     epoch_examples=None)
   ckpt = ckpt_lib.Checkpointer(str(tmp_path), keep_last=5, async_save=False)
   logger = train.log_lib.MetricsLogger(str(tmp_path / "log"), 10, 1.0, None)
-  with pytest.raises(FloatingPointError, match=r"step 3: metric 'loss' is nan"):
-    state = state_lib.TrainState(step=np.int32(0), params={"w": np.ones([2], np.float32)},
-                                 opt_state={}, rng=np.zeros([2], np.uint32))
-    train.train_loop(state, fake_step, _FakeData(), plan, ckpt, logger, [])
+  with pytest.raises(FloatingPointError, match=r"step 3: metric 'loss' is nan; stopping. The "
+                     r"last checkpoint, step 2, is kept: a re-run resumes from it"):
+    train.train_loop(_state(0), fake_step, _FakeData(), plan, ckpt, logger, [])
   assert ckpt.all_steps() == [1, 2]
+
+
+def _state(step):
+  return state_lib.TrainState(step=np.int32(step), params={"w": np.ones([2], np.float32)},
+                              opt_state={}, rng=np.zeros([2], np.uint32))
+
+
+def _nan_at(bad_step):
+  def fake_step(state, batch):
+    del batch
+    step = int(state.step) + 1
+    return state.replace(step=np.int32(step)), {"loss": np.float32(np.nan if step == bad_step
+                                                                  else 1.0)}
+  return fake_step
+
+
+def test_nan_before_the_first_checkpoint_says_none_exists(tmp_path):
+  plan = train.Plan(total_steps=10, warmup_steps=0, log_every=1, ckpt_every=5, keep_every=None,
+                    epoch_examples=None)
+  ckpt = ckpt_lib.Checkpointer(str(tmp_path / "ckpt"), async_save=False)
+  logger = train.log_lib.MetricsLogger(str(tmp_path), 10, 1.0, None)
+  with pytest.raises(FloatingPointError) as err:
+    train.train_loop(_state(0), _nan_at(3), _FakeData(), plan, ckpt, logger, [])
+  assert "No checkpoint was saved yet: a re-run starts again from step 0" in str(err.value)
+  assert "last checkpoint" not in str(err.value) and ckpt.all_steps() == []
+  # A run resumed from step 5 that meets a NaN before its next checkpoint names step 5.
+  ckpt.save(5, _state(5))
+  with pytest.raises(FloatingPointError, match=r"step 7: .*The last checkpoint, step 5, is kept"):
+    train.train_loop(_state(5), _nan_at(7), _FakeData(), plan, ckpt, logger, [])
+
+
+@pytest.mark.parametrize("keep_every", [None, 2])
+def test_the_end_of_run_save_always_happens(keep_every, tmp_path):
+  """7 steps, a checkpoint every 3 and keep_last 1: the final step 7 is saved and kept."""
+  def fake_step(state, batch):
+    del batch
+    return state.replace(step=state.step + 1), {"loss": np.float32(1.0)}
+
+  plan = train.Plan(total_steps=7, warmup_steps=0, log_every=100, ckpt_every=3,
+                    keep_every=keep_every, epoch_examples=None)
+  ckpt = ckpt_lib.Checkpointer(str(tmp_path / "ckpt"), keep_last=1, keep_steps_every=keep_every,
+                               async_save=False)
+  logger = train.log_lib.MetricsLogger(str(tmp_path), 7, 1.0, None)
+  train.train_loop(_state(0), fake_step, _FakeData(), plan, ckpt, logger, [])
+  assert ckpt.latest_step() == 7
+  assert ckpt.all_steps() == ([7] if keep_every is None else [2, 4, 6, 7])
+  restored, _, _ = ckpt.restore(jax.tree.map(np.asarray, _state(0)))
+  assert int(restored.step) == 7
 
 
 def test_evaluators_run_at_start_and_at_their_periods(tmp_path, capsys):
@@ -178,6 +225,65 @@ def test_evaluators_run_at_start_and_at_their_periods(tmp_path, capsys):
     rows = [json.loads(line) for line in f]
   assert [r["step"] for r in rows if "ev/score" in r] == [0, 4, 6]
   assert "step 0/6 eval: ev/score 0.5" in capsys.readouterr().out
+
+
+class _Killed(BaseException):
+  """Stands for the SIGKILL that ends a run in the middle of its final evaluations."""
+
+
+class _NamedEvaluator:
+  def __init__(self, name, kill_on_first_run=False):
+    self.name, self.runs, self._kill = name, 0, kill_on_first_run
+
+  def run(self, params):
+    del params
+    self.runs += 1
+    if self._kill and self.runs == 1:
+      raise _Killed
+    return {f"{self.name}/score": 0.5}
+
+
+def test_a_run_resumed_at_its_end_runs_the_final_evals_a_kill_lost(tmp_path, capsys):
+  def fake_step(state, batch):
+    del batch
+    return state.replace(step=state.step + 1), {"loss": np.float32(1.0)}
+
+  def no_step(state, batch):
+    raise AssertionError("a run resumed at total_steps takes no step")
+
+  plan = train.Plan(total_steps=4, warmup_steps=0, log_every=100, ckpt_every=100, keep_every=None,
+                    epoch_examples=None)
+  ckpt = ckpt_lib.Checkpointer(str(tmp_path / "ckpt"), async_save=False)
+  logger = train.log_lib.MetricsLogger(str(tmp_path), 4, 1.0, None)
+  first, second = _NamedEvaluator("first"), _NamedEvaluator("second", kill_on_first_run=True)
+  evaluators = [(first, 100), (second, 100)]
+  with pytest.raises(_Killed):  # step 4 is saved and `first` logged, then the kill
+    train.train_loop(_state(0), fake_step, _FakeData(), plan, ckpt, logger, evaluators)
+  assert ckpt.all_steps() == [4] and (first.runs, second.runs) == (1, 1)
+  capsys.readouterr()
+
+  train.train_loop(_state(4), no_step, _FakeData(), plan, ckpt, logger, evaluators)
+  assert (first.runs, second.runs) == (1, 2)
+  assert "running the final evaluations a previous run did not finish: ['second']" in \
+      capsys.readouterr().out
+  with open(tmp_path / "metrics.jsonl") as f:
+    rows = [json.loads(line) for line in f]
+  evals = [(r["step"], sorted(r)) for r in rows if "loss" not in r]
+  assert evals == [(4, ["first/score", "step"]), (4, ["second/score", "step"])]
+  train.train_loop(_state(4), no_step, _FakeData(), plan, ckpt, logger, evaluators)
+  assert (first.runs, second.runs) == (1, 2)  # nothing lost: nothing runs again
+
+
+def test_export_merged_of_a_run_resumed_at_its_end_keeps_what_was_written(tmp_path):
+  """A LoRA run killed in its final evaluations exported its merged weights already."""
+  state = _state(4).replace(params={"w": np.arange(2, dtype=np.float32)})
+  train.export_merged(str(tmp_path / "merged"), state, None)
+  train.export_merged(str(tmp_path / "merged"), state, None)  # the resumed run: no error
+  merged = ckpt_lib.Checkpointer(str(tmp_path / "merged"))
+  assert merged.all_steps() == [4]
+  restored, _, metadata = merged.restore({"params": {"w": jax.ShapeDtypeStruct((2,), np.float32)}})
+  np.testing.assert_array_equal(restored["params"]["w"], [0, 1])
+  assert metadata == {"step": 4, "merged_lora": True}
 
 
 def test_unknown_override_stops_before_any_work(spec, tmp_path):

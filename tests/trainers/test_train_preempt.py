@@ -1,0 +1,175 @@
+"""Preemption and fatal errors of `python -m trainers.train` (issue 12 points 2 and 4).
+
+SIGTERM / SIGINT: every process saves a checkpoint at one agreed step and exits 0 with a line
+saying so; re-running continues with the losses of an uninterrupted run. A corrupt image (no
+skip_bad_examples): every process exits 1 promptly and prints the cause, on one process and on
+two (gloo collectives, as tests/trainers/test_train_multihost.py)."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from big_paligemma import checkpoint as ckpt_lib
+from tests import data_fixtures
+from tests.trainers import test_train_multihost as multihost
+from tests.trainers.test_train_smoke import read_losses
+from tests.trainers.test_train_smoke import write_run
+
+REPO = multihost.REPO
+TIMEOUT_S = 300
+STOPPED = re.compile(r"Stopped by (SIG\w+) at step (\d+): process (\d+) of (\d+) saved checkpoint")
+CAUSE = "Pre-processing failed for example"
+
+
+def _env() -> dict:
+  return dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
+              JAX_DEFAULT_MATMUL_PRECISION="highest")
+
+
+def _start(flags: list[str], log_path) -> tuple[subprocess.Popen, object]:
+  log = open(log_path, "w")
+  proc = subprocess.Popen([sys.executable, "-m", "trainers.train", *flags], env=_env(), cwd=REPO,
+                          stdout=log, stderr=subprocess.STDOUT)
+  return proc, log
+
+
+def _logged_steps(workdir) -> int:
+  """The highest step in workdir/metrics.jsonl so far (0 if none); a line being written is skipped."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return 0
+  steps = [0]
+  with open(path) as f:
+    for line in f:
+      try:
+        steps.append(json.loads(line).get("step", 0))
+      except json.JSONDecodeError:
+        pass
+  return max(steps)
+
+
+def _signal_after(procs, workdir, step: int, sig: int, targets) -> None:
+  """Sends `sig` to `targets` (of `procs`) once workdir's metrics show `step`."""
+  deadline = time.monotonic() + TIMEOUT_S
+  while _logged_steps(workdir) < step:
+    assert all(p.poll() is None for p in procs), "the run ended before it was signalled"
+    assert time.monotonic() < deadline, f"no step {step} after {TIMEOUT_S} s"
+    time.sleep(0.1)
+  for proc in targets:
+    proc.send_signal(sig)
+
+
+def _read(path) -> str:
+  with open(path) as f:
+    return f.read()
+
+
+def _finish(procs, logs, timeout: float = TIMEOUT_S) -> list[int]:
+  """Return codes; a process still running after `timeout` fails the test (after killing all)."""
+  deadline = time.monotonic() + timeout
+  try:
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+      time.sleep(0.2)
+    codes = [p.poll() for p in procs]
+  finally:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+      proc.wait()
+    for log in logs:
+      log.close()
+  assert None not in codes, f"still running after {timeout} s (a hang): {codes}"
+  return codes
+
+
+def _interrupt(flags, workdir, log_path, at_step: int, sig: int) -> int:
+  """Runs the trainer, sends `sig` once step `at_step` is logged; -> the step it stopped at."""
+  proc, log = _start([*flags, "--workdir", str(workdir)], log_path)
+  try:
+    _signal_after([proc], workdir, at_step, sig, [proc])
+  finally:
+    (code,) = _finish([proc], [log])
+  out = _read(log_path)
+  assert code == 0, out[-4000:]
+  (match,) = STOPPED.findall(out)
+  assert match[0] == signal.Signals(sig).name
+  return int(match[1])
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigint_save_and_resume_exactly(tmp_path):
+  steps = 150
+  flags = ["--config", write_run(tmp_path / "files") + f",steps={steps},ckpt_every=1000"]
+  run = tmp_path / "run"
+  stop1 = _interrupt(flags, run, tmp_path / "1.log", 3, signal.SIGTERM)
+  assert 3 <= stop1 < steps
+  assert ckpt_lib.Checkpointer(str(run / "ckpt")).all_steps() == [stop1]
+  stop2 = _interrupt(flags, run, tmp_path / "2.log", stop1 + 3, signal.SIGINT)
+  assert "Resumed from step" in _read(tmp_path / "2.log")
+  assert stop1 + 3 <= stop2 < steps
+  assert ckpt_lib.Checkpointer(str(run / "ckpt")).all_steps() == [stop1, stop2]
+  for name, workdir in (("3", run), ("ref", tmp_path / "ref")):  # resume to the end; reference
+    proc, log = _start([*flags, "--workdir", str(workdir)], tmp_path / f"{name}.log")
+    assert _finish([proc], [log]) == [0], _read(tmp_path / f"{name}.log")[-4000:]
+  want, got = read_losses(tmp_path / "ref"), read_losses(run)
+  assert sorted(want) == sorted(got) == list(range(1, steps + 1))
+  for step in range(1, steps + 1):
+    assert got[step] == want[step], (step, got[step], want[step])
+
+
+def _two_processes(tmp_path, flags, name):
+  log_paths = [tmp_path / f"{name}_{i}.log" for i in range(2)]
+  logs = [open(p, "w") for p in log_paths]
+  return multihost._start_processes(flags, logs), logs, log_paths  # pylint: disable=protected-access
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("targets", [[1], [0, 1]], ids=["one_host", "both_hosts"])
+def test_two_processes_stop_at_the_same_step(tmp_path, targets):
+  flags = ["--config", write_run(tmp_path / "files") + ",steps=2000,ckpt_every=1000",
+           f"--config.mesh={multihost.MESH}", "--workdir", str(tmp_path / "run")]
+  procs, logs, log_paths = _two_processes(tmp_path, flags, "run")
+  try:
+    _signal_after(procs, tmp_path / "run", 3, signal.SIGTERM, [procs[i] for i in targets])
+  finally:
+    codes = _finish(procs, logs)
+  outs = [_read(p) for p in log_paths]
+  assert codes == [0, 0], [out[-3000:] for out in outs]
+  stops = [STOPPED.findall(out) for out in outs]
+  assert [len(s) for s in stops] == [1, 1], outs
+  (sig0, step0, pid0, n0), (sig1, step1, pid1, n1) = stops[0][0], stops[1][0]
+  assert (sig0, sig1, pid0, pid1, n0, n1) == ("SIGTERM", "SIGTERM", "0", "1", "2", "2")
+  assert step0 == step1
+  assert ckpt_lib.Checkpointer(str(tmp_path / "run" / "ckpt")).all_steps() == [int(step0)]
+
+
+def _corrupt_run(tmp_path) -> list[str]:
+  spec = write_run(tmp_path / "files")
+  data_fixtures.corrupt_image(str(tmp_path / "files" / "data" / "images" / "3.png"))
+  return ["--config", spec + ",steps=4"]
+
+
+@pytest.mark.slow
+def test_corrupt_image_exits_1_promptly(tmp_path):
+  proc, log = _start([*_corrupt_run(tmp_path), "--workdir", str(tmp_path / "run")],
+                     tmp_path / "run.log")
+  assert _finish([proc], [log]) == [1]
+  out = _read(tmp_path / "run.log")
+  assert CAUSE in out and "data.jsonl:4" in out, out[-4000:]
+
+
+@pytest.mark.slow
+def test_corrupt_image_on_two_processes_stops_both_with_the_cause(tmp_path):
+  flags = [*_corrupt_run(tmp_path), f"--config.mesh={multihost.MESH}",
+           "--workdir", str(tmp_path / "run")]
+  procs, logs, log_paths = _two_processes(tmp_path, flags, "run")
+  codes = _finish(procs, logs, timeout=TIMEOUT_S)
+  outs = [_read(p) for p in log_paths]
+  assert codes == [1, 1], [out[-3000:] for out in outs]
+  for out in outs:
+    assert CAUSE in out and "data.jsonl:4" in out, out[-4000:]

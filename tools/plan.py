@@ -1,0 +1,540 @@
+"""Will it fit? Compiles the trainer's own train step (or the evaluators' decode) for a TPU slice on
+any CPU machine and reports memory per chip, FLOPs, collectives and a roofline step time.
+
+  python -m tools.plan --config configs/transfer/docvqa.py:res=224,model=pg2_3b --topology v5e:4x4
+  python -m tools.plan --config ... --topology v5e:2x2 --search     # largest batch per remat
+  python -m tools.plan --config ... --topology v5e:4x4 --decode     # the evaluators' decode
+  python -m tools.plan --config ... --topology local                # the devices of this machine
+
+Named topologies (`v4:2x2x1`, `v5e:4x4`, `v5p:2x2x2`, `v6e:4x4`) come from libtpu's compile-only
+client (`pip install -r requirements-tpu.txt`; no TPU needed): the real TPU compiler runs on the CPU.
+What is compiled is what `trainers.train` runs: the same model config (its "auto" fields chosen for
+the topology's backend, models/build.BACKEND_CHOICES), optimizer, mesh (over the topology's devices), parameter and optimizer-state shardings, donation and `jit_train_step`; only
+the data is abstract: the batch shapes come from the config's pp spec (`tolen` text length,
+`resize` image size, the kept model fields) and its batch size, without reading any data. The
+schedule's length (which needs the dataset size) is a stand-in: it changes no shape.
+
+Reported per chip: parameters, optimizer state and batch (their shards), the compiler's temporaries,
+the total (arguments + outputs - donated + temporaries + code) against the chip's HBM, and FITS /
+DOES NOT FIT (a compile-time HBM OOM is reported, not raised); the matmul FLOPs of the compiled
+HLO (dots and convolutions, loop bodies times their trip counts) against the model FLOPs that the
+trainer logs (trainers/logging.py: their ratio is the remat overhead); the bytes of the collectives
+in the compiled HLO (all-gather, reduce-scatter, all-reduce, all-to-all, collective-permute: the
+larger of each op's operands and result, times the trip counts of the loops around it); and a
+roofline: step time = max(compiled FLOPs / peak, HBM traffic / HBM bandwidth, collective bytes /
+ICI bandwidth), where HBM traffic sums the operands and results of the top-level ops (a fusion is
+one op), and MFU = model FLOPs / (step time x peak). The roofline assumes perfect overlap: a lower
+bound on the step time, an upper bound on MFU. (XLA's own cost analysis counts a loop body once,
+so a scanned model would look cheaper than it is; hence the HLO is read here.)
+
+Chip figures (CHIPS, per chip; a topology whose devices are TensorCores divides them per device):
+  v4:  275 TFLOP/s bf16, 32 GiB HBM, 1200 GB/s  (cloud.google.com/tpu/docs/v4); ICI 6 links x 50
+       GB/s = 300 GB/s (Jouppi et al., "TPU v4: An Optically Reconfigurable Supercomputer", 2023).
+  v5e: 197 TFLOP/s, 16 GB HBM of which libtpu's compiler allots 15.75 GiB, 819 GB/s, ICI 400 GB/s
+       bidirectional (cloud.google.com/tpu/docs/v5e).
+  v5p: 459 TFLOP/s, 95 GiB, 2765 GB/s, ICI 1200 GB/s bidirectional (cloud.google.com/tpu/docs/v5p).
+  v6e: 918 TFLOP/s, 32 GB, 1638 GB/s, ICI 800 GB/s bidirectional (cloud.google.com/tpu/docs/v6e).
+  local: peak FLOP/s from trainers/logging.PEAK_FLOPS by device kind, HBM from the device's
+       memory_stats; no bandwidth figures (that term of the roofline is left out).
+"""
+import argparse
+import dataclasses
+import importlib.util
+import math
+import os
+import re
+import sys
+import time
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from big_paligemma import config as config_lib
+from big_paligemma import decode
+from big_paligemma import sharding as sharding_lib
+from big_paligemma.models import build
+from evaluators import common as eval_common
+import pp as pp_lib
+from trainers import logging as log_lib
+from trainers import train as train_lib
+
+GIB = 2**30
+REQUIREMENTS_TPU = "requirements-tpu.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Chip:
+  """One chip's figures (see the module docstring for their sources)."""
+  name: str
+  peak_flops: float | None  # bf16 FLOP/s
+  hbm_bytes: float | None
+  hbm_bw: float | None  # bytes/s
+  ici_bw: float | None  # bytes/s, bidirectional, per chip
+
+  def per_device(self, devices_per_chip: int) -> "Chip":
+    div = lambda v: None if v is None else v / devices_per_chip  # noqa: E731
+    return Chip(self.name, div(self.peak_flops), div(self.hbm_bytes), div(self.hbm_bw),
+                div(self.ici_bw))
+
+
+CHIPS = {
+    "v4": Chip("TPU v4", 275e12, 32 * GIB, 1200e9, 300e9),
+    "v5e": Chip("TPU v5e", 197e12, 15.75 * GIB, 819e9, 400e9),
+    "v5p": Chip("TPU v5p", 459e12, 95 * GIB, 2765e9, 1200e9),
+    "v6e": Chip("TPU v6e", 918e12, 32e9, 1638e9, 800e9),
+}
+# The policies that --search tries: (decoder remat_policy, vision tower remat_policy).
+REMAT = {"none": ("none", "none"), "dots": ("dots", "dots_saveable"),
+         "full": ("full", "nothing_saveable")}
+COLLECTIVES = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
+_DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "bf16": 2, "f16": 2, "s32": 4,
+                "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8}
+
+
+class PlanError(ValueError):
+  """A topology or config that cannot be planned; the message says why and what to do."""
+
+
+# ----------------------------------------------------------------------------- devices
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+  name: str
+  devices: tuple
+  chip: Chip  # per device
+
+
+def topology(name: str) -> Topology:
+  """`local` or `<gen>:<AxB[xC]>` (gen in CHIPS) -> its devices and per-device chip figures."""
+  if name == "local":
+    return Topology("local", tuple(jax.devices()), local_chip(jax.devices()[0]))
+  gen, _, dims = name.partition(":")
+  if gen not in CHIPS or not re.fullmatch(r"\d+(x\d+){1,2}", dims):
+    raise PlanError(f"--topology {name!r}: use 'local' or <gen>:<AxB[xC]> with gen in "
+                    f"{sorted(CHIPS)}, e.g. v5e:4x4 or v5p:2x2x2.")
+  if importlib.util.find_spec("libtpu") is None:
+    raise PlanError(f"--topology {name!r} compiles with libtpu, which is not installed: "
+                    f"pip install -r {REQUIREMENTS_TPU} (no TPU needed), or use --topology local.")
+  # Compile-only: no chip to guard, so another process holding libtpu's lock file is no obstacle.
+  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+  from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
+  devices = tuple(topologies.get_topology_desc(topology_name=name, platform="tpu").devices)
+  chips = math.prod(int(d) for d in dims.split("x"))
+  return Topology(name, devices, CHIPS[gen].per_device(max(1, len(devices) // chips)))
+
+
+def local_chip(device) -> Chip:
+  stats = device.memory_stats() or {}
+  return Chip(device.device_kind, log_lib.PEAK_FLOPS.get(device.device_kind),
+              stats.get("bytes_limit"), None, None)
+
+
+# ----------------------------------------------------------------------------- batch shapes
+
+@dataclasses.dataclass(frozen=True)
+class BatchShape:
+  """What a pp spec outputs to the model: text length, image size, images per example (0: one
+  "image", else "images" [M, ...])."""
+  text_len: int
+  res: int
+  num_images: int
+  fields: tuple[str, ...]
+
+
+def batch_shape(spec: str, key: str) -> BatchShape:
+  """The model fields of the pp `spec` (config key `key`): `tolen(N, key="text")`, the first
+  `resize(R)`, `stack_images` (images) and `keep(...)`."""
+  ops = pp_lib.parse_spec(spec)
+  text_len = [op.args[0] for op in ops if op.name == "tolen" and op.kwargs.get("key") == "text"]
+  res = [op.args[0] for op in ops if op.name == "resize"]
+  if not text_len or not res:
+    raise PlanError(f"{key}: no tolen(N, key=\"text\") or resize(R) op, so the batch shape is "
+                    "unknown; give the texts a fixed length and the images a fixed size.")
+  stacks = [op for op in ops if op.name == "stack_images"]
+  num_images = len(stacks[0].args[0]) if stacks and stacks[0].args else int(bool(stacks))
+  keep = [op for op in ops if op.name == "keep"]
+  fields = tuple(keep[-1].args) if keep else build.DEVICE_KEYS
+  res = res[0][0] if isinstance(res[0], (list, tuple)) else res[0]
+  return BatchShape(int(text_len[-1]), int(res), num_images,
+                    tuple(f for f in fields if f in build.DEVICE_KEYS))
+
+
+def abstract_batch(shape: BatchShape, batch_size: int, sharding) -> dict[str, Any]:
+  """ShapeDtypeStructs of a global batch (images float32, texts and masks int32)."""
+  out = {}
+  for field in shape.fields:
+    if field == "image":
+      dims, dtype = (batch_size, shape.res, shape.res, 3), jnp.float32
+    elif field == "images":
+      dims, dtype = (batch_size, max(1, shape.num_images), shape.res, shape.res, 3), jnp.float32
+    else:
+      dims, dtype = (batch_size, shape.text_len), jnp.int32
+    out[field] = jax.ShapeDtypeStruct(dims, dtype, sharding=sharding)
+  return out
+
+
+# ----------------------------------------------------------------------------- compiling
+
+@dataclasses.dataclass
+class Report:
+  """What one compile says, per device (bytes, FLOPs, seconds)."""
+  what: str
+  topology: str
+  batch_size: int
+  chip: Chip
+  fits: bool
+  params: float = 0.0
+  opt_state: float = 0.0
+  batch: float = 0.0
+  temporaries: float = 0.0
+  total: float = 0.0
+  compiled_flops: float = 0.0
+  model_flops: float = 0.0
+  bytes_accessed: float = 0.0
+  collectives: dict[str, float] = dataclasses.field(default_factory=dict)
+  compile_s: float = 0.0
+  error: str = ""
+
+  @property
+  def roofline(self) -> dict[str, float]:
+    """Seconds per step of each bound the chip figures allow (compute, memory, collectives)."""
+    c, out = self.chip, {}
+    if c.peak_flops and self.compiled_flops:
+      out["compute"] = self.compiled_flops / c.peak_flops
+    if c.hbm_bw and self.bytes_accessed:
+      out["memory"] = self.bytes_accessed / c.hbm_bw
+    if c.ici_bw and self.collectives:
+      out["collectives"] = sum(self.collectives.values()) / c.ici_bw
+    return out
+
+  @property
+  def step_s(self) -> float | None:
+    return max(self.roofline.values()) if self.roofline else None
+
+  @property
+  def mfu(self) -> float | None:
+    if not (self.step_s and self.chip.peak_flops and self.model_flops):
+      return None
+    return self.model_flops / (self.step_s * self.chip.peak_flops)
+
+
+def per_device_bytes(abstract: Any) -> float:
+  """Bytes of one device's shards of a tree of ShapeDtypeStructs carrying shardings."""
+  total = 0
+  for leaf in jax.tree.leaves(abstract):
+    shape = leaf.sharding.shard_shape(leaf.shape) if leaf.sharding is not None else leaf.shape
+    total += math.prod(shape) * jnp.dtype(leaf.dtype).itemsize
+  return float(total)
+
+
+def _is_oom(error: Exception) -> bool:
+  text = str(error)
+  return any(s in text for s in ("RESOURCE_EXHAUSTED", "HbmOom", "Ran out of memory",
+                                 "exceeds the memory", "Exceeded hbm capacity"))
+
+
+def compile_report(report: Report, jitted, *args) -> Report:
+  """Lowers and compiles `jitted(*args)`; fills the memory, FLOPs and collectives of `report`
+  (a compile-time out-of-memory error gives fits=False with the compiler's message)."""
+  start = time.perf_counter()
+  try:
+    compiled = jitted.lower(*args).compile()
+  except Exception as e:  # pylint: disable=broad-except  (XlaRuntimeError has no stable type)
+    if not _is_oom(e):
+      raise
+    report.compile_s = time.perf_counter() - start
+    report.fits, report.error = False, str(e).strip().splitlines()[0][:400]
+    used = (re.search(r"Used ([\d.]+)([GMK]) of [\d.]+[GMK] hbm", str(e)) or
+            re.search(r"\(([\d.]+)([GMK])\) exceeds available HBM", str(e)))
+    if used:
+      report.total = float(used.group(1)) * {"G": GIB, "M": 2**20, "K": 2**10}[used.group(2)]
+    return report
+  report.compile_s = time.perf_counter() - start
+  mem = compiled.memory_analysis()
+  report.temporaries = float(mem.temp_size_in_bytes)
+  report.total = float(mem.argument_size_in_bytes + mem.output_size_in_bytes
+                       - mem.alias_size_in_bytes + mem.temp_size_in_bytes
+                       + mem.generated_code_size_in_bytes)
+  stats = hlo_stats(compiled.as_text())
+  report.compiled_flops, report.bytes_accessed = stats.matmul_flops, stats.traffic
+  report.collectives = stats.collectives
+  hbm = report.chip.hbm_bytes
+  report.fits = hbm is None or report.total <= hbm
+  return report
+
+
+# ----------------------------------------------------------------------------- the compiled HLO
+
+_HEADER = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$")
+_INSTR = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+)\s*=\s*(.*?)\s+([\w\-]+)\((.*)$")
+_SHAPE = re.compile(r"\b(pred|[suf]\d+|bf16|c64)\[([\d,]*)\]")
+_NO_TRAFFIC = ("parameter", "get-tuple-element", "tuple", "constant", "bitcast", "while",
+               "conditional", "call", "after-all", "partition-id", "replica-id")
+
+
+def _dims(shape_text: str) -> list[int]:
+  m = _SHAPE.search(shape_text)
+  return [int(d) for d in m.group(2).split(",") if d] if m else []
+
+
+def _bytes(shape_text: str) -> int:
+  return sum(_DTYPE_BYTES.get(dt, 4) * math.prod(int(d) for d in dims.split(",") if d)
+             for dt, dims in _SHAPE.findall(shape_text))
+
+
+@dataclasses.dataclass
+class HloStats:
+  """Per device and step: matmul FLOPs (dots and convolutions), HBM traffic (the operands and
+  results of the top-level ops, fusions as one op) and {collective: bytes}."""
+  matmul_flops: float = 0.0
+  traffic: float = 0.0
+  collectives: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _matmul_flops(op: str, out: str, args: str, shapes: dict[str, str]) -> float:
+  names = re.findall(r"%([\w.\-]+)", args.split(")")[0])
+  if len(names) < 2 or names[0] not in shapes or names[1] not in shapes:
+    return 0.0
+  out_elems = math.prod(_dims(out))
+  if op == "dot":
+    lhs = _dims(shapes[names[0]])
+    m = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", args)
+    k = math.prod(lhs[int(d)] for d in m.group(1).split(",") if d) if m else 1
+    return 2.0 * out_elems * k
+  # A convolution: each output element reads `i` input features at each window tap. The TPU
+  # compiler writes a batched matmul's batch dims as window dims that are padded, lhs-dilated or
+  # reversed, where one tap per output is real; a plain window (the patch embedding) counts whole.
+  labels = re.search(r"dim_labels=\w+_(\w+)->", args)
+  rhs = _dims(shapes[names[1]])
+  if not labels or "i" not in labels.group(1) or len(rhs) != len(labels.group(1)):
+    return 0.0
+  window = re.search(r"window=\{([^}]*)\}", args)
+  fields = dict(f.split("=", 1) for f in window.group(1).split()) if window else {}
+  size = [int(v) for v in fields["size"].split("x")] if "size" in fields else []
+  per_dim = lambda key, plain: fields.get(key, "x".join([plain] * len(size))).split("x")  # noqa: E731
+  taps = math.prod(w for w, pad, dil, rev in zip(size, per_dim("pad", "0_0"),
+                                                  per_dim("lhs_dilate", "1"),
+                                                  per_dim("rhs_reversal", "0"))
+                   if pad == "0_0" and dil == "1" and rev == "0")
+  return 2.0 * out_elems * rhs[labels.group(1).index("i")] * taps
+
+
+def hlo_stats(hlo: str) -> HloStats:
+  """HloStats of a compiled module's text. A while loop's body counts its trip count times (the
+  known_trip_count, else the largest integer constant of its condition); an async collective
+  counts once (its copies in the start/done fusions share a channel_id)."""
+  comps: dict[str, list[tuple]] = {}
+  entry = name = None
+  for line in hlo.splitlines():
+    header = _HEADER.match(line)
+    if header and not line.startswith(" "):
+      name = header.group(1)
+      comps[name] = []
+      entry = name if line.startswith("ENTRY") else entry
+      continue
+    instr = _INSTR.match(line) if name else None
+    if instr:
+      comps[name].append(instr.groups())
+  stats, seen = HloStats(), set()
+
+  def trips(line_args: str) -> int:
+    known = re.search(r'"known_trip_count":\{"n":"(\d+)"', line_args)
+    if known:
+      return int(known.group(1))
+    cond = re.search(r"condition=%([\w.\-]+)", line_args)
+    consts = [int(m.group(1)) for _, _, op, a in comps.get(cond.group(1) if cond else "", ())
+              for m in [re.match(r"(\d+)\)", a)] if op == "constant" and m]
+    return max(consts, default=1)
+
+  def visit(comp: str, times: float, fused: bool, depth: int = 0) -> None:
+    body = comps.get(comp, [])
+    shapes = {n: out for n, out, _, _ in body}
+    for n, out, op, args in body:
+      if op in ("dot", "convolution"):
+        stats.matmul_flops += times * _matmul_flops(op, out, args, shapes)
+      coll = next((c for c in COLLECTIVES if op in (c, c + "-start")), None)
+      channel = re.search(r"channel_id=(\d+)", args)
+      if coll and not (channel and channel.group(1) in seen):
+        seen.add(channel.group(1) if channel else None)
+        operands = sum(_bytes(shapes.get(a, "")) for a in re.findall(r"%([\w.\-]+)",
+                                                                      args.split(")")[0]))
+        stats.collectives[coll] = stats.collectives.get(coll, 0.0) + times * max(
+            _bytes(out), operands)
+      if not fused and op not in _NO_TRAFFIC and not coll:
+        operands = re.findall(r"%([\w.\-]+)", args.split("), ")[0])
+        stats.traffic += times * (_bytes(out) + sum(_bytes(shapes.get(a, "")) for a in operands))
+      if depth > 64:
+        continue
+      if op == "while":
+        loop = re.search(r"body=%([\w.\-]+)", args)
+        if loop:
+          visit(loop.group(1), times * trips(args), False, depth + 1)
+      for callee in re.findall(r"calls=%([\w.\-]+)", args):
+        visit(callee, times, fused or op == "fusion", depth + 1)
+      for branches in re.findall(r"branch_computations=\{([^}]*)\}", args):
+        for callee in re.findall(r"%([\w.\-]+)", branches):
+          visit(callee, times, fused, depth + 1)
+
+  if entry is not None:
+    visit(entry, 1.0, False)
+  return stats
+
+
+# ----------------------------------------------------------------------------- train and decode
+
+STAND_IN_STEPS_PER_EPOCH = 1000  # for the schedule's length only: it changes no shape
+
+
+def plan_train(config, topo: Topology, batch_size: int | None = None) -> Report:
+  """Compiles `trainers.train`'s step for `config` (at `batch_size`, default its own) on `topo`."""
+  batch_size = batch_size or config.input.batch_size
+  mesh = train_lib.build_mesh(config, topo.devices)
+  sharding_lib.check_batch_size(mesh, batch_size, "the batch size")
+  model_cfg = build.model_config(config, topo.devices[0].platform)
+  model = build.make_model(model_cfg)
+  plan = train_lib.make_plan(config, STAND_IN_STEPS_PER_EPOCH * config.input.batch_size)
+  tx, lr_fn = train_lib.build_optimizer(config, model_cfg, plan)
+  abstract, shardings = train_lib.abstract_state(config, model_cfg, tx, mesh)
+  step = train_lib.build_train_step(config, model, tx, lr_fn, shardings, mesh)
+  shape = batch_shape(config.input.pp, "config.input.pp")
+  batch = abstract_batch(shape, batch_size, sharding_lib.batch_sharding(mesh))
+  flops = log_lib.train_flops_per_example(model_cfg, build.abstract_params(model_cfg),
+                                          shape.text_len, max(1, shape.num_images))
+  n = len(topo.devices)
+  report = Report("train step", topo.name, batch_size, topo.chip, True,
+                  params=per_device_bytes(abstract.params),
+                  opt_state=per_device_bytes(abstract.opt_state) + per_device_bytes(abstract.lora),
+                  batch=per_device_bytes(batch), model_flops=flops * batch_size / n)
+  return compile_report(report, step, abstract, batch)
+
+
+def plan_decode(config, topo: Topology) -> list[Report]:
+  """Compiles the decode (prefill + token loop, `decode.generate`) of every decoding eval of
+  `config` (those with max_decode_len) at its batch size, params sharded as in training."""
+  mesh = train_lib.build_mesh(config, topo.devices)
+  model_cfg = build.model_config(config, topo.devices[0].platform)
+  model = build.make_model(model_cfg)
+  p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
+  params = sharding_lib.with_shardings(build.abstract_params(model_cfg), p_shardings)
+  reports = []
+  for name, cfg in (config.get("evals") or {}).items():
+    if not cfg.get("max_decode_len"):
+      continue
+    kwargs, _ = eval_common.sampler_kwargs(cfg.get("sampler", "greedy"))
+    shape = batch_shape(cfg.pp, f"evals.{name}.pp")
+    batch = abstract_batch(shape, cfg.batch_size, sharding_lib.batch_sharding(mesh))
+    fn = jax.jit(lambda p, b, kw=kwargs, n=cfg.max_decode_len: decode.generate(
+        model, p, b, max_decode_len=n, **kw).tokens)
+    report = Report(f"decode {name} ({cfg.max_decode_len} tokens)", topo.name, cfg.batch_size,
+                    topo.chip, True, params=per_device_bytes(params),
+                    batch=per_device_bytes(batch))
+    reports.append(compile_report(report, fn, params, batch))
+  return reports
+
+
+def set_remat(config, policy: str) -> None:
+  """Both towers' remat policies (REMAT) on a preset or explicit model config."""
+  target = config.model.overrides if config.model.get("preset") else config.model
+  with config.unlocked():
+    for tower, value in zip(("llm", "img"), REMAT[policy]):
+      fields = target.get(tower) or {}
+      target[tower] = {**(fields.to_dict() if hasattr(fields, "to_dict") else fields),
+                       "remat_policy": value}
+
+
+def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16) -> Report | None:
+  """The largest global batch (a multiple of the devices) that fits with remat `policy`: doubling,
+  then bisection. None when even one row per device does not fit."""
+  set_remat(config, policy)
+  step = len(topo.devices)
+  best, lo, hi = None, 0, None
+  size = step
+  while hi is None and size <= limit:
+    report = plan_train(config, topo, size)
+    if report.fits:
+      best, lo, size = report, size, size * 2
+    else:
+      hi = size
+  while hi is not None and hi - lo > step:
+    mid = (lo + hi) // 2 // step * step
+    report = plan_train(config, topo, mid)
+    best, lo, hi = (report, mid, hi) if report.fits else (best, lo, mid)
+  return best
+
+
+# ----------------------------------------------------------------------------- output
+
+def _gib(value: float) -> str:
+  return f"{value / GIB:.2f} GiB" if value >= GIB / 10 else f"{value / 2**20:.1f} MiB"
+
+
+def format_report(r: Report) -> str:
+  """The report as a few lines of text."""
+  hbm = f" of {_gib(r.chip.hbm_bytes)}" if r.chip.hbm_bytes else ""
+  verdict = "FITS" if r.fits else "DOES NOT FIT"
+  head = (f"{r.what} on {r.topology} ({r.chip.name}), global batch {r.batch_size}: {verdict} "
+          f"({_gib(r.total)}{hbm} per chip; compiled in {r.compile_s:.0f} s)")
+  lines = [head]
+  if r.error:
+    lines.append(f"  compiler: {r.error}")
+    return "\n".join(lines)
+  lines.append(f"  per chip: params {_gib(r.params)}, optimizer state {_gib(r.opt_state)}, "
+               f"batch {_gib(r.batch)}, temporaries {_gib(r.temporaries)}, total {_gib(r.total)}")
+  if r.model_flops:
+    lines.append(f"  FLOPs per chip: compiled {r.compiled_flops:.3g}, model {r.model_flops:.3g} "
+                 f"(remat overhead {r.compiled_flops / r.model_flops:.2f}x)")
+  else:
+    lines.append(f"  FLOPs per chip: compiled {r.compiled_flops:.3g}")
+  coll = ", ".join(f"{k} {_gib(v)}" for k, v in sorted(r.collectives.items())) or "none"
+  lines.append(f"  collectives per chip per step: {coll}")
+  if r.step_s:
+    bounds = ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in r.roofline.items())
+    mfu = f", MFU {100 * r.mfu:.1f}%" if r.mfu is not None else ""
+    lines.append(f"  roofline: step {1e3 * r.step_s:.1f} ms ({bounds}){mfu}")
+  return "\n".join(lines)
+
+
+def parse_flags(argv: Sequence[str]):
+  parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--config", required=True, help="FILE.py[:arg], e.g. docvqa.py:res=448")
+  parser.add_argument("--topology", default="local",
+                      help="local, or <gen>:<AxB[xC]> with gen in " + ", ".join(sorted(CHIPS)))
+  parser.add_argument("--search", action="store_true",
+                      help="the largest global batch that fits for each remat policy")
+  parser.add_argument("--decode", action="store_true", help="the evaluators' decode instead")
+  flags, rest = parser.parse_known_args(argv)
+  try:
+    return flags, config_lib.parse_overrides(rest)
+  except config_lib.ConfigError as e:
+    parser.error(str(e))
+
+
+def main(argv: Sequence[str] | None = None) -> list[Report]:
+  flags, overrides = parse_flags(sys.argv[1:] if argv is None else argv)
+  config = config_lib.load_config(flags.config, overrides)
+  try:
+    topo = topology(flags.topology)
+  except PlanError as e:
+    raise SystemExit(f"error: {e}") from None
+  if flags.decode:
+    reports = plan_decode(config, topo)
+    if not reports:
+      print("config.evals has no decoding eval (none with max_decode_len).")
+  elif flags.search:
+    reports = []
+    for policy in REMAT:
+      best = search_batch(config, topo, policy)
+      print(f"remat {policy}: " + (f"largest global batch {best.batch_size}" if best else
+                                   "not even one example per device fits"), flush=True)
+      reports += [best] if best else []
+  else:
+    reports = [plan_train(config, topo)]
+  for r in reports:
+    print(format_report(r), flush=True)
+  return reports
+
+
+if __name__ == "__main__":
+  main()
