@@ -52,6 +52,7 @@ import jax.numpy as jnp
 
 from big_paligemma import config as config_lib
 from big_paligemma import decode
+from big_paligemma import fs
 from big_paligemma import sharding as sharding_lib
 from big_paligemma.models import build
 from evaluators import common as eval_common
@@ -84,9 +85,8 @@ CHIPS = {
     "v5p": Chip("TPU v5p", 459e12, 95 * GIB, 2765e9, 1200e9),
     "v6e": Chip("TPU v6e", 918e12, 32e9, 1638e9, 800e9),
 }
-# The policies that --search tries: (decoder remat_policy, vision tower remat_policy).
-REMAT = {"none": ("none", "none"), "dots": ("dots", "dots_saveable"),
-         "full": ("full", "nothing_saveable")}
+# The policies that --search tries, on both towers (the names of models/choices.py).
+REMAT = ("none", "dots_saveable", "nothing_saveable")
 COLLECTIVES = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
 _DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "bf16": 2, "f16": 2, "s32": 4,
                 "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8}
@@ -195,6 +195,7 @@ class Report:
   collectives: dict[str, float] = dataclasses.field(default_factory=dict)
   compile_s: float = 0.0
   error: str = ""
+  hlo: str = ""  # the compiled module's text
 
   @property
   def roofline(self) -> dict[str, float]:
@@ -256,7 +257,8 @@ def compile_report(report: Report, jitted, *args) -> Report:
   report.total = float(mem.argument_size_in_bytes + mem.output_size_in_bytes
                        - mem.alias_size_in_bytes + mem.temp_size_in_bytes
                        + mem.generated_code_size_in_bytes)
-  stats = hlo_stats(compiled.as_text())
+  report.hlo = compiled.as_text()
+  stats = hlo_stats(report.hlo)
   report.compiled_flops, report.bytes_accessed = stats.matmul_flops, stats.traffic
   report.collectives = stats.collectives
   hbm = report.chip.hbm_bytes
@@ -347,7 +349,12 @@ def hlo_stats(hlo: str) -> HloStats:
               for m in [re.match(r"(\d+)\)", a)] if op == "constant" and m]
     return max(consts, default=1)
 
-  def visit(comp: str, times: float, fused: bool, depth: int = 0) -> None:
+  def per_iteration(shape_text: str, trip: int) -> float:
+    # A loop body reads and writes one layer's slice of a stacked [L, ...] buffer per iteration.
+    dims = _dims(shape_text)
+    return _bytes(shape_text) / (trip if trip > 1 and dims and dims[0] == trip else 1)
+
+  def visit(comp: str, times: float, fused: bool, depth: int = 0, trip: int = 1) -> None:
     body = comps.get(comp, [])
     shapes = {n: out for n, out, _, _ in body}
     for n, out, op, args in body:
@@ -363,18 +370,20 @@ def hlo_stats(hlo: str) -> HloStats:
             _bytes(out), operands)
       if not fused and op not in _NO_TRAFFIC and not coll:
         operands = re.findall(r"%([\w.\-]+)", args.split("), ")[0])
-        stats.traffic += times * (_bytes(out) + sum(_bytes(shapes.get(a, "")) for a in operands))
+        stats.traffic += times * (per_iteration(out, trip) + sum(
+            per_iteration(shapes.get(a, ""), trip) for a in operands))
       if depth > 64:
         continue
       if op == "while":
         loop = re.search(r"body=%([\w.\-]+)", args)
         if loop:
-          visit(loop.group(1), times * trips(args), False, depth + 1)
+          n = trips(args)
+          visit(loop.group(1), times * n, False, depth + 1, n)
       for callee in re.findall(r"calls=%([\w.\-]+)", args):
-        visit(callee, times, fused or op == "fusion", depth + 1)
+        visit(callee, times, fused or op == "fusion", depth + 1, trip)
       for branches in re.findall(r"branch_computations=\{([^}]*)\}", args):
         for callee in re.findall(r"%([\w.\-]+)", branches):
-          visit(callee, times, fused, depth + 1)
+          visit(callee, times, fused, depth + 1, trip)
 
   if entry is not None:
     visit(entry, 1.0, False)
@@ -434,13 +443,14 @@ def plan_decode(config, topo: Topology) -> list[Report]:
 
 
 def set_remat(config, policy: str) -> None:
-  """Both towers' remat policies (REMAT) on a preset or explicit model config."""
+  """Both towers' remat policy (one of models/choices.py's names) on a preset or explicit model
+  config."""
   target = config.model.overrides if config.model.get("preset") else config.model
   with config.unlocked():
-    for tower, value in zip(("llm", "img"), REMAT[policy]):
+    for tower in ("llm", "img"):
       fields = target.get(tower) or {}
       target[tower] = {**(fields.to_dict() if hasattr(fields, "to_dict") else fields),
-                       "remat_policy": value}
+                       "remat_policy": policy}
 
 
 def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16) -> Report | None:
@@ -504,6 +514,8 @@ def parse_flags(argv: Sequence[str]):
   parser.add_argument("--search", action="store_true",
                       help="the largest global batch that fits for each remat policy")
   parser.add_argument("--decode", action="store_true", help="the evaluators' decode instead")
+  parser.add_argument("--hlo_out", default=None,
+                      help="also write each compiled module's text to HLO_OUT.<n>.txt")
   flags, rest = parser.parse_known_args(argv)
   try:
     return flags, config_lib.parse_overrides(rest)
@@ -531,8 +543,10 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
       reports += [best] if best else []
   else:
     reports = [plan_train(config, topo)]
-  for r in reports:
+  for i, r in enumerate(reports):
     print(format_report(r), flush=True)
+    if flags.hlo_out and r.hlo:
+      fs.write_bytes(f"{flags.hlo_out}.{i}.txt", r.hlo.encode())
   return reports
 
 
