@@ -81,10 +81,12 @@ def _gemma_decoder(module) -> gemma.Gemma | None:
   return llm if isinstance(llm, gemma.Gemma) else None
 
 
-def _on_cpu(params: Any) -> bool:
+def _on_cpu(params: Any, platform: str | None = None) -> bool:
   """Whether decoding takes the XLA:CPU layouts of `decode_cpu`: the one place that decides, by
-  the platform of the devices that hold `params` (the default backend for unplaced values), so a
-  decode compiled for a TPU topology on a CPU machine runs the plain model."""
+  `platform` if given, else the platform of the devices that hold `params` (the default backend
+  for unplaced or traced values), so a decode compiled for a TPU topology runs the plain model."""
+  if platform is not None:
+    return platform == "cpu"
   leaf = jax.tree_util.tree_leaves(params)[0]
   try:
     return next(iter(leaf.sharding.device_set)).platform == "cpu"
@@ -107,13 +109,14 @@ def _layer_weights_jit(model, params, rows: int, cpu: bool):
   return decodable(model).apply({"params": params}, rows, cpu, method=_layer_weights)
 
 
-def layer_weights(model: Any, params: dict, rows: int) -> Any:
+def layer_weights(model: Any, params: dict, rows: int, platform: str | None = None) -> Any:
   """The per-layer decoder weights `generate` makes for a token loop of `rows` rows (batch x
   beams), outside the loop: plain slices of the stacked params (on XLA:CPU a
   `decode_cpu.CpuWeights`, for 2+ rows with projections copied to [out, in]). Make them once and
   pass `generate(..., layer_weights=...)` to reuse them over many calls with the same params (an
-  evaluation), saving the copy at every call (~0.15 s per 300 MiB on the 2-core CPU)."""
-  return _layer_weights_jit(model, params, rows, _on_cpu(params))
+  evaluation), saving the copy at every call (~0.15 s per 300 MiB on the 2-core CPU). platform:
+  as in `generate`."""
+  return _layer_weights_jit(model, params, rows, _on_cpu(params, platform))
 
 
 def _logits(module, x, positions, mask, cache, weights, last=None):
@@ -428,7 +431,8 @@ def _generate_jit(model, params, batch, rng, settings: Settings, weights=None, c
 def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = "greedy",
              rng: jax.Array | None = None, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, beam_size: int = 1, length_penalty: float = 0.0,
-             eos_id: int = 1, pad_id: int = 0, layer_weights: tuple | None = None) -> Output:
+             eos_id: int = 1, pad_id: int = 0, layer_weights: Any = None,
+             platform: str | None = None) -> Output:
   """Decodes up to `max_decode_len` tokens after each prompt of `batch`, all inside one jit.
 
   batch: the model's `prepare` input, right-padded ("text" [B,T], "mask_input" [B,T], plus
@@ -438,7 +442,8 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
   shardings. Stops when every row has produced `eos_id`. The compiled function is reused for equal
   shapes, model and settings.
   layer_weights: `layer_weights(model, params, rows)` made once for many calls (None: made at each
-  call).
+  call). platform: the platform the decode runs on ("cpu" takes `decode_cpu`'s layouts; None: the
+  params' devices, or the default backend under an outer jit).
   """
   settings = Settings(max_decode_len=max_decode_len, sampler=sampler, temperature=temperature,
                       top_k=top_k, top_p=top_p, beam_size=beam_size,
@@ -448,4 +453,4 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
   if rng is None:
     rng = jax.random.key(0)
   return _generate_jit(decodable(model), params, batch, rng, settings, layer_weights,
-                       _on_cpu(params))
+                       _on_cpu(params, platform))

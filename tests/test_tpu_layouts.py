@@ -8,7 +8,6 @@ import re
 import jax
 import optax
 import pytest
-from jax.sharding import NamedSharding, PartitionSpec
 
 from big_paligemma import decode, sharding
 from big_paligemma.models import build, gemma, paligemma, siglip
@@ -73,11 +72,10 @@ def _compiled_generate(devices):
   params = _abstract(build.abstract_params(CFG), p_shardings)
   batch = build.dummy_batch(CFG, BATCH, TEXT)
   batch = _abstract(batch, jax.tree.map(lambda _: sharding.batch_sharding(mesh), batch))
-  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype,
-                             sharding=NamedSharding(mesh, PartitionSpec()))
-  assert not decode._on_cpu(params)  # pylint: disable=protected-access
-  return decode._generate_jit.lower(  # pylint: disable=protected-access
-      model, params, batch, rng, decode.Settings(max_decode_len=4), None, False).compile()
+  platform = devices[0].platform  # what tools.plan passes: the params are traced there
+  fn = jax.jit(lambda p, b: decode.generate(model, p, b, max_decode_len=4,
+                                            platform=platform).tokens)
+  return fn.lower(params, batch).compile()
 
 
 def _computations(hlo: str) -> dict[str, list[str]]:

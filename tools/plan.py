@@ -434,7 +434,7 @@ def plan_decode(config, topo: Topology) -> list[Report]:
     shape = batch_shape(cfg.pp, f"evals.{name}.pp")
     batch = abstract_batch(shape, cfg.batch_size, sharding_lib.batch_sharding(mesh))
     fn = jax.jit(lambda p, b, kw=kwargs, n=cfg.max_decode_len: decode.generate(
-        model, p, b, max_decode_len=n, **kw).tokens)
+        model, p, b, max_decode_len=n, platform=topo.devices[0].platform, **kw).tokens)
     report = Report(f"decode {name} ({cfg.max_decode_len} tokens)", topo.name, cfg.batch_size,
                     topo.chip, True, params=per_device_bytes(params),
                     batch=per_device_bytes(batch))
