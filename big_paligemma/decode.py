@@ -3,11 +3,12 @@
 The model is used only through its `prepare`, `embed_tokens` and `decode` methods (PaliGemma,
 Gemma 3, or a plain `gemma.Gemma` wrapped by `GemmaLM`) and `gemma.init_cache`; no model math here.
 When the decoder is a `gemma.Gemma` (`model.llm` or the model itself), its `hidden` and `logits`
-(the two halves of `decode`) are called instead, for speed: the layers run one by one on per-layer
-weights made ONCE per call (`decoder_layers`: sliced out of the stacked params; for the token
-loop of 2+ rows, projections also copied to [out, in] so that each is multiplied on the left of
-the rows, `gemma.weight_lhs_matmul`), outside the token loop, so no step copies any weight; and
-the prompt's logits are computed at each row's last real position only.
+(the two halves of `decode`) are called instead, for speed: the token loop runs the layers one by
+one on per-layer weights made ONCE per call, outside the loop (`layer_weights`), so no step copies
+any weight; and the prompt's logits are computed at each row's last real position only. On XLA:CPU
+(and only there: `_on_cpu` is the one place that decides) the decoder's products take the layouts
+of `decode_cpu` (few-row matmuls with the weight on the left, on [out, in] copies made once);
+accelerators run the model's plain einsums.
 
 Axis letters: B batch, W beams, T prompt length (the `prepare` sequence: image tokens ++ text),
 S cache slots = T + max_decode_len, L max_decode_len, V vocabulary.
@@ -31,7 +32,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from big_paligemma import registry
+from big_paligemma import decode_cpu, registry
 from big_paligemma.models import gemma
 
 SAMPLERS = ("greedy", "sample", "beam")
@@ -80,38 +81,58 @@ def _gemma_decoder(module) -> gemma.Gemma | None:
   return llm if isinstance(llm, gemma.Gemma) else None
 
 
-def _unstacked(module, out_in: bool) -> tuple | None:
-  """The Gemma decoder's per-layer weights (`gemma.decode_layers` if out_in, else
-  `gemma.unstack_layers`); None for a model with another decoder (run through its `decode`)."""
+def _on_cpu(params: Any) -> bool:
+  """Whether decoding takes the XLA:CPU layouts of `decode_cpu`: the one place that decides, by
+  the platform of the devices that hold `params` (the default backend for unplaced values), so a
+  decode compiled for a TPU topology on a CPU machine runs the plain model."""
+  leaf = jax.tree_util.tree_leaves(params)[0]
+  try:
+    return next(iter(leaf.sharding.device_set)).platform == "cpu"
+  except (AttributeError, TypeError, ValueError, StopIteration):  # a tracer or unplaced value
+    return jax.default_backend() == "cpu"
+
+
+def _layer_weights(module, rows: int, cpu: bool):
+  """The Gemma decoder's per-layer weights for a token loop of `rows` rows; None for a model with
+  another decoder (run through its `decode`)."""
   llm = _gemma_decoder(module)
   if llm is None:
     return None
-  make = gemma.decode_layers if out_in else gemma.unstack_layers
-  return make(llm.variables["params"]["layers"])
+  stacked = llm.variables["params"]["layers"]
+  return decode_cpu.layer_weights(stacked, rows) if cpu else gemma.layer_weights(stacked)
 
 
-def decoder_layers(model: Any, params: dict, out_in: bool = False) -> tuple | None:
-  """`model`'s per-layer decoder weights for `prefill` / `extend` (None: not a Gemma decoder).
-
-  out_in: projections copied to [out, in] (`gemma.decode_layers`): the token loop's matmuls of 2+
-  rows then take each weight as their left operand, ~1.7x faster at 8 rows on XLA:CPU, for a
-  one-off copy (~0.15 s per 300 MiB here). Plain slices otherwise: what prefill's many-row matmuls and 1-row
-  steps (matrix-vector products) run fastest on."""
-  return model.apply({"params": params}, out_in, method=_unstacked)
+@functools.partial(jax.jit, static_argnames=("model", "rows", "cpu"))
+def _layer_weights_jit(model, params, rows: int, cpu: bool):
+  return decodable(model).apply({"params": params}, rows, cpu, method=_layer_weights)
 
 
-def _logits(module, x, positions, mask, cache, layers, last=None):
+def layer_weights(model: Any, params: dict, rows: int) -> Any:
+  """The per-layer decoder weights `generate` makes for a token loop of `rows` rows (batch x
+  beams), outside the loop: plain slices of the stacked params (on XLA:CPU a
+  `decode_cpu.CpuWeights`, for 2+ rows with projections copied to [out, in]). Make them once and
+  pass `generate(..., layer_weights=...)` to reuse them over many calls with the same params (an
+  evaluation), saving the copy at every call (~0.15 s per 300 MiB on the 2-core CPU)."""
+  return _layer_weights_jit(model, params, rows, _on_cpu(params))
+
+
+def _logits(module, x, positions, mask, cache, weights, last=None):
   """(logits [B,V] float32 of query `last` [B] (None: the only query, T = 1), new cache).
 
-  A Gemma decoder runs on the per-layer weights `layers` (None: scanned over the stacked ones) and
+  A Gemma decoder runs on the per-layer `weights` (None: scanned over the stacked ones) and
   projects only those rows to the vocabulary; another model through its own `decode`."""
   rows = lambda a: a[:, 0] if last is None else a[jnp.arange(a.shape[0]), last]  # noqa: E731
   llm = _gemma_decoder(module)
   if llm is None:
     logits, cache = module.decode(x, positions, mask, cache)
     return rows(logits), cache
-  h, cache = llm.hidden(x, positions, mask, cache, layer_params=layers)
-  return llm.logits(rows(h)[:, None])[:, 0], cache
+  params = {"params": llm.variables["params"]}
+  if isinstance(weights, decode_cpu.CpuWeights):
+    llm, weights = decode_cpu.decoder(llm, weights), decode_cpu.views(weights)
+  else:
+    llm = gemma.Gemma(llm.config)
+  h, cache = llm.apply(params, x, positions, mask, cache, layer_weights=weights, method="hidden")
+  return llm.apply(params, rows(h)[:, None], method="logits")[:, 0], cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,33 +186,35 @@ class Prefix:
 # ---------------------------------------------------------------- prefill and extension
 
 
-def prefill(model, params, batch: dict, max_decode_len: int, layers: tuple | None = None
+def prefill(model, params, batch: dict, max_decode_len: int, weights: tuple | None = None
             ) -> Prefix:
   """Runs the prompt through the decoder into a fresh cache of T + max_decode_len slots.
-  layers: plain per-layer weights `decoder_layers(model, params)` when they exist anyway (None:
-  the layers are scanned over the stacked params, which copies no weight up front)."""
+  weights: plain per-layer weights (`gemma.layer_weights`, in a `decode_cpu.CpuWeights` on XLA:CPU)
+  when they exist anyway (None or CpuWeights(None): the layers are scanned over the stacked params,
+  which copies no weight up front)."""
   x, positions, attn_mask, input_mask = model.apply({"params": params}, batch, method="prepare")
   b, t = input_mask.shape
   cache = gemma.init_cache(llm_config(model), b, t + max_decode_len)
   mask = jnp.pad(attn_mask, ((0, 0), (0, 0), (0, max_decode_len)))  # [B,T,S]
   last = jnp.max(jnp.where(input_mask, jnp.arange(t), -1), axis=1)  # [B]
-  logits, cache = model.apply({"params": params}, x, positions, mask, cache, layers, last,
+  logits, cache = model.apply({"params": params}, x, positions, mask, cache, weights, last,
                               method=_logits)
   return Prefix(cache=cache, slot_valid=jnp.pad(input_mask, ((0, 0), (0, max_decode_len))),
                 next_pos=positions[jnp.arange(b), last] + 1, logits=logits)
 
 
-def extend(model, params, prefix: Prefix, tokens: jax.Array, layers: tuple | None = None
+def extend(model, params, prefix: Prefix, tokens: jax.Array, weights: tuple | None = None
            ) -> Prefix:
   """Appends one token per row (tokens [B] int) at slot `cache.index`; returns the next Prefix.
-  layers: `decoder_layers(model, params)` (None: taken here, i.e. at every call)."""
-  layers = decoder_layers(model, params) if layers is None else layers
+  weights: `layer_weights(model, params, B)` (None: made here, i.e. at every call)."""
+  if weights is None:
+    weights = layer_weights(model, params, tokens.shape[0])
   slot = prefix.cache.index
   x = model.apply({"params": params}, tokens[:, None], method="embed_tokens")
   valid = jax.lax.dynamic_update_slice(prefix.slot_valid, jnp.ones((tokens.shape[0], 1), bool),
                                        (0, slot))
   logits, cache = model.apply({"params": params}, x, prefix.next_pos[:, None], valid[:, None, :],
-                              prefix.cache, layers, method=_logits)
+                              prefix.cache, weights, method=_logits)
   return Prefix(cache=cache, slot_valid=valid, next_pos=prefix.next_pos + 1, logits=logits)
 
 
@@ -266,7 +289,7 @@ def _write(st: _State, settings: Settings, rng) -> _State:
                 scores=st.scores + jnp.where(st.done, 0.0, logp))
 
 
-def _sample_loop(model, params, layers, prefix: Prefix, rng, settings: Settings) -> Output:
+def _sample_loop(model, params, weights, prefix: Prefix, rng, settings: Settings) -> Output:
   b = prefix.logits.shape[0]
   st = _State(step=jnp.zeros((), jnp.int32), prefix=prefix,
               tokens=jnp.full((b, settings.max_decode_len), settings.pad_id, jnp.int32),
@@ -279,7 +302,7 @@ def _sample_loop(model, params, layers, prefix: Prefix, rng, settings: Settings)
 
   def body(st):
     last = jax.lax.dynamic_index_in_dim(st.tokens, st.step - 1, axis=1, keepdims=False)
-    st = st.replace(prefix=extend(model, params, st.prefix, last, layers))
+    st = st.replace(prefix=extend(model, params, st.prefix, last, weights))
     return _write(st, settings, rng)
 
   st = jax.lax.while_loop(cond, body, st)
@@ -359,7 +382,7 @@ def _repeat_beams(prefix: Prefix, w: int) -> Prefix:
   return _gather_beams(prefix, idx)
 
 
-def _beam_loop(model, params, layers, prefix: Prefix, settings: Settings) -> Output:
+def _beam_loop(model, params, weights, prefix: Prefix, settings: Settings) -> Output:
   w, l = settings.beam_size, settings.max_decode_len
   b = prefix.logits.shape[0]
   init_logp = jnp.where(jnp.arange(w) == 0, 0.0, _NEG_INF)
@@ -375,7 +398,7 @@ def _beam_loop(model, params, layers, prefix: Prefix, settings: Settings) -> Out
 
   def body(bs):
     last = jax.lax.dynamic_index_in_dim(bs.alive_tokens, bs.step - 1, axis=2, keepdims=False)
-    bs = bs.replace(prefix=extend(model, params, bs.prefix, last.reshape(-1), layers))
+    bs = bs.replace(prefix=extend(model, params, bs.prefix, last.reshape(-1), weights))
     return _beam_step(bs, settings)
 
   bs = jax.lax.while_loop(cond, body, bs)
@@ -386,37 +409,26 @@ def _beam_loop(model, params, layers, prefix: Prefix, settings: Settings) -> Out
 # ---------------------------------------------------------------- entry point
 
 
-def _loop_out_in(rows: int) -> bool:
-  """Whether the token loop gets [out, in] weight copies: 2+ rows on XLA:CPU (elsewhere the copy
-  would only cost memory: accelerator matmuls read either layout alike)."""
-  return rows >= 2 and jax.default_backend() == "cpu"
-
-
-@functools.partial(jax.jit, static_argnames=("model", "rows"))
-def loop_layers(model, params, rows: int) -> tuple | None:
-  """The per-layer weights `generate` makes for a token loop of `rows` rows (batch x beams): make
-  them once and pass `generate(..., layers=...)` to reuse them over many calls with the same params
-  (an evaluation), saving the copy at every call (~0.15 s per 300 MiB on the 2-core CPU)."""
-  return decoder_layers(decodable(model), params, out_in=_loop_out_in(rows))
-
-
-@functools.partial(jax.jit, static_argnames=("model", "settings"))
-def _generate_jit(model, params, batch, rng, settings: Settings, layers=None) -> Output:
-  if layers is None:  # Made once, outside the token loop, which reads them in place.
+@functools.partial(jax.jit, static_argnames=("model", "settings", "cpu"))
+def _generate_jit(model, params, batch, rng, settings: Settings, weights=None, cpu=False
+                  ) -> Output:
+  if weights is None:  # Made once, outside the token loop, which reads them in place.
     rows = batch["text"].shape[0] * settings.beam_size
-    layers = decoder_layers(model, params, out_in=_loop_out_in(rows))
-  # Prefill reuses plain slices; with [out, in] copies (or none) it scans the stacked weights.
-  plain = layers is not None and not isinstance(layers[0], gemma.DecodeLayer)
-  prefix = prefill(model, params, batch, settings.max_decode_len, layers if plain else None)
+    weights = _layer_weights_jit(model, params, rows, cpu)
+  # Prefill reuses plain slices; with [out, in] copies it scans the stacked weights.
+  first = weights
+  if isinstance(weights, decode_cpu.CpuWeights) and weights.out_in:
+    first = decode_cpu.CpuWeights(None)
+  prefix = prefill(model, params, batch, settings.max_decode_len, first)
   if settings.sampler == "beam":
-    return _beam_loop(model, params, layers, prefix, settings)
-  return _sample_loop(model, params, layers, prefix, rng, settings)
+    return _beam_loop(model, params, weights, prefix, settings)
+  return _sample_loop(model, params, weights, prefix, rng, settings)
 
 
 def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = "greedy",
              rng: jax.Array | None = None, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, beam_size: int = 1, length_penalty: float = 0.0,
-             eos_id: int = 1, pad_id: int = 0, layers: tuple | None = None) -> Output:
+             eos_id: int = 1, pad_id: int = 0, layer_weights: tuple | None = None) -> Output:
   """Decodes up to `max_decode_len` tokens after each prompt of `batch`, all inside one jit.
 
   batch: the model's `prepare` input, right-padded ("text" [B,T], "mask_input" [B,T], plus
@@ -425,7 +437,8 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
   length_penalty; returns the best beam). Params and batch may be sharded; the jit keeps their
   shardings. Stops when every row has produced `eos_id`. The compiled function is reused for equal
   shapes, model and settings.
-  layers: `loop_layers(model, params, rows)` made once for many calls (None: made at each call).
+  layer_weights: `layer_weights(model, params, rows)` made once for many calls (None: made at each
+  call).
   """
   settings = Settings(max_decode_len=max_decode_len, sampler=sampler, temperature=temperature,
                       top_k=top_k, top_p=top_p, beam_size=beam_size,
@@ -434,4 +447,5 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
     raise ValueError("generate(sampler='sample') needs rng=jax.random.key(...).")
   if rng is None:
     rng = jax.random.key(0)
-  return _generate_jit(decodable(model), params, batch, rng, settings, layers)
+  return _generate_jit(decodable(model), params, batch, rng, settings, layer_weights,
+                       _on_cpu(params))

@@ -217,12 +217,12 @@ class DecodingEvaluator(Evaluator):
     tok = self.tokenizer
     # The decoder's per-layer weights, made once for every batch of this evaluation.
     rows = self.cfg["batch_size"] * kwargs.get("beam_size", 1)
-    layers = decode.loop_layers(self.model, params, rows)
+    weights = decode.layer_weights(self.model, params, rows)
 
     def fn(batch, i):
       out = decode.generate(self.model, params, batch, max_decode_len=self.cfg["max_decode_len"],
                             rng=jax.random.fold_in(jax.random.key(seed), i), eos_id=tok.eos_id,
-                            pad_id=tok.pad_id, layers=layers, **kwargs)
+                            pad_id=tok.pad_id, layer_weights=weights, **kwargs)
       return {"tokens": out.tokens}
 
     def detokenize(records):

@@ -1,7 +1,6 @@
 """decode.py against cacheless teacher forcing and brute-force search, on tiny Gemma 2 models."""
 import functools
 import itertools
-import re
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +9,7 @@ import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from big_paligemma import decode
+from big_paligemma import decode_cpu
 from big_paligemma import registry
 from big_paligemma.models import gemma
 from big_paligemma.models import paligemma
@@ -238,49 +238,18 @@ def test_batch_sharded_over_data_gives_same_tokens(params):
 
 
 
-def _carried_shapes(hlo: str) -> list[set]:
-  """Per HLO while: the shapes it carries (leading 1s dropped: XLA may keep a slice's unit axis)."""
-  loops = [line.split(" while(")[0] for line in hlo.splitlines() if " while(" in line]
-  assert loops, "no while loop in the compiled generate"
-  out = []
-  for loop in loops:
-    shapes = set()
-    for dims in re.findall(r"f32\[([\d,]*)\]", loop):
-      dims = tuple(int(d) for d in dims.split(",") if d)
-      while dims and dims[0] == 1:
-        dims = dims[1:]
-      shapes.add(dims)
-    out.append(shapes)
-  return out
-
-
-def test_token_loop_reads_per_layer_weights_not_the_stacked_ones(params):
-  """The compiled token loop (an HLO while) is handed each layer's weights as arrays of their own
-  (the [out, in] matrices of gemma.decode_layers), and no stacked [L,...] weight: slicing those
-  inside the loop copies every weight every token."""
-  settings = decode.Settings(max_decode_len=4)
-  hlo = decode._generate_jit.lower(LM, params, _batch(PROMPTS), jax.random.key(0),
-                                   settings).compile().as_text()
-  stored = {a.shape for a in jax.tree_util.tree_leaves(gemma.decode_layers(params["layers"]))
-            if a.ndim == 2}
-  token_loops = [c for c in _carried_shapes(hlo) if stored <= c]
-  assert len(token_loops) == 1, _carried_shapes(hlo)  # (prefill's layer scan is another while)
-  weights = [a for a in jax.tree_util.tree_leaves(params["layers"]) if a.ndim >= 3]  # not norms
-  assert not [a.shape for a in weights if a.shape in token_loops[0]], token_loops[0]
-
-
-def test_layers_made_once_give_the_same_tokens(params):
-  """loop_layers: [out, in] copies for a loop of 2+ rows on XLA:CPU, plain slices for 1 row;
-  generate(layers=...) reuses them and decodes exactly what it decodes making its own."""
+def test_layer_weights_made_once_give_the_same_tokens(params):
+  """layer_weights: on XLA:CPU [out, in] copies for a loop of 2+ rows, plain slices for 1 row;
+  generate(layer_weights=...) reuses them and decodes exactly what it decodes making its own."""
   batch = _batch(PROMPTS)
   rows = len(PROMPTS)
-  many = decode.loop_layers(LM, params, rows)
-  assert all(isinstance(layer, gemma.DecodeLayer) for layer in many)
-  assert len(many) == CFG.num_layers
-  one = decode.loop_layers(LM, params, 1)
-  assert not any(isinstance(layer, gemma.DecodeLayer) for layer in one)
+  many = decode.layer_weights(LM, params, rows)
+  assert all(isinstance(layer, decode_cpu.OutInLayer) for layer in many.layers)
+  assert len(many.layers) == CFG.num_layers
+  one = decode.layer_weights(LM, params, 1)
+  assert not one.out_in and len(one.layers) == CFG.num_layers
   want = decode.generate(LM, params, batch, max_decode_len=5)
-  for layers in (many, one):
-    got = decode.generate(LM, params, batch, max_decode_len=5, layers=layers)
+  for weights in (many, one):
+    got = decode.generate(LM, params, batch, max_decode_len=5, layer_weights=weights)
     np.testing.assert_array_equal(got.tokens, want.tokens)
     np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5, atol=1e-5)

@@ -32,7 +32,8 @@ ALLOWED = {
                     "os.path.getsize")},
     **{("tools/bench_exits.py", call): "the benchmark's own run files in a temporary folder and "
        "the repository's own folder" for call in ("open", "os.path.join", "os.path.dirname",
-                                                  "os.path.abspath", "os.makedirs")},
+                                                  "os.path.abspath", "os.makedirs",
+                                                  "os.path.basename")},
     ("evaluators/metrics/coco.py", "shutil.which"): "looks up the java program, not a path",
     ("big_paligemma/segmentation.py", "np.load"): "reads a file object opened with fs.open",
     ("tools/demo_data/refcoco.py", "np.savez_compressed"):

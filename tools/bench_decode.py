@@ -8,14 +8,14 @@ depth 6, 6 heads, MLP 1536, patch 16 at 224 px (P = 196) + Gemma 2 width 768, 8 
 decoder). Prompt: 196 image tokens + 10 text tokens; EOS disabled so both sides write every token.
 
 Prefill = the time to produce the first token (for ours, also with the per-layer weights made once
-beforehand by `decode.loop_layers`, as the evaluators do); per token = (time for N tokens - prefill)
-/ (N - 1), each the best of `--trials` runs. The batch-1 per-token time is compared with the
+beforehand by `decode.layer_weights`, as the evaluators do); per token = (time for N tokens -
+prefill) / (N - 1), each the best of `--trials` runs. The batch-1 per-token time is compared with the
 decoder's weight bytes divided by a read bandwidth measured in the same run (the best of a numpy and
 a jnp sum over a 1 GiB float32 array): the time a memory-bound step can not beat.
 
 On XLA:CPU, decode.py runs the decoder layer by layer on per-layer weights made once per call
 (none is copied inside the token loop; for 2+ rows the projections are copied to [out, in] and
-multiplied on the left of the rows, `gemma.weight_lhs_matmul`, which XLA's few-row fp32 matmuls
+multiplied on the left of the rows, `decode_cpu.weight_lhs_matmul`, which XLA's few-row fp32 matmuls
 read in place, ~1.7x faster at 8 rows than a right-hand weight that they repack at every call),
 writes each layer's KV cache buffer [B,K,S,H] in place and attends over it without a transpose
 (the cache too on the left of the query product). At batch 1 a step is close to the weight-read
@@ -65,10 +65,10 @@ def best_time(fn, trials: int) -> float:
   return min(times)
 
 
-def ours_fn(model, params, batch, new_tokens, layers=None):
+def ours_fn(model, params, batch, new_tokens, weights=None):
   def run():
     out = decode.generate(model, params, batch, max_decode_len=new_tokens, eos_id=-1,
-                          layers=layers)
+                          layer_weights=weights)
     return jax.block_until_ready(out.tokens)
   return run
 
@@ -136,8 +136,8 @@ def main():
     ours_in, hf_in = inputs(b)
     ours = split(lambda n: ours_fn(model, params, ours_in, n), args.new_tokens, args.trials)
     theirs = split(lambda n: hf_fn(torch_model, hf_in, n), args.new_tokens, args.trials)
-    layers = decode.loop_layers(model, params, b)
-    reused = split(lambda n: ours_fn(model, params, ours_in, n, layers), args.new_tokens,
+    weights = decode.layer_weights(model, params, b)
+    reused = split(lambda n: ours_fn(model, params, ours_in, n, weights), args.new_tokens,
                    args.trials)
     same = np.array_equal(np.asarray(ours_fn(model, params, ours_in, args.new_tokens)()),
                           hf_fn(torch_model, hf_in, args.new_tokens)()[:, -args.new_tokens:])
@@ -145,7 +145,7 @@ def main():
           f"ours {ours[1] * 1e3:.1f} ms, HF {theirs[1] * 1e3:.1f} ms; decode tokens/s ours "
           f"{b / ours[1]:.1f}, HF {b / theirs[1]:.1f} ({theirs[1] / ours[1]:.1f}x); "
           f"same tokens: {same}")
-    print(f"  with the decoder weights made once (decode.loop_layers, as the evaluators do): "
+    print(f"  with the decoder weights made once (decode.layer_weights, as the evaluators do): "
           f"prefill {reused[0] * 1e3:.0f} ms, per token {reused[1] * 1e3:.1f} ms")
     if b == 1:
       bandwidth = read_bandwidth()

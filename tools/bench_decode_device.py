@@ -7,7 +7,7 @@ Ours only (no reference library): random weights of the preset, created on the d
 (parameters and compute), a prompt of the preset's image tokens + `--prompt_len` text tokens, EOS
 disabled. Per batch: prefill (time to the first token) and per token = (time for N tokens -
 prefill) / (N - 1), best of `--trials`, with the per-layer decoder weights made once
-(`decode.loop_layers`, as the evaluators do). The per-token time at each batch is compared with
+(`decode.layer_weights`, as the evaluators do). The per-token time at each batch is compared with
 the decoder's weight bytes divided by the device's read bandwidth, measured in the same run (a jnp
 sum over a `--read_gib` GiB array): the time a memory-bound step can not beat. Prints one line per
 batch and, with `--json FILE`, writes all figures there.
@@ -73,11 +73,11 @@ def prompt(cfg: paligemma.PaliGemmaConfig, batch: int, prompt_len: int) -> dict:
 
 def measure(model, params, batch: dict, new_tokens: int, trials: int) -> tuple[float, float]:
   """(prefill seconds, seconds per further token) with the loop's layers made once."""
-  layers = decode.loop_layers(model, params, batch["text"].shape[0])
+  weights = decode.layer_weights(model, params, batch["text"].shape[0])
 
   def run(n):
     return lambda: jax.block_until_ready(decode.generate(
-        model, params, batch, max_decode_len=n, eos_id=-1, layers=layers).tokens)
+        model, params, batch, max_decode_len=n, eos_id=-1, layer_weights=weights).tokens)
   first = best_time(run(1), trials)
   total = best_time(run(new_tokens), trials)
   return first, (total - first) / (new_tokens - 1)

@@ -8,10 +8,11 @@ runs the step's chain of matmuls (q, kv, attention output, gate/up, down per lay
 on `--rows` rows; the rate is the weight bytes over the median-ish (first quartile) time.
 Variants: the weights as stored in the checkpoint layout and contracted batched over their head axes
 (decode before session 3), flattened 2-D [in, out], 2-D [out, in] on the right of the rows
-(session 3), the same [out, in] weight on the LEFT of the rows (`gemma.weight_lhs_matmul`: what
+(session 3), the same [out, in] weight on the LEFT of the rows (`decode_cpu.weight_lhs_matmul`: what
 decode.py's token loop runs for 2+ rows now; XLA:CPU repacks a right-hand weight at every call and
 reads a left-hand one in place), plus a multiply-and-reduce formulation. First it times the step's
-attention alone (`gemma.attend` over the 8 layers' caches).
+attention alone (`attention.attend` with `decode_cpu.CpuEinsum`, as XLA:CPU decoding runs it, over the
+8 layers' caches).
 """
 import argparse
 
@@ -19,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from big_paligemma.models import gemma
+from big_paligemma import decode_cpu
+from big_paligemma.models import attention
 from tools import timing
 
 _L, _D, _N, _K, _H, _F, _V = 8, 768, 8, 4, 96, 3072, 32768
@@ -41,7 +43,7 @@ _VARIANTS = {
     "stored, batched": lambda x, w: x @ w if w.ndim == 2 else _stored_batched(x, w, w.ndim - 2),
     "2-D [in, out]": lambda x, w: x @ w,
     "2-D [out, in]": lambda x, wt: jax.lax.dot_general(x, wt, (((1,), (1,)), ((), ()))),
-    "[out, in] on the left": gemma.weight_lhs_matmul,
+    "[out, in] on the left": decode_cpu.weight_lhs_matmul,
     "multiply-reduce [out, in]": lambda x, wt: jnp.sum(wt[None] * x[:, None], axis=-1),
 }
 
@@ -73,13 +75,13 @@ def _step(matmul):
       x = x + 0.01 * matmul(a, p["o"])
       gu = matmul(x, p["g"])
       x = x + 0.01 * matmul(jax.nn.gelu(gu[:, :_F]) * gu[:, _F:], p["l"])
-    return matmul(x, emb) if matmul is gemma.weight_lhs_matmul else jax.lax.dot_general(
+    return matmul(x, emb) if matmul is decode_cpu.weight_lhs_matmul else jax.lax.dot_general(
         x, emb, (((1,), (1,)), ((), ())))  # logits on [V,D] as stored
   return jax.jit(run)
 
 
 def attention_time(rows: int, slots: int, rng) -> float:
-  """Seconds of one step's attention alone: `gemma.attend` of one query per row over each of the
+  """Seconds of one step's attention alone: `attention.attend` of one query per row over each of the
   8 layers' [B,K,S,H] caches (what decode.py's token loop runs), soft-cap 50."""
   def cache():
     return jnp.asarray(rng.standard_normal((rows, _K, slots, _H)).astype(np.float32))
@@ -90,7 +92,8 @@ def attention_time(rows: int, slots: int, rng) -> float:
   @jax.jit
   def run(q, ks, vs):
     for k, v in zip(ks, vs):
-      q = q + 0.01 * gemma.attend(q, k, v, mask, scale=_H**-0.5, softcap=50.0, kv_layout="BKSH")
+      q = q + 0.01 * attention.attend(q, k, v, mask, scale=_H**-0.5, softcap=50.0, kv_layout="BKSH",
+                               einsum=decode_cpu.CpuEinsum())
     return q
   return _time(run, q, ks, vs)
 

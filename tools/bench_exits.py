@@ -7,7 +7,8 @@ not an image, a SentencePiece tokenizer, a tiny PaliGemma config of batch 8), th
 `python -m trainers.train` on it --single times as one process and --two times as two processes
 of 4 CPU devices each (gloo collectives, a coordinator on localhost), one run at a time. Per run:
 each process's exit (its code, or the signal that ended it, or "hang" if it still ran after
---timeout seconds and was killed), whether its log names the corrupt example, and the seconds
+--timeout seconds and was killed; then its last log line is printed, to tell slow progress on a
+loaded machine from a real hang), whether its log names the corrupt example, and the seconds
 until the last process ended. Prints one line per run, then the tally (counts per exit kind,
 runs whose every process printed the cause, median and max seconds). The runs share a JAX
 compilation cache (in the temporary folder), so only the first of each kind compiles the step.
@@ -82,7 +83,7 @@ def _exit_kind(code: int | None) -> str:
 
 
 def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float,
-             jax_cache: str) -> dict:
+             jax_cache: str, logs_dir: str | None = None) -> dict:
   """One run -> {"exits": [kind per process], "cause": [bool per process], "seconds": float}."""
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
              JAX_COMPILATION_CACHE_DIR=jax_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
@@ -92,7 +93,9 @@ def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float
                JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     flags.append(f"--config.mesh=[('data',{processes}),('fsdp',4),('tensor',1)]")
     address = f"localhost:{_free_port()}"
-  logs = [tempfile.TemporaryFile("w+") for _ in range(processes)]
+  logs = [tempfile.TemporaryFile("w+") if logs_dir is None else
+          open(os.path.join(logs_dir, f"{os.path.basename(workdir)}_{i}.log"), "w+")
+          for i in range(processes)]
   start = time.monotonic()
   procs = []
   for i, log in enumerate(logs):
@@ -108,12 +111,17 @@ def run_once(spec: str, workdir: str, processes: int, steps: int, timeout: float
     if proc.poll() is None:
       proc.kill()
     proc.wait()
-  causes = []
+  causes, last_lines = [], []
   for log in logs:
     log.seek(0)
-    causes.append(CAUSE in log.read())
+    text = log.read()
+    causes.append(CAUSE in text)
+    last_lines.append(([""] + [line for line in text.splitlines() if line.strip()])[-1][:200])
     log.close()
-  return {"exits": [_exit_kind(c) for c in codes], "cause": causes, "seconds": seconds}
+  run = {"exits": [_exit_kind(c) for c in codes], "cause": causes, "seconds": seconds}
+  if None in codes:  # where a "hang" stood: slow progress or a real hang
+    run["last_lines"] = last_lines
+  return run
 
 
 def tally(runs: list[dict]) -> dict:
@@ -132,7 +140,8 @@ def main(argv=None):
   parser.add_argument("--single", type=int, default=20, help="one-process runs")
   parser.add_argument("--two", type=int, default=3, help="two-process runs")
   parser.add_argument("--steps", type=int, default=4, help="total_steps of the run")
-  parser.add_argument("--timeout", type=float, default=300, help="seconds before a run is a hang")
+  parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is a hang")
+  parser.add_argument("--logs", default=None, help="a folder to keep each process's log in")
   parser.add_argument("--json", action="store_true", help="print the tally as JSON too")
   args = parser.parse_args(argv)
   results = {}
@@ -142,10 +151,12 @@ def main(argv=None):
       runs = []
       for trial in range(count):
         run = run_once(spec, os.path.join(root, f"work_{processes}_{trial}"), processes,
-                       args.steps, args.timeout, os.path.join(root, "jax_cache"))
+                       args.steps, args.timeout, os.path.join(root, "jax_cache"), args.logs)
         runs.append(run)
         print(f"{processes} process(es), run {trial + 1}/{count}: exits {run['exits']}, cause "
               f"printed {run['cause']}, {run['seconds']:.1f} s", flush=True)
+        for i, line in enumerate(run.get("last_lines", [])):
+          print(f"  process {i}'s last line: {line}", flush=True)
       results[f"{processes}_process"] = tally(runs)
       print(f"{processes} process(es): {results[f'{processes}_process']}", flush=True)
   if args.json:

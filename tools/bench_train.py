@@ -215,7 +215,7 @@ def main(argv=None) -> dict:
   parser.add_argument("--hf_attn", default="eager",
                       help="transformers attn_implementation (Gemma 2 supports only eager)")
   parser.add_argument("--ours", default="", help="config overrides, e.g. "
-                      "attn_impl=einsum,remat_policy=dots (applied after --scan)")
+                      "attn_impl=einsum,remat_policy=dots_saveable (applied after --scan)")
   parser.add_argument("--scan", action="store_true", help="run both towers' layers as a scanned "
                       "loop (scan_unroll=1, what unroll=False configs use) instead of unrolled")
   parser.add_argument("--pause", type=float, default=1.0,

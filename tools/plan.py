@@ -85,9 +85,8 @@ CHIPS = {
     "v5p": Chip("TPU v5p", 459e12, 95 * GIB, 2765e9, 1200e9),
     "v6e": Chip("TPU v6e", 918e12, 32e9, 1638e9, 800e9),
 }
-# The policies that --search tries: (decoder remat_policy, vision tower remat_policy).
-REMAT = {"none": ("none", "none"), "dots": ("dots", "dots_saveable"),
-         "full": ("full", "nothing_saveable")}
+# The policies that --search tries, on both towers (the names of models/choices.py).
+REMAT = ("none", "dots_saveable", "nothing_saveable")
 COLLECTIVES = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
 _DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "bf16": 2, "f16": 2, "s32": 4,
                 "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8}
@@ -444,13 +443,14 @@ def plan_decode(config, topo: Topology) -> list[Report]:
 
 
 def set_remat(config, policy: str) -> None:
-  """Both towers' remat policies (REMAT) on a preset or explicit model config."""
+  """Both towers' remat policy (one of models/choices.py's names) on a preset or explicit model
+  config."""
   target = config.model.overrides if config.model.get("preset") else config.model
   with config.unlocked():
-    for tower, value in zip(("llm", "img"), REMAT[policy]):
+    for tower in ("llm", "img"):
       fields = target.get(tower) or {}
       target[tower] = {**(fields.to_dict() if hasattr(fields, "to_dict") else fields),
-                       "remat_policy": value}
+                       "remat_policy": policy}
 
 
 def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16) -> Report | None:

@@ -233,7 +233,8 @@ class StopSignals:
   SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self):
-    self.received = 0  # the signal this process got, 0 if none
+    self.received = 0  # the largest signal number this process got, 0 if none
+    self._got = set()
     self._previous = {}
     self._any = None
 
@@ -254,8 +255,9 @@ class StopSignals:
 
   def _handle(self, signum, frame) -> None:
     del frame
-    if signum == signal.SIGINT and self.received == signal.SIGINT:
+    if signum == signal.SIGINT and signum in self._got:
       raise KeyboardInterrupt
+    self._got.add(signum)
     self.received = max(self.received, signum)
     os.write(1, (  # not print: the main thread may be inside a print
         f"Got {signal.Signals(signum).name}: saving a checkpoint after the current step, then "

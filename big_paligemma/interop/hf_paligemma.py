@@ -14,7 +14,6 @@ input_projection/w (= mm_input_projection_weight, already [D_img,D])}, llm: Gemm
 import dataclasses
 from typing import Any, Iterator
 
-import jax.numpy as jnp
 import numpy as np
 
 from big_paligemma.interop import hf_gemma
@@ -50,8 +49,8 @@ def paligemma_config_from_hf(hf_cfg: dict, dtype: str | None = None) -> paligemm
   # HF's PaliGemma 2 local layers keep the whole bidirectional prefix visible beyond the window.
   llm = dataclasses.replace(llm, window_exempt_blocks="local" in llm.layer_pattern)
   vision = _vision_config(hf_cfg)
-  img = hf_siglip.siglip_config_from_hf(vision, pool_type="none", dtype=jnp.dtype(dtype),
-                                        param_dtype=jnp.dtype(dtype))
+  img = hf_siglip.siglip_config_from_hf(vision, pool_type="none", dtype=dtype,
+                                        param_dtype=dtype)
   proj = vision.get("projection_dim", hf_cfg.get("projection_dim", 2048))
   if proj != llm.width:
     raise ValueError(f"HF PaliGemma projection_dim={proj} differs from the text hidden_size="

@@ -9,7 +9,6 @@ query/key/value in one `in_proj_weight` [3D, D] (rows q, then k, then v).
 import dataclasses
 from typing import Any, Callable, Iterator, Mapping
 
-import jax.numpy as jnp
 import numpy as np
 
 from big_paligemma import tree as tree_lib
@@ -186,7 +185,7 @@ def siglip_to_hf(params: Mapping[str, Any],
 
 
 def _vision_model_config(hf: dict, dtype: str | None) -> siglip.SigLIPConfig:
-  dtype = jnp.dtype(dtype or "float32")
+  dtype = dtype or "float32"
   return siglip_config_from_hf(hf.get("vision_config", hf), dtype=dtype, param_dtype=dtype)
 
 

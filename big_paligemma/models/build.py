@@ -51,7 +51,7 @@ AUTO = "auto"
 BACKEND_CHOICES = {
     "cpu": {"scan_unroll": "all", "dtype": "float32", "llm.remat_policy": "none",
             "img.remat_policy": "none"},
-    "accelerator": {"scan_unroll": 1, "dtype": "bfloat16", "llm.remat_policy": "full",
+    "accelerator": {"scan_unroll": 1, "dtype": "bfloat16", "llm.remat_policy": "nothing_saveable",
                     "img.remat_policy": "nothing_saveable"},
 }
 

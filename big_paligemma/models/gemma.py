@@ -19,29 +19,25 @@ Typical use:
 
 Decoding with a cache: `cache = init_cache(cfg, B, S)`; every call writes its T keys/values at
 `cache.index` and attends over all S slots with a caller mask [B,T,S] over the slots (slice the rows
-index:index+T of `make_attn_mask` built over the whole S-long sequence). Calls with a cache run the
-layers one by one on `decode_layers` weights (each projection stored [out, in]; see there).
+index:index+T of `make_attn_mask` built over the whole S-long sequence). `hidden` may run the layers
+one by one on per-layer weights (`layer_weights`), as decoding does.
+
+Every product with a weight and both attention products go through the module's `einsum` (default
+`jnp.einsum`, the plain einsums that every compiler handles); a backend module may pass its own, as
+`big_paligemma/decode_cpu.py` does for XLA:CPU decoding (DESIGN rule 10).
 """
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 
+from big_paligemma.models import attention, choices
+
 _LAYER_KINDS = ("global", "local")
-_ATTN_IMPLS = ("auto", "einsum", "xla")
-_DTYPES = ("float32", "bfloat16", "float16")
-REMAT_POLICIES = {
-    "none": None,
-    "full": jax.checkpoint_policies.nothing_saveable,
-    "dots": jax.checkpoint_policies.dots_saveable,
-    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-    "everything": jax.checkpoint_policies.everything_saveable,
-}
-_MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +46,8 @@ class GemmaConfig:
 
   `layer_pattern` repeats cyclically over the layers. `rope_scale_*` divides positions (linear RoPE
   scaling). `query_scale` None means head_dim**-0.5. `scan_unroll` 1 = a scanned loop, num_layers =
-  fully unrolled; the parameter tree is the same either way.
+  fully unrolled; the parameter tree is the same either way. dtype / param_dtype are names and
+  remat_policy "none" or a `jax.checkpoint_policies` name, as for SigLIP (`choices`).
   """
   vocab_size: int
   num_layers: int
@@ -76,7 +73,7 @@ class GemmaConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   scan_unroll: int = 1
-  remat_policy: str = "none"
+  remat_policy: str = choices.NO_REMAT
   attn_impl: str = "auto"
   # Local layers also let a query see every key of its own bidirectional block (keys it sees and
   # that see it), whatever the window: HF PaliGemma 2's (causal AND window) OR prefix-block rule.
@@ -99,10 +96,10 @@ class GemmaConfig:
     if "local" in self.layer_pattern and not self.sliding_window:
       raise ValueError("GemmaConfig.layer_pattern has 'local' layers but sliding_window="
                        f"{self.sliding_window!r}; set a positive sliding_window.")
-    self._check_choice("dtype", _DTYPES)
-    self._check_choice("param_dtype", _DTYPES)
-    self._check_choice("remat_policy", tuple(REMAT_POLICIES))
-    self._check_choice("attn_impl", _ATTN_IMPLS)
+    choices.check_dtype("GemmaConfig", "dtype", self.dtype)
+    choices.check_dtype("GemmaConfig", "param_dtype", self.param_dtype)
+    choices.check_remat_policy("GemmaConfig", self.remat_policy)
+    self._check_choice("attn_impl", attention.IMPLS)
     if self.attn_impl == "xla" and self.attn_logit_softcap:
       raise ValueError("GemmaConfig.attn_impl='xla' cannot apply attn_logit_softcap="
                        f"{self.attn_logit_softcap}; use attn_impl='einsum' or 'auto'.")
@@ -229,59 +226,6 @@ def apply_rope(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
   return out.astype(x.dtype)
 
 
-def attend(q, k, v, mask, *, scale: float, softcap: float | None = None, impl: str = "einsum",
-           kv_layout: str = "BSKH"):
-  """The one attention function (training, prefill and decode).
-
-  q [B,T,N,H], k/v [B,S,K,H] (kv_layout 'BSKH') or [B,K,S,H] ('BKSH', the cache's layout), mask
-  [B,T,S] bool -> [B,T,N,H]. Logits (scaled, then soft-capped as tanh(l/c)*c) and softmax are
-  float32. impl 'xla' uses jax.nn.dot_product_attention (no soft-cap) on 'BSKH' inputs; 'BKSH'
-  inputs always take the einsum path (the same math, without transposing the cache).
-  """
-  if kv_layout not in ("BSKH", "BKSH"):
-    raise ValueError(f"attend(kv_layout={kv_layout!r}); use 'BSKH' or 'BKSH'.")
-  if impl == "xla" and kv_layout == "BSKH":
-    if softcap:
-      raise ValueError("attend(impl='xla') has no soft-cap; use impl='einsum'.")
-    return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None], scale=scale,
-                                        implementation="xla")
-  b, t, n, h = q.shape
-  kv = k.shape[2] if kv_layout == "BSKH" else k.shape[1]
-  qg = q.reshape(b, t, kv, n // kv, h)
-  if kv_layout == "BKSH":
-    return _attend_cache(qg, k, v, mask, scale, softcap).reshape(b, t, n, h)
-  logits = jnp.einsum("BTKGH,BSKH->BKGTS", qg, k, preferred_element_type=jnp.float32) * scale
-  probs = _masked_softmax(logits, mask[:, None, None], softcap).astype(v.dtype)
-  return jnp.einsum("BKGTS,BSKH->BTKGH", probs, v).reshape(b, t, n, h)
-
-
-def _masked_softmax(logits, mask, softcap: float | None):
-  """softmax over the last axis of the (soft-capped) float32 logits, masked keys excluded."""
-  if softcap:
-    logits = jnp.tanh(logits / softcap) * softcap
-  return jax.nn.softmax(jnp.where(mask, logits, _MASK_VALUE), axis=-1)
-
-
-def _attend_cache(qg, k, v, mask, scale: float, softcap: float | None):
-  """`attend` over a cache's k/v [B,K,S,H]: qg [B,T,K,G,H], mask [B,T,S] -> [B,T,K,G,H].
-
-  The T queries and G heads of each kv head are one axis Q = (T, G) of the two batched dots (over
-  B, K), so a decoding step (T = 1) runs them with no transpose of queries, probabilities or
-  outputs (a T axis between K and S made XLA:CPU copy each, ~2 ms a step at batch 8)."""
-  b, t, kv, g, h = qg.shape
-  q = jnp.moveaxis(qg, 1, 2).reshape(b, kv, t * g, h)  # [B,K,Q,H], Q = (T, G)
-  if _few_rows_on_cpu(t * g):  # the cache on the left, as in weight_lhs_matmul
-    logits = jax.lax.optimization_barrier(jax.lax.dot_general(
-        k, q, (((3,), (3,)), ((0, 1), (0, 1))), preferred_element_type=jnp.float32))
-    logits = jnp.swapaxes(logits, 2, 3) * scale  # [B,K,S,Q] -> [B,K,Q,S]
-  else:
-    logits = jnp.einsum("BKQH,BKSH->BKQS", q, k, preferred_element_type=jnp.float32) * scale
-  logits = logits.reshape(b, kv, t, g, -1)
-  probs = _masked_softmax(logits, mask[:, None, :, None], softcap).astype(v.dtype)
-  out = jnp.einsum("BKQS,BKSH->BKQH", probs.reshape(b, kv, t * g, -1), v)
-  return jnp.moveaxis(out.reshape(b, kv, t, g, h), 2, 1)
-
-
 class RMSNorm(nn.Module):
   """RMSNorm with a zero-initialised `scale` [D] applied as (1 + scale)."""
   eps: float = 1e-6
@@ -317,58 +261,10 @@ class Einsum(Weight):
     return jnp.einsum(eqn, x.astype(self.dtype), self.weight())
 
 
-def contract_width(x: jax.Array, w: jax.Array, d_axis: int, out_in: bool = False) -> jax.Array:
-  """x [...,D] contracted with w's axis `d_axis` (size D) -> [..., *w's other axes].
-
-  Written so that XLA:CPU copies neither the weight nor big activations (a plain einsum that
-  contracts a middle weight axis makes it transpose the weight, and big activations, every step):
-  - many rows M (training, prefill): the weight moved D-first, flattened to [D, rest], one 2-D
-    matmul whose product is already in its final layout;
-  - few rows (decoding): x broadcast over the axes before D (at most as many bytes as the weight)
-    and one matmul batched over them on the weight as stored, so the weight is only read.
-  out_in: w is a view of a `decode_layers` [out, in] copy; the 2-D form's moves (and a transpose)
-  are then the exact inverse of the view's, XLA folds them all away and the copy, multiplied on
-  the left of the rows (`weight_lhs_matmul`), is read in place.
-  """
-  lead, d, trail = w.shape[:d_axis], w.shape[d_axis], w.shape[d_axis + 1:]
-  n_lead, n_trail = math.prod(lead), math.prod(trail)
-  rows = x.reshape(-1, d)
-  m = rows.shape[0]
-  if out_in or m * (d + n_trail) > d * n_trail:
-    w2 = jnp.moveaxis(w, d_axis, 0).reshape(d, -1)
-    out = weight_lhs_matmul(rows, w2.T) if out_in else jnp.dot(rows, w2)
-    return out.reshape(x.shape[:-1] + lead + trail)
-  xb = jnp.broadcast_to(rows, (n_lead, m, d))
-  out = jax.lax.dot_general(xb, w.reshape(n_lead, d, n_trail), (((2,), (1,)), ((0,), (0,))))
-  return jnp.moveaxis(out, 0, 1).reshape(x.shape[:-1] + lead + trail)
-
-
-# From 2 up to this many rows, a weight stored [out, in] is multiplied as the LEFT operand on
-# XLA:CPU (at 1 row both forms read the weights at the same rate).
-WEIGHT_LHS_MAX_ROWS = 64
-
-
-def weight_lhs_matmul(rows: jax.Array, w: jax.Array, preferred_element_type=None) -> jax.Array:
-  """rows [M,in] times w [out,in] (contracting `in`) -> [M,out], computed as (w @ rows^T)^T.
-
-  For few rows XLA:CPU's matmul reads a left-hand weight in place, while a right-hand one is first
-  repacked at every call: at 8-32 rows the product runs 1.4-1.7x faster this way
-  (`python -m tools.bench_decode_matmul`). The barrier keeps XLA from rewriting the transposed
-  product back into rows @ w^T; the transpose then moves only the small [out, M] result."""
-  product = jax.lax.dot_general(w, rows, (((1,), (1,)), ((), ())),
-                                preferred_element_type=preferred_element_type)
-  return jax.lax.optimization_barrier(product).T
-
-
-def _few_rows_on_cpu(m: int) -> bool:
-  return 2 <= m <= WEIGHT_LHS_MAX_ROWS and jax.default_backend() == "cpu"
-
-
 class Attention(nn.Module):
-  """Grouped-query attention with optional QK-norm, RoPE tables chosen by the caller. out_in: the
-  weights are views of `decode_layers` copies (see contract_width)."""
+  """Grouped-query attention with optional QK-norm, RoPE tables chosen by the caller."""
   config: GemmaConfig
-  out_in: bool = False
+  einsum: Callable = jnp.einsum
 
   @nn.compact
   def __call__(self, x, sin, cos, mask, kv_cache=None, write_index=None):
@@ -378,9 +274,9 @@ class Attention(nn.Module):
     n, kv, d, h = c.num_heads, c.num_kv_heads, c.width, c.head_dim
     dt, pdt = jnp.dtype(c.dtype), jnp.dtype(c.param_dtype)
     x = x.astype(dt)
-    proj = lambda w, d_axis: contract_width(x, w, d_axis, self.out_in)  # noqa: E731
-    q = proj(Weight((n, d, h), d, dt, pdt, name="q_einsum")(), 1)  # [B,T,N,H]
-    kv_proj = proj(Weight((2, kv, d, h), d, dt, pdt, name="kv_einsum")(), 2)
+    q = self.einsum("BTD,NDH->BTNH", x, Weight((n, d, h), d, dt, pdt, name="q_einsum")())
+    kv_proj = self.einsum("BTD,CKDH->BTCKH", x,
+                          Weight((2, kv, d, h), d, dt, pdt, name="kv_einsum")())
     k, v = kv_proj[:, :, 0], kv_proj[:, :, 1]  # [B,T,K,H] each
     if c.qk_norm:
       q = RMSNorm(c.norm_eps, pdt, name="query_norm")(q)
@@ -393,17 +289,17 @@ class Attention(nn.Module):
                                        (0, 0, write_index, 0))
           for old, new in zip(kv_cache, (k, v)))
       (k, v), layout = new_cache, "BKSH"
-    out = attend(q, k.astype(dt), v.astype(dt), mask, scale=c.scale,
-                 softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout)
+    out = attention.attend(q, k.astype(dt), v.astype(dt), mask, scale=c.scale,
+                           softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout,
+                           einsum=self.einsum)
     w_out = Weight((n, h, d), n * h, dt, pdt, name="attn_vec_einsum")()
-    out = out.reshape(out.shape[:2] + (n * h,))
-    return contract_width(out, w_out.reshape(n * h, d), 0, self.out_in), new_cache
+    return self.einsum("BTNH,NHD->BTD", out, w_out), new_cache
 
 
 class MLP(nn.Module):
-  """Gated gelu_tanh MLP: linear(gelu(x @ gate) * (x @ up)). out_in: as in Attention."""
+  """Gated gelu_tanh MLP: linear(gelu(x @ gate) * (x @ up))."""
   config: GemmaConfig
-  out_in: bool = False
+  einsum: Callable = jnp.einsum
 
   @nn.compact
   def __call__(self, x):
@@ -413,22 +309,21 @@ class MLP(nn.Module):
                         (2, c.width, c.mlp_dim), pdt).astype(dt)
     linear = self.param("linear", nn.initializers.normal(c.mlp_dim**-0.5),
                         (c.mlp_dim, c.width), pdt).astype(dt)
-    both = contract_width(x.astype(dt), gating, 1, self.out_in)  # [B,T,2,F]
+    both = self.einsum("BTD,CDF->BTCF", x.astype(dt), gating)  # [B,T,2,F]
     gate, up = both[..., 0, :], both[..., 1, :]
-    return contract_width(nn.gelu(gate, approximate=True) * up, linear, 0, self.out_in)
+    return self.einsum("BTF,FD->BTD", nn.gelu(gate, approximate=True) * up, linear)
 
 
 class Block(nn.Module):
   """One decoder layer; `nn.scan` runs it over the stacked [L,...] params.
 
-  Carry: x [B,T,D]. Per-layer input (scanned, or given layer by layer by `_run_unstacked`):
+  Carry: x [B,T,D]. Per-layer input (scanned, or given layer by layer by `_run_layer_weights`):
   (is_local bool scalar, this layer's (k, v) cache [B,K,S,H] or None); output: the (k, v) with the
   T new slots written, or None. Broadcast `ctx`: masks (global, local) [B,T,S], rope (sin, cos)
-  for local and global [B,T,H/2], write_index. out_in: the weights are views of `decode_layers`
-  copies.
+  for local and global [B,T,H/2], write_index.
   """
   config: GemmaConfig
-  out_in: bool = False
+  einsum: Callable = jnp.einsum
 
   @nn.compact
   def __call__(self, x, layer_in, ctx, deterministic):
@@ -440,13 +335,13 @@ class Block(nn.Module):
     sin = pick(ctx["sin_local"], ctx["sin_global"])
     cos = pick(ctx["cos_local"], ctx["cos_global"])
     y = RMSNorm(c.norm_eps, pdt, name="pre_attention_norm")(x)
-    y, new_cache = Attention(c, self.out_in, name="attn")(y, sin, cos, mask, kv_cache,
+    y, new_cache = Attention(c, self.einsum, name="attn")(y, sin, cos, mask, kv_cache,
                                                        ctx.get("write_index"))
     if c.post_attn_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_attention_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
     y = RMSNorm(c.norm_eps, pdt, name="pre_ffw_norm")(x)
-    y = MLP(c, self.out_in, name="mlp")(y)
+    y = MLP(c, self.einsum, name="mlp")(y)
     if c.post_ffw_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_ffw_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
@@ -456,122 +351,49 @@ class Block(nn.Module):
 def _layer_stack(config: GemmaConfig):
   """The Block class lifted by remat (per `remat_policy`) and scanned over the L layers."""
   block = Block
-  if config.remat_policy != "none":
-    block = nn.remat(block, policy=REMAT_POLICIES[config.remat_policy], prevent_cse=False,
+  if config.remat_policy != choices.NO_REMAT:
+    block = nn.remat(block, policy=choices.remat_policy(config.remat_policy), prevent_cse=False,
                      static_argnums=(4,))
   return nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
                  in_axes=(0, nn.broadcast, nn.broadcast), length=config.num_layers,
                  unroll=config.scan_unroll)
 
 
-def unstack_layers(layers: Any) -> tuple:
-  """The stacked `layers` param tree ([L,...] leaves) as a tuple of L per-layer trees."""
+def layer_weights(layers: Any) -> tuple:
+  """The stacked `layers` param tree ([L,...] leaves) as a tuple of L per-layer trees: the per-layer
+  weights that `Gemma.hidden` can run on."""
   n = len(jax.tree_util.tree_leaves(layers)[0])
   return tuple(jax.tree_util.tree_map(lambda a, i=i: a[i], layers) for i in range(n))
 
 
-# Per-layer projections -> (first input axis, number of input axes) of the weight as the layer
-# uses it: q/kv/gating through contract_width, attn_vec_einsum and linear as [in, D] matrices.
-_PROJ_INPUT_AXES = {
-    ("attn", "q_einsum", "w"): (1, 1),        # [N,D,H]
-    ("attn", "kv_einsum", "w"): (2, 1),       # [2,K,D,H]
-    ("attn", "attn_vec_einsum", "w"): (0, 2),  # [N,H,D]
-    ("mlp", "gating_einsum"): (1, 1),         # [2,D,F]
-    ("mlp", "linear"): (0, 1),                # [F,D]
-}
-
-
-def _proj_axes(path) -> tuple[int, int] | None:
-  keys = tuple(getattr(k, "key", k) for k in path)
-  return _PROJ_INPUT_AXES.get(keys)
-
-
-def _stored_out_in(w: jax.Array, first: int, count: int) -> jax.Array:
-  """w with its input axes [first, first+count) moved to the front, flattened, transposed:
-  [out, in]."""
-  n_in = math.prod(w.shape[first:first + count])
-  front = jnp.moveaxis(w, tuple(range(first, first + count)), tuple(range(count)))
-  return front.reshape(n_in, -1).T
-
-
-def _layer_view(stored: jax.Array, shape: tuple, first: int, count: int) -> jax.Array:
-  """The weight of `shape` viewed from its [out, in] copy: the exact inverse of the layer's own
-  move-input-first-and-flatten, so XLA cancels both and the matmul reads `stored` in place."""
-  in_shape = shape[first:first + count]
-  rest = shape[:first] + shape[first + count:]
-  front = stored.T.reshape(in_shape + rest)
-  return jnp.moveaxis(front, tuple(range(count)), tuple(range(first, first + count)))
-
-
-@flax.struct.dataclass
-class DecodeLayer:
-  """One layer's weights for decoding: its param tree with each projection stored as an [out, in]
-  matrix (a copy, made once per decode call by `decode_layers`)."""
-  params: Any
-
-
-def decode_layers(layers: Any) -> tuple:
-  """The stacked `layers` params as L `DecodeLayer`s (per-layer, projections stored [out, in]).
-
-  Decoding multiplies a few rows by every weight at every step; XLA:CPU's fp32 matmul reads an
-  [out, in] weight on the left of the rows in place (`weight_lhs_matmul`, ~1.7x faster at 8 rows
-  than any right-hand layout, which it repacks at every call), and per-layer weights are read in
-  place where slicing stacked [L,...] ones copies them every step."""
-  def store(path, w):
-    axes = _proj_axes(path)
-    return w if axes is None else _stored_out_in(w, *axes)
-  # The barrier keeps XLA from cancelling these transposes against the layers' views of them
-  # (it would, in one jit with the token loop) and so from handing the loop [in, out] weights.
-  return tuple(DecodeLayer(jax.lax.optimization_barrier(
-      jax.tree_util.tree_map_with_path(store, layer))) for layer in unstack_layers(layers))
-
-
-def _proj_shapes(c: GemmaConfig) -> dict:
-  """The projections' shapes in the layer's param tree (keys as in _PROJ_INPUT_AXES)."""
-  n, k, d, h, f = c.num_heads, c.num_kv_heads, c.width, c.head_dim, c.mlp_dim
-  return {("attn", "q_einsum", "w"): (n, d, h), ("attn", "kv_einsum", "w"): (2, k, d, h),
-          ("attn", "attn_vec_einsum", "w"): (n, h, d), ("mlp", "gating_einsum"): (2, d, f),
-          ("mlp", "linear"): (f, d)}
-
-
-def _params_view(config: GemmaConfig, layer: DecodeLayer) -> Any:
-  """The layer's param tree (standard shapes) as views of its stored copies."""
-  shapes = _proj_shapes(config)
-  def view(path, w):
-    axes = _proj_axes(path)
-    if axes is None:
-      return w
-    shape = shapes[tuple(getattr(k, "key", k) for k in path)]
-    return _layer_view(w, shape, *axes)
-  return jax.tree_util.tree_map_with_path(view, layer.params)
-
-
-def _run_unstacked(config: GemmaConfig, layers: tuple, x, caches, ctx, deterministic):
-  """The Block of `_layer_stack` applied layer by layer (static kind) on per-layer weights: the L
-  trees of `unstack_layers` or the L `DecodeLayer`s of `decode_layers`.
-  caches: per layer (k, v) or None. Returns (x, new caches as (k tuple, v tuple) or None)."""
-  out_in = bool(layers) and isinstance(layers[0], DecodeLayer)
-  if len(layers) != config.num_layers or any(isinstance(p, DecodeLayer) != out_in for p in layers):
-    raise ValueError(f"layer_params must be the {config.num_layers} layers of unstack_layers or "
-                     f"decode_layers(params['layers']), got {len(layers)}.")
-  block = Block(config, out_in, parent=None)
+def _run_layer_weights(config: GemmaConfig, einsum: Callable, weights: tuple, x, caches, ctx,
+                       deterministic):
+  """The Block of `_layer_stack` applied layer by layer (static kind) on the L trees of
+  `layer_weights`. caches: per layer (k, v) or None. Returns (x, new caches as (k tuple, v tuple)
+  or None)."""
+  if len(weights) != config.num_layers:
+    raise ValueError(f"layer_weights must be the {config.num_layers} layers of "
+                     f"gemma.layer_weights(params['layers']), got {len(weights)}.")
+  block = Block(config, einsum, parent=None)
   new = []
-  for i, p in enumerate(layers):
+  for i, p in enumerate(weights):
     kv = None if caches is None else caches[i]
-    params = {"params": _params_view(config, p) if out_in else p}
-    x, kv = block.apply(params, x, (config.is_local[i], kv), ctx, deterministic)
+    x, kv = block.apply({"params": p}, x, (config.is_local[i], kv), ctx, deterministic)
     new.append(kv)
   return x, None if caches is None else (tuple(k for k, _ in new), tuple(v for _, v in new))
 
 
 class Gemma(nn.Module):
-  """The Gemma decoder. Methods: `embed`, `__call__` (logits), `hidden`, `logits`."""
+  """The Gemma decoder. Methods: `embed`, `__call__` (logits), `hidden`, `logits`. einsum: see the
+  module docstring."""
   config: GemmaConfig
+  einsum: Callable = jnp.einsum
 
   def setup(self):
     c = self.config
-    self.embedder = Embedder(c.vocab_size, c.width, jnp.dtype(c.dtype), jnp.dtype(c.param_dtype))
-    self.layers = _layer_stack(c)(c)
+    self.embedder = Embedder(c.vocab_size, c.width, jnp.dtype(c.dtype), jnp.dtype(c.param_dtype),
+                             self.einsum)
+    self.layers = _layer_stack(c)(c, self.einsum)
     self.final_norm = RMSNorm(c.norm_eps, jnp.dtype(c.param_dtype))
 
   def embed(self, tokens: jax.Array) -> jax.Array:
@@ -585,14 +407,14 @@ class Gemma(nn.Module):
     return jnp.tanh(logits / cap) * cap if cap else logits
 
   def hidden(self, x, positions, attn_mask, cache: KVCache | None = None, deterministic=True,
-             layer_params: tuple | None = None):
+             layer_weights: tuple | None = None):
     """Final-normed hidden states. x [B,T,D] embedded inputs, positions [B,T] int, attn_mask [B,T,S]
     bool (S = T without a cache, else the cache length). Returns (h [B,T,D], new cache or None).
 
-    layer_params: `unstack_layers(params["layers"])` or `decode_layers(params["layers"])`, the
-    per-layer weights the layers then run on one by one (decoding makes them once, outside the
-    token loop); None: the layers are scanned over the stacked params (with a cache, each layer's
-    buffer is scanned in and out: a per-call stack of the cache, fine for a prefill)."""
+    layer_weights: `gemma.layer_weights(params["layers"])`, the per-layer weights the layers then
+    run on one by one (decoding makes them once, outside the token loop); None: the layers are
+    scanned over the stacked params (with a cache, each layer's buffer is scanned in and out: a
+    per-call stack of the cache, fine for a prefill)."""
     c = self.config
     k_pos = positions
     if cache is not None:
@@ -609,14 +431,14 @@ class Gemma(nn.Module):
     x = x.astype(c.dtype)
     if cache is not None:
       ctx["write_index"] = cache.index
-    if layer_params is None:
+    if layer_weights is None:
       kv = None if cache is None else (jnp.stack(cache.k), jnp.stack(cache.v))
       x, kv = self.layers(x, (jnp.array(c.is_local), kv), ctx, deterministic)
       if kv is not None:
         kv = tuple(tuple(a[i] for i in range(c.num_layers)) for a in kv)
     else:
       caches = None if cache is None else tuple(zip(cache.k, cache.v))
-      x, kv = _run_unstacked(c, layer_params, x, caches, ctx, deterministic)
+      x, kv = _run_layer_weights(c, self.einsum, layer_weights, x, caches, ctx, deterministic)
     if cache is None:
       return self.final_norm(x), None
     new_cache = KVCache(k=kv[0], v=kv[1], pos=k_pos, index=cache.index + x.shape[1])
@@ -634,6 +456,7 @@ class Embedder(nn.Module):
   width: int
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  einsum: Callable = jnp.einsum
 
   def setup(self):
     # std D^-1/2: embedded inputs (x sqrt(D)) have unit variance and the tied output logits start
@@ -647,11 +470,6 @@ class Embedder(nn.Module):
     return x * jnp.asarray(math.sqrt(self.width), self.dtype)
 
   def decode(self, h):
-    """h [B,T,D] -> [B,T,V] float32 (few rows on XLA:CPU: the [V,D] table on the left of the
-    product, see `weight_lhs_matmul`)."""
+    """h [B,T,D] -> [B,T,V] float32."""
     table = self.input_embedding.astype(self.dtype)
-    rows = h.reshape(-1, h.shape[-1])
-    if _few_rows_on_cpu(rows.shape[0]):
-      logits = weight_lhs_matmul(rows, table, preferred_element_type=jnp.float32)
-      return logits.reshape(h.shape[:-1] + (-1,))
-    return jnp.einsum("BTD,VD->BTV", h, table, preferred_element_type=jnp.float32)
+    return self.einsum("BTD,VD->BTV", h, table, preferred_element_type=jnp.float32)

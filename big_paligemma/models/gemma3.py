@@ -137,7 +137,7 @@ class Gemma3(nn.Module):
 
 
 def _float32(cfg: siglip.SigLIPConfig) -> siglip.SigLIPConfig:
-  return dataclasses.replace(cfg, dtype=jnp.float32, param_dtype=jnp.float32)
+  return dataclasses.replace(cfg, dtype="float32", param_dtype="float32")
 
 
 def _place(x: jax.Array, is_img: jax.Array, soft: jax.Array, text: jax.Array) -> jax.Array:

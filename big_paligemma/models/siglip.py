@@ -19,7 +19,8 @@ Parameter paths (relative to the `SigLIP` module):
 
 The blocks always live under one stacked `encoderblock`: `scan_unroll=1` runs them with a rolled
 `nn.scan`, `scan_unroll=depth` unrolls it fully; the parameter tree is the same either way.
-LayerNorm statistics and the attention softmax are computed in float32 whatever the compute dtype.
+LayerNorm statistics, attention logits and softmax are computed in float32 whatever the compute
+dtype.
 """
 import dataclasses
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from big_paligemma.models import attention, choices
 
 POOL_TYPES = ("map", "gap", "0", "tok", "none")
 # Block sizes by name: (width D, depth, mlp_dim F, num_heads N).
@@ -38,20 +41,16 @@ VARIANTS = {
     "So400m": (1152, 27, 4304, 16),
     "H": (1280, 32, 5120, 16),
 }
-_NO_REMAT = "none"
-
-
-def _remat_policy_names() -> list[str]:
-  return [_NO_REMAT] + sorted(n for n in dir(jax.checkpoint_policies) if n.endswith("saveable"))
 
 
 @dataclasses.dataclass(frozen=True)
 class SigLIPConfig:
   """SigLIP encoder hyper-parameters; validated when built.
 
-  dtype is the compute dtype, param_dtype the storage dtype of the parameters. scan_unroll is the
-  `unroll` of the scan over blocks (1 = rolled, depth = fully unrolled). remat_policy is "none" (no
-  rematerialisation) or the name of a `jax.checkpoint_policies` policy, e.g. "nothing_saveable".
+  dtype is the compute dtype, param_dtype the storage dtype of the parameters (names, as for
+  Gemma: `choices.DTYPES`). scan_unroll is the `unroll` of the scan over blocks (1 = rolled, depth =
+  fully unrolled). remat_policy is "none" or a `jax.checkpoint_policies` name, e.g.
+  "nothing_saveable" (`choices.remat_policy_names()`, the same names as Gemma's).
   """
   width: int
   depth: int
@@ -61,10 +60,10 @@ class SigLIPConfig:
   image_size: int
   pool_type: str = "none"
   norm_eps: float = 1e-6
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+  dtype: str = "float32"
+  param_dtype: str = "float32"
   scan_unroll: int = 1
-  remat_policy: str = _NO_REMAT
+  remat_policy: str = choices.NO_REMAT
 
   def __post_init__(self):
     for key in ("width", "depth", "mlp_dim", "num_heads", "patch_size", "image_size", "scan_unroll"):
@@ -79,16 +78,11 @@ class SigLIPConfig:
                        f"{self.patch_size}: use a multiple of the patch size.")
     if self.pool_type not in POOL_TYPES:
       raise ValueError(f"SigLIPConfig.pool_type={self.pool_type!r}; allowed: {POOL_TYPES}.")
-    if self.remat_policy not in _remat_policy_names():
-      raise ValueError(f"SigLIPConfig.remat_policy={self.remat_policy!r}; allowed: "
-                       f"{_remat_policy_names()}.")
+    choices.check_remat_policy("SigLIPConfig", self.remat_policy)
     if not self.norm_eps > 0:
       raise ValueError(f"SigLIPConfig.norm_eps={self.norm_eps!r}: must be > 0.")
     for key in ("dtype", "param_dtype"):
-      try:
-        jnp.dtype(getattr(self, key))
-      except TypeError as e:
-        raise ValueError(f"SigLIPConfig.{key}={getattr(self, key)!r} is not a dtype.") from e
+      choices.check_dtype("SigLIPConfig", key, getattr(self, key))
 
   @property
   def grid(self) -> int:
@@ -173,7 +167,8 @@ class MlpBlock(nn.Module):
 
 
 class MultiHeadDotProductAttention(nn.Module):
-  """Full attention with biases: queries x_q [B, T, D], keys/values x_kv [B, S, D] -> [B, T, D]."""
+  """Full attention with biases: queries x_q [B, T, D], keys/values x_kv [B, S, D] -> [B, T, D]
+  (the softmax attention is Gemma's, `attention.attend`, with no mask)."""
   num_heads: int
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -184,12 +179,10 @@ class MultiHeadDotProductAttention(nn.Module):
     h = d // self.num_heads
     proj = lambda name: nn.DenseGeneral((self.num_heads, h), dtype=self.dtype,
                                         param_dtype=self.param_dtype, name=name)
-    q = proj("query")(x_q) * jnp.asarray(h ** -0.5, self.dtype)  # [B, T, N, H]
+    q = proj("query")(x_q)  # [B, T, N, H]
     k = proj("key")(x_kv)  # [B, S, N, H]
     v = proj("value")(x_kv)  # [B, S, N, H]
-    logits = jnp.einsum("BTNH,BSNH->BNTS", q, k)
-    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(self.dtype)
-    out = jnp.einsum("BNTS,BSNH->BTNH", probs, v)
+    out = attention.attend(q, k, v, scale=h ** -0.5)
     return nn.DenseGeneral(d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype,
                            name="out")(out)
 
@@ -217,9 +210,8 @@ class Encoder(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     c = self.config
     block = Encoder1DBlock
-    if c.remat_policy != _NO_REMAT:
-      block = nn.remat(block, policy=getattr(jax.checkpoint_policies, c.remat_policy),
-                       prevent_cse=False)
+    if c.remat_policy != choices.NO_REMAT:
+      block = nn.remat(block, policy=choices.remat_policy(c.remat_policy), prevent_cse=False)
     stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
                     length=c.depth, unroll=min(c.scan_unroll, c.depth))
     x, _ = stack(c, name="encoderblock")(x, None)

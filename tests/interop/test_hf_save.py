@@ -2,6 +2,7 @@
 eager), and save_hf -> hf.load_hf gives back identical params and config."""
 import json
 import os
+import stat
 
 import jax
 import jax.numpy as jnp
@@ -166,9 +167,15 @@ def test_gemma3_multimodal_logits_match_transformers_and_reload(tmp_path):
 def test_sharded_and_bfloat16_save_reloads(tmp_path):
   cfg = _GEMMA[2]
   params = _random_params(build.abstract_params(cfg))
-  hf_save.save_hf(str(tmp_path / "s"), "gemma2", cfg, params, dtype="bfloat16",
-                  max_shard_bytes=8000)
+  umask = os.umask(0o022)  # the usual one: the output must be readable by others under it
+  try:
+    hf_save.save_hf(str(tmp_path / "s"), "gemma2", cfg, params, dtype="bfloat16",
+                    max_shard_bytes=8000)
+  finally:
+    os.umask(umask)
+  assert stat.S_IMODE(os.stat(tmp_path / "s").st_mode) == 0o755  # not a temporary dir's 0700
   files = sorted(os.listdir(tmp_path / "s"))
+  assert {stat.S_IMODE(os.stat(tmp_path / "s" / f).st_mode) for f in files} == {0o644}
   shards = [f for f in files if f.endswith(".safetensors")]
   assert "model.safetensors.index.json" in files and len(shards) > 2
   assert shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"

@@ -99,7 +99,7 @@ def test_bfloat16_compute_close_to_float32(hf_saved):
   params = _params(tensors, _config())
   images = _images(32)
   want, _ = _apply(_config(pool_type="none"), params, images)
-  got, _ = _apply(_config(pool_type="none", dtype=jnp.bfloat16), params, images)
+  got, _ = _apply(_config(pool_type="none", dtype="bfloat16"), params, images)
   assert got.dtype == jnp.bfloat16
   # Outputs are LayerNorm-ed (|x| <~ 1.3); bf16 has a relative step of 2^-8 ~ 4e-3. Observed:
   # max 8e-3, mean 8e-4 over 2 blocks; the bounds leave about 4x headroom.
