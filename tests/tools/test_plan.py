@@ -62,6 +62,9 @@ def test_larger_batch_needs_more_temporaries_and_too_large_does_not_fit(topo):
   small, large = plan.plan_train(config, topo, 8), plan.plan_train(config, topo, 256)
   assert small.fits and large.fits
   assert large.temporaries > small.temporaries and large.batch == 32 * small.batch
+  # On the data-parallel mesh without remat the compiler rejects it within seconds (9 s here).
+  config.mesh = [("data", -1), ("fsdp", 1), ("tensor", 1)]
+  plan.set_remat(config, "none")
   huge = plan.plan_train(config, topo, 1 << 18)
   assert not huge.fits and "DOES NOT FIT" in plan.format_report(huge)
   assert huge.total > topo.chip.hbm_bytes  # the compiler's figure, parsed from its message
