@@ -84,14 +84,15 @@ def _gemma_decoder(module) -> gemma.Gemma | None:
 def _on_cpu(params: Any, platform: str | None = None) -> bool:
   """Whether decoding takes the XLA:CPU layouts of `decode_cpu`: the one place that decides, by
   `platform` if given, else the platform of the devices that hold `params` (the default backend
-  for unplaced or traced values), so a decode compiled for a TPU topology runs the plain model."""
+  for no params, a tracer or an unplaced value), so a decode compiled for a TPU topology runs the
+  plain model."""
   if platform is not None:
     return platform == "cpu"
-  leaf = jax.tree_util.tree_leaves(params)[0]
+  leaves = jax.tree_util.tree_leaves(params)
   try:
-    return next(iter(leaf.sharding.device_set)).platform == "cpu"
-  except (AttributeError, TypeError, ValueError, StopIteration):  # a tracer or unplaced value
-    return jax.default_backend() == "cpu"
+    return next(iter(leaves[0].sharding.device_set)).platform == "cpu"
+  except (IndexError, AttributeError, TypeError, ValueError, StopIteration):
+    return jax.default_backend() == "cpu"  # no params, a tracer or an unplaced value
 
 
 def _layer_weights(module, rows: int, cpu: bool):

@@ -239,7 +239,6 @@ from configs.transfer import refcoco_seg
 def get_config(arg=None):
   c = refcoco_seg.get_config(arg)  # its demo model, one layer per tower; one scored eval
   c.model.llm.num_layers = c.model.img.depth = 1
-  c.model.llm.scan_unroll = c.model.img.scan_unroll = 1
   c.evals = {"refcoco_val": {**c.evals.refcoco_val.to_dict(), "every": "100%",
                              "batch_size": 8}}
   c.total_steps, c.eval_at_start, c.log_every = 2, False, 1

@@ -259,7 +259,6 @@ from configs.transfer import vqav2
 def get_config(arg=None):
   c = vqav2.get_config(arg)  # its demo model, one layer per tower; the scored eval only
   c.model.llm.num_layers = c.model.img.depth = 1
-  c.model.llm.scan_unroll = c.model.img.scan_unroll = 1
   c.evals = {"vqav2_minival": {**c.evals.vqav2_minival.to_dict(), "every": "100%"}}
   c.total_steps, c.eval_at_start, c.log_every = 2, False, 1
   c.ckpt.async_save = False
