@@ -12,6 +12,7 @@ from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
 from big_paligemma.models import siglip
 from configs.transfer import docvqa
+import evaluators  # noqa: F401  registers the evaluator types that docvqa's evals name
 
 IMG = dict(image_size=32, patch_size=8, width=16, depth=1, mlp_dim=32, num_heads=2)
 LLM = dict(vocab_size=64, num_layers=2, num_heads=2, num_kv_heads=1, width=32, mlp_dim=64,
