@@ -4,11 +4,13 @@
 Published (big_vision's paligemma/transfers/ai2d.py; configs/published.py): prefix
 "answer en  {question} choose from: {ansstr}" (two spaces, as big_vision writes it; ansstr = the
 choices joined by " \\t "), suffix the correct choice, text_len 128, batch 256, 10 epochs,
-lr 1e-5, wd 1e-6 at 224 and 448; eval images resized without anti-aliasing. Trains on
+lr 1e-5, wd 1e-6 at 224 and 448 (PaliGemma 2: lr 6e-6 (3B), 1e-6 (10B), 3e-6 (28B), arXiv
+2412.03555 Table 14); eval images resized without anti-aliasing. Trains on
 train[:-1024] and scores test (the published split) with exact match, case kept (the model sees
 the choices); perplexity monitors on train[:1024] and the held-out train[-1024:]. `final_split`
 trains on all of train.
-Published accuracy (test): PaliGemma 3B 72.12 (224) / 73.28 (448); PaliGemma 2 3B 74.7 / 76.0.
+Published accuracy (test): PaliGemma 3B 72.12 (224) / 73.28 (448); PaliGemma 2 (its paper's
+Table 13) 3B 74.7 / 76.0, 10B 83.1 / 84.4, 28B 83.2 / 84.6.
 """
 from configs import common
 from configs import published

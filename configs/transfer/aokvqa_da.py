@@ -3,11 +3,12 @@
 
 Published (big_vision's paligemma/transfers/aokvqa_da.py; configs/published.py): prefix
 "answer en {question}", suffix one of the 10 direct answers, text_len 32, batch 128, 10 epochs,
-lr 5e-6, wd 0 at 224 and 448. Trains on train and scores val with the VQA accuracy
+lr 5e-6, wd 0 at 224 and 448; PaliGemma 2: lr 3e-6 (3B), 1e-6 (10B), 6e-7 (28B) (arXiv
+2412.03555 Table 14). Trains on train and scores val with the VQA accuracy
 min(#matches / 3, 1) (A-OKVQA's direct-answer metric); perplexity monitors on train[:5%] and val.
 `final_split` trains on train+val and writes the leaderboard's prediction file for test.
-Published accuracy: PaliGemma 3B 61.85 (224) / 63.22 (448) (test server); PaliGemma 2 3B 64.2 /
-67.9 (val).
+Published accuracy: PaliGemma 3B 61.85 (224) / 63.22 (448) (test server); PaliGemma 2 (val, its
+paper's Table 13) 3B 64.2 / 67.9, 10B 68.9 / 70.8, 28B 70.2 / 71.2.
 """
 from configs import common
 from configs import published

@@ -4,11 +4,12 @@
 Published (big_vision's paligemma/transfers/aokvqa_mc.py; configs/published.py): prefix
 "answer en  {question} choose from: {ansstr}" (two spaces, as big_vision writes it; ansstr = the
 4 choices joined by " \\t "), suffix the text of the correct choice, text_len 128, batch 128,
-15 epochs, lr 5e-6, wd 0 at 224 and 448. Trains on train and scores val with the aokvqa_mc
+15 epochs, lr 5e-6, wd 0 at 224 and 448 (PaliGemma 2: lr 3e-6 (3B), 3e-7 (10B), 1e-6 (28B),
+arXiv 2412.03555 Table 14). Trains on train and scores val with the aokvqa_mc
 accuracy (the answer equals the correct choice's text); perplexity monitors on train[:5%] and
 val. `final_split` trains on train+val and writes the leaderboard's prediction file for test.
-Published accuracy: PaliGemma 3B 76.37 (224) / 76.90 (448) (test server); PaliGemma 2 3B 79.7 /
-82.5 (val).
+Published accuracy: PaliGemma 3B 76.37 (224) / 76.90 (448) (test server); PaliGemma 2 (val, its
+paper's Table 13) 3B 79.7 / 82.5, 10B 83.7 / 85.9, 28B 84.7 / 87.0.
 """
 from configs import common
 from configs import published

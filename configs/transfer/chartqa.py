@@ -3,11 +3,13 @@
 Published (big_vision's paligemma/transfers/chartqa.py; configs/published.py): prefix the bare
 question, human + augmented mixed by size (7398 : 20901), text_len 48, 30 epochs, label smoothing
 0.2, LLM dropout 0.1, lr 1e-5, wd 1e-6 (adam b2 0.999, clip 1.0, cosine with 5% warm-up, batch
-256) at 224 and 448. Scored with relaxed accuracy on both test sets (the published ones) and, to
+256) at 224 and 448; PaliGemma 2 (arXiv 2412.03555 Table 14, per size): lr 3e-6 (3B), 1e-6
+(10B), 3e-7 (28B). Scored with relaxed accuracy on both test sets (the published ones) and, to
 tune, both validation sets; perplexity monitors on train[:5%] and validation of each.
 Predictions and answers are lower-cased before scoring, as big_vision's evaluators (to_lower).
-Published: PaliGemma 3B 57.1 / 71.4 (mean of human and augmented); PaliGemma 2 3B augmented
-74.4 / 89.2, human 42.0 / 54.0.
+Published: PaliGemma 3B 57.1 / 71.4 (mean of human and augmented; augmented 74.2 / 88.5, human
+40.0 / 54.2); PaliGemma 2 (its paper's Table 13) augmented 3B 74.4 / 89.2, 10B 74.2 / 90.1, 28B
+68.9 / 85.1, human 3B 42.0 / 54.0, 10B 48.4 / 66.4, 28B 46.8 / 61.3 (224 / 448).
 """
 from configs import common
 from configs import published

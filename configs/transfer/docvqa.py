@@ -3,11 +3,13 @@
 
 Published (big_vision's paligemma/transfers/docvqa.py; configs/published.py): prefix the bare
 question, suffix one of the answers, text_len 32, batch 256, adam b2 0.999, clip 1.0, cosine with
-5% warm-up; 10 epochs, lr 1e-5, wd 1e-6 at 224, 448 and 896 (default res 896). Trains on
+5% warm-up; 10 epochs, lr 1e-5, wd 1e-6 at 224, 448 and 896 (default res 896); PaliGemma 2 (arXiv
+2412.03555 Table 14, per size at 224 and 448): lr 6e-6 (3B), 3e-6 (10B), 3e-6 (28B). Trains on
 train[:-5%] and monitors perplexity on minitrain (train[:5%]) and minival (train[-5%:]); scored
 with ANLS on the validation split, lower-cased as big_vision does. `final_split` trains on
 train+validation and stores predictions for the test split (no public answers).
-Published ANLS: PaliGemma 3B 43.7 (224) / 78.0 (448) / 84.8 (896); PaliGemma 2 3B 39.9 / 73.6.
+Published ANLS: PaliGemma 3B 43.7 (224) / 78.0 (448) / 84.8 (896) (test server); PaliGemma 2
+(val, its paper's Table 13) 3B 39.9 / 73.6, 10B 43.9 / 76.6, 28B 44.9 / 76.1 (224 / 448).
 """
 from configs import common
 from configs import published

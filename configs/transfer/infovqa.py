@@ -1,14 +1,15 @@
 """InfographicVQA transfer: `--config configs/transfer/infovqa.py:res=896[,model=pg2_3b]`
 `[,final_split][,freeze_vit][,demo]`.
 
-Published (big_vision's paligemma/transfers/infovqa.py; configs/published.py): prefix
-"answer en {question}", suffix one of the lower-cased answers, text_len 48, 3 epochs, label
-smoothing 0.4; lr 1e-5, wd 1e-6, batch 256 at 224 and 128 at 448; lr 3e-6, wd 3e-7, batch 32 at
-896. Trains on train and scores val (its multi-span answers in every order) with ANLS,
-lower-cased as the official evaluation; perplexity monitors on train[:5%] and val.
-`final_split` trains on train+val and writes the test server's RRC file for test.
+Published (big_vision's paligemma/transfers/infovqa.py; configs/published.py): prefix "answer en
+{question}", suffix one of the lower-cased answers, text_len 48, 3 epochs, label smoothing 0.4; lr
+1e-5, wd 1e-6, batch 256 at 224 and 128 at 448; lr 3e-6, wd 3e-7, batch 32 at 896; PaliGemma 2: the
+224 recipe at 224 and 448 with lr 3e-6 (3B), 6e-7 (10B), 3e-7 (28B) (arXiv 2412.03555 Table 14).
+Trains on train and scores val (its multi-span answers in every order) with ANLS, lower-cased as the
+official evaluation; perplexity monitors on train[:5%] and val. `final_split` trains on train+val
+and writes the test server's RRC file for test.
 Published ANLS (test server): PaliGemma 3B 28.46 (224) / 40.47 (448) / 47.75 (896); PaliGemma 2
-3B 25.2 / 37.5 (val).
+(val, its paper's Table 13) 3B 25.2 / 37.5, 10B 33.6 / 47.8, 28B 36.4 / 46.7 (224 / 448).
 """
 from configs import common
 from configs import published

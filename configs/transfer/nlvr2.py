@@ -3,13 +3,15 @@
 
 Published (big_vision's paligemma/transfers/nlvr2.py; configs/published.py): both images
 (image_left, image_right) resized without antialiasing and stacked into "images" [2,res,res,3]
-(their 2P tokens ahead of the text, models/paligemma.py), prefix "answer en {sentence}", suffix
-the label ("True"/"False"), text_len 64, batch 256, adam b2 0.999, clip 1.0, cosine with 5%
-warm-up; 3 epochs, lr 1e-5, wd 1e-6 (224); 10 epochs, lr 3e-6, wd 3e-7 (448). Trains on train
-(`final_split`: train+dev) and decodes minitrain (train[:10000]; `:demo` train[:10%]), dev, test
-and MaRVL's five test languages: accuracy (NLVR2 also consistency over each sentence's examples).
-Published accuracy (train+dev): PaliGemma 3B NLVR2 test 90.02 / 88.93 (224 / 448); MaRVL mean
-over id, sw, ta, tr, zh 80.57 / 76.78, PaliGemma 2 3B 83.5 / 82.7.
+(their 2P tokens ahead of the text, models/paligemma.py), prefix "answer en {sentence}", suffix the
+label ("True"/"False"), text_len 64, batch 256, adam b2 0.999, clip 1.0, cosine with 5% warm-up; 3
+epochs, lr 1e-5, wd 1e-6 (224); 10 epochs, lr 3e-6, wd 3e-7 (448); PaliGemma 2: the 224 recipe at
+224 and 448 with lr 6e-6 (3B), 1e-6 (10B), 3e-6 (28B) (arXiv 2412.03555 Table 14). Trains on train
+(`final_split`: train+dev) and decodes minitrain (train[:10000]; `:demo` train[:10%]), dev, test and
+MaRVL's five test languages: accuracy (NLVR2 also consistency over each sentence's examples).
+Published accuracy (train+dev): PaliGemma 3B NLVR2 test 90.02 / 88.93 (224 / 448); MaRVL mean over
+id, sw, ta, tr, zh 80.57 / 76.78. PaliGemma 2 (its paper's Table 13): NLVR2 3B 91.4 / 91.6, 10B 93.9
+/ 93.7, 28B 94.2 / 94.1; MaRVL 3B 83.5 / 82.7, 10B 89.5 / 89.1, 28B 90.6 / 89.7.
 """
 from configs import common
 from configs import published

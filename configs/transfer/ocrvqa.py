@@ -3,11 +3,13 @@
 
 Published (big_vision's paligemma/transfers/ocrvqa.py; configs/published.py): prefix
 "answer en {question}", suffix the answer, text_len 32, batch 128, 3 epochs, wd 0; lr 3e-6 at
-224 and 448, 1e-5 at 896. Trains on train + val[20000:] and scores the held-out val[:20000]
+224 and 448, 1e-5 at 896; PaliGemma 2 at 224 and 448: lr 1e-6 (3B), 3e-7 (10B), 3e-7 (28B)
+(arXiv 2412.03555 Table 14). Trains on train + val[20000:] and scores the held-out val[:20000]
 (minival) during the run and test (the published split) at its end, with exact match lower-cased
 as big_vision; perplexity monitors on train[:5120] and minival. `final_split` trains on
 train+val.
-Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896).
+Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896); PaliGemma 2
+(its paper's Table 13) 3B 73.4 / 75.7, 10B 74.7 / 76.3, 28B 75.3 / 76.6 (224 / 448).
 """
 from configs import common
 from configs import published

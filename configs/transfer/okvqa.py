@@ -3,10 +3,12 @@
 
 Published (big_vision's paligemma/transfers/okvqa.py; configs/published.py): prefix
 "answer en {question}", suffix one of the 10 answers, text_len 32, batch 128, 10 epochs, lr 5e-6,
-wd 0 at 224 and 448. Trains on train[:-10%] and scores val (the official evaluation split) with
+wd 0 at 224 and 448; PaliGemma 2: lr 3e-6 (3B), 1e-6 (10B), 1e-6 (28B) (arXiv 2412.03555 Table
+14). Trains on train[:-10%] and scores val (the official evaluation split) with
 the VQA accuracy min(#matches / 3, 1); perplexity monitors on train[:5%] and the held-out
 train[-10%:]. `final_split` trains on all of train (OK-VQA has no test split).
-Published accuracy (val): PaliGemma 3B 63.54 (224) / 63.15 (448).
+Published accuracy (val): PaliGemma 3B 63.54 (224) / 63.15 (448); PaliGemma 2 (its paper's
+Table 13) 3B 64.2 / 64.1, 10B 68.0 / 68.6, 28B 71.2 / 70.6.
 """
 from configs import common
 from configs import published

@@ -3,10 +3,12 @@
 
 Published (big_vision's paligemma/transfers/rsvqa_hr.py; configs/published.py): as rsvqa_lr.py
 (whose `build` makes this config) on rsvqa/hr_nonum, with 1 epoch, lr 1e-5, wd 0, no label
-smoothing at 224 and 448; decodes minitrain (train[:1280]) during training and val, test and test_2
+smoothing at 224 and 448 (PaliGemma 2: lr 1e-5 (3B), 6e-6 (10B), 6e-7 (28B), arXiv 2412.03555
+Table 14); decodes minitrain (train[:1280]) during training and val, test and test_2
 (the release's second test area) at the end.
 Published mean accuracy (train+val): PaliGemma 3B test 92.61 / 92.79, test_2 90.58 / 90.54
-(224 / 448).
+(224 / 448); PaliGemma 2 (its paper's Table 13) test 3B 92.7 / 92.8, 10B 92.6 / 92.8, 28B 92.7 /
+92.8, test_2 3B 90.9 / 90.7, 10B 90.8 / 90.7, 28B 90.9 / 90.8.
 """
 from configs.transfer import rsvqa_lr
 

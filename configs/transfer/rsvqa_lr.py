@@ -5,11 +5,13 @@
 Published (big_vision's paligemma/transfers/rsvqa_lr.py; configs/published.py): data
 rsvqa/lr_nonum (big_vision's rsvqa_lr/nonum), prefix "answer en {question}", suffix the
 lower-cased answer, text_len 32, 3 epochs, lr 3e-6, wd 0, label smoothing 0.2 at 224 and 448 (adam
-b2 0.999, clip 1.0, cosine with 5% warm-up, batch 256). Trains on train (`final_split`:
+b2 0.999, clip 1.0, cosine with 5% warm-up, batch 256); PaliGemma 2: lr 3e-6 (3B), 1e-5 (10B),
+6e-6 (28B) (arXiv 2412.03555 Table 14). Trains on train (`final_split`:
 train+val), monitors perplexity on minitrain (train[:1280]; `:demo` train[:10%]) and minival
 (val), and decodes minitrain, minival and test: accuracy per question type and their mean
 (acc_avg), lower-cased.
-Published mean accuracy (test, train+val): PaliGemma 3B 92.65 / 93.11 (224 / 448).
+Published mean accuracy (test, train+val): PaliGemma 3B 92.65 / 93.11 (224 / 448); PaliGemma 2
+(its paper's Table 13) 3B 93.0 / 92.7, 10B 92.8 / 93.1, 28B 93.5 / 93.7.
 rsvqa_hr.py builds its config here too.
 """
 from configs import common

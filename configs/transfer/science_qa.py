@@ -5,12 +5,14 @@
 Published (big_vision's paligemma/transfers/science_qa.py, its QCM -> A format;
 configs/published.py): prefix "Question: {question}\\nContext: {hint}\\nOptions:
 {indexed_choices}\\nAnswer:" with the choices shuffled per example (pp shuffle_choices) when
-training, suffix "The answer is {indexed_answer}.", text_len 512, 20 epochs, batch 128, lr 1e-5,
-wd 0, the image encoder frozen (the recipe's freeze_vit; freeze_vit=False trains it) at 224 and
-448 (adam b2 0.999, clip 1.0, cosine with 5% warm-up). Trains on train (`final_split`: train+val), monitors perplexity
-on minitrain (train[:5%]) and minival (val), and decodes minitrain, minival and test: accuracy of
-the "The answer is X." letter.
-Published accuracy (test, train+val): PaliGemma 3B 95.39 / 95.93 (224 / 448).
+training, suffix "The answer is {indexed_answer}.", text_len 512, 20 epochs, batch 128, lr 1e-5, wd
+0, the image encoder frozen (the recipe's freeze_vit; freeze_vit=False trains it) at 224 and 448
+(adam b2 0.999, clip 1.0, cosine with 5% warm-up); PaliGemma 2: lr 6e-6 (3B), 1e-6 (10B), 1e-6 (28B)
+(arXiv 2412.03555 Table 14). Trains on train (`final_split`: train+val), monitors perplexity on
+minitrain (train[:5%]) and minival (val), and decodes minitrain, minival and test: accuracy of the
+"The answer is X." letter.
+Published accuracy (test, train+val): PaliGemma 3B 95.39 / 95.93 (224 / 448); PaliGemma 2 (its
+paper's Table 13) 3B 96.1 / 96.2, 10B 98.2 / 98.5, 28B 98.2 / 98.6.
 """
 from configs import common
 from configs import published

@@ -1,14 +1,16 @@
 """ST-VQA transfer: `--config configs/transfer/stvqa.py:res=896[,model=pg2_3b][,final_split]`
 `[,freeze_vit][,demo]`.
 
-Published (big_vision's paligemma/transfers/stvqa.py; configs/published.py): prefix
-"answer en {question}", suffix one of the lower-cased answers, text_len 48, 3 epochs, label
-smoothing 0.1; lr 1e-5, wd 1e-6, batch 256 at 224 and 128 at 448; lr 3e-6, wd 3e-7, batch 32 at
-896. Trains on train and scores the pseudo-validation split val (data/datasets/stvqa.py;
-big_vision's own list of val images is not public) with ANLS, lower-cased as the official
-evaluation; perplexity monitors on train[:5%] and val. `final_split` trains on train+val and
-writes the test server's file ([{"question_id", "answer"}]) for test.
-Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (896).
+Published (big_vision's paligemma/transfers/stvqa.py; configs/published.py): prefix "answer en
+{question}", suffix one of the lower-cased answers, text_len 48, 3 epochs, label smoothing 0.1; lr
+1e-5, wd 1e-6, batch 256 at 224 and 128 at 448; lr 3e-6, wd 3e-7, batch 32 at 896; PaliGemma 2: the
+224 recipe at 224 and 448 with lr 6e-6 (3B), 3e-6 (10B), 3e-6 (28B) (arXiv 2412.03555 Table 14).
+Trains on train and scores the pseudo-validation split val (data/datasets/stvqa.py; big_vision's own
+list of val images is not public) with ANLS, lower-cased as the official evaluation; perplexity
+monitors on train[:5%] and val. `final_split` trains on train+val and writes the test server's file
+([{"question_id", "answer"}]) for test.
+Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (896); PaliGemma 2
+(val, its paper's Table 13) 3B 61.9 / 80.5, 10B 64.3 / 82.0, 28B 65.1 / 81.8 (224 / 448).
 """
 from configs import common
 from configs import published

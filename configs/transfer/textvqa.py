@@ -1,12 +1,14 @@
 """TextVQA transfer: `--config configs/transfer/textvqa.py:res=448[,model=pg2_3b][,final_split]`
 `[,freeze_vit][,demo]`.
 
-Published (big_vision's paligemma/transfers/textvqa.py; configs/published.py): prefix
-"answer en {question}", suffix one of the 10 answers, text_len 32, batch 256, lr 3e-6; 5 epochs
-at 224 (wd 0), 10 at 448 (wd 3e-7) and 896 (wd 0). Trains on train and scores val with the VQAv2
-accuracy (every question of answer type "other", as big_vision); perplexity monitors on
-train[:5%] and val. `final_split` trains on train+val and writes the test server's file for test.
-Published accuracy (test-std): PaliGemma 3B 55.47 (224) / 73.15 (448) / 76.48 (896).
+Published (big_vision's paligemma/transfers/textvqa.py; configs/published.py): prefix "answer en
+{question}", suffix one of the 10 answers, text_len 32, batch 256, lr 3e-6; 5 epochs at 224 (wd 0),
+10 at 448 (wd 3e-7) and 896 (wd 0); PaliGemma 2: the 224 recipe at 224 and 448 with lr 3e-6 (3B),
+6e-7 (10B), 1e-6 (28B) (arXiv 2412.03555 Table 14). Trains on train and scores val with the VQAv2
+accuracy (every question of answer type "other", as big_vision); perplexity monitors on train[:5%]
+and val. `final_split` trains on train+val and writes the test server's file for test.
+Published accuracy (test-std): PaliGemma 3B 55.47 (224) / 73.15 (448) / 76.48 (896); PaliGemma 2
+(val, its paper's Table 13) 3B 59.6 / 75.2, 10B 64.0 / 76.6, 28B 64.7 / 76.2 (224 / 448).
 """
 from configs import common
 from configs import published

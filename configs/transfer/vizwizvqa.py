@@ -3,12 +3,14 @@
 
 Published (big_vision's paligemma/transfers/vizwizvqa.py; configs/published.py): prefix
 "answer en {question}", suffix one of the answers, text_len 48, batch 256, 10 epochs, lr 1e-5,
-wd 0 at 224 and 448; eval images resized without anti-aliasing. Trains on train and scores val
+wd 0 at 224 and 448 (PaliGemma 2: lr 1e-5 (3B), 3e-6 (10B), 3e-6 (28B), arXiv 2412.03555 Table
+14); eval images resized without anti-aliasing. Trains on train and scores val
 with the VQA accuracy min(#matches / 3, 1) (also with `final_split`, as big_vision); perplexity
 monitors on train and val. `final_split` trains on train+val and also writes the test server's
 file for test (vizwizvqa_test_predictions.json, [{"image": file name, "answer"}], the official
 VizWiz-VQA results format that big_vision's test eval writes too, with out_question_key "image").
-Published accuracy (test-std): PaliGemma 3B 73.7 (224) / 75.52 (448).
+Published accuracy (test-std): PaliGemma 3B 73.7 (224) / 75.52 (448); PaliGemma 2 (val, its
+paper's Table 13) 3B 76.4 / 77.5, 10B 78.1 / 78.6, 28B 78.7 / 78.9.
 """
 from configs import common
 from configs import published

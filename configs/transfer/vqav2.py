@@ -3,12 +3,15 @@
 
 Published (big_vision's paligemma/transfers/vqav2.py; configs/published.py): prefix
 "answer en {question_text}", suffix one of the 10 answers, text_len 32, batch 256, 10 epochs,
-lr 1e-5 with wd 1e-6 at 224 and 0 at 448 (adam b2 0.999, clip 1.0, cosine with 5% warm-up).
+lr 1e-5 with wd 1e-6 at 224 and 0 at 448 (adam b2 0.999, clip 1.0, cosine with 5% warm-up);
+PaliGemma 2: the 224 recipe at 224 and 448 with lr 3e-6 (3B), 1e-6 (10B), 6e-7 (28B) (arXiv
+2412.03555 Table 14).
 Trains on train + validation[:-10240] and scores the held-out validation[-10240:] (minival) with
 the VQAv2 accuracy, per answer type too; perplexity monitors on train[:20864] and minival.
 `final_split` trains on train+validation and writes the test server's file for test (test2015;
 test-dev's questions are a subset).
-Published accuracy (test-std): PaliGemma 3B 83.19 (224) / 85.64 (448).
+Published accuracy (test-std): PaliGemma 3B 83.19 (224) / 85.64 (448); PaliGemma 2 (minival, its
+paper's Table 13) 3B 83.0 / 84.8, 10B 84.3 / 85.8, 28B 84.5 / 85.8.
 """
 from configs import common
 from configs import published

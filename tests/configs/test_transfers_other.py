@@ -97,6 +97,42 @@ def test_prompt_text_len_and_recipe_equal_the_published_row(name):
     assert f"{value:g}" in module.__doc__.replace("\n", " "), (name, value)
 
 
+# PaliGemma 2, read by hand from the PaliGemma 2 paper (arXiv 2412.03555v1): the learning rate per
+# size (3B, 10B, 28B) from Table 14 (the best of its 224 px sweep on the task's validation line,
+# TallyQA's simple one; the lower one on a tie) and the scores 3B / 10B / 28B at (224, 448) from
+# Table 13 (pope: not in the paper).
+PG2_LRS = {"tallyqa": (6e-6, 6e-7, 3e-6), "rsvqa_lr": (3e-6, 1e-5, 6e-6),
+           "rsvqa_hr": (1e-5, 6e-6, 6e-7), "science_qa": (6e-6, 1e-6, 1e-6),
+           "nlvr2": (6e-6, 1e-6, 3e-6)}
+PG2_SCORES = {
+    "tallyqa": ((81.8, 85.3), (83.2, 86.2), (83.4, 85.7)),
+    "tallyqa_test/acc/complex": ((70.3, 73.6), (73.4, 76.7), (74.2, 76.8)),
+    "countbenchqa/acc": ((81.0, 82.0), (84.0, 85.3), (86.4, 87.4)),
+    "rsvqa_lr": ((93.0, 92.7), (92.8, 93.1), (93.5, 93.7)),
+    "rsvqa_hr": ((92.7, 92.8), (92.6, 92.8), (92.7, 92.8)),
+    "rsvqa_hr_test_2/acc_avg": ((90.9, 90.7), (90.8, 90.7), (90.9, 90.8)),
+    "science_qa": ((96.1, 96.2), (98.2, 98.5), (98.2, 98.6)),
+    "nlvr2": ((91.4, 91.6), (93.9, 93.7), (94.2, 94.1)),
+    "marvl_mean/acc": ((83.5, 82.7), (89.5, 89.1), (90.6, 89.7))}
+
+
+@pytest.mark.parametrize("name", sorted(PG2_LRS))
+def test_paligemma_2_takes_the_224_recipe_with_table_14_lr_and_has_table_13_scores(name):
+  row, module = published.TRANSFERS[name], CONFIGS[name]
+  base = row.recipes[224]
+  for model, lr in zip(published.MODELS[1:], PG2_LRS[name]):
+    for res in (224, 448):
+      c = module.get_config(f"model={model},res={res}")
+      assert (c.optim.lr, c.total_epochs, c.optim.wd, c.input.batch_size) == (
+          lr, base.epochs, base.wd, base.batch_size), (model, res)
+      assert (c.optim.get("frozen") == [common.TOWERS["vit"]]) == base.freeze_vit
+  for key, by_model in [(name, row.scores), *row.other_scores.items()]:
+    if key in PG2_SCORES:
+      for model, scores in zip(published.MODELS[1:], PG2_SCORES[key]):
+        assert by_model[model] == dict(zip((224, 448), scores)), (key, model)
+  assert "pg2_3b" not in published.TRANSFERS["pope"].scores
+
+
 def test_splits_monitors_and_evaluators_as_big_vision():
   t = tallyqa.get_config()
   assert t.input.data.split == "train"  # big_vision holds nothing out of TallyQA

@@ -18,7 +18,8 @@ def test_rows_name_each_transfer_with_its_scores():
   table = transfers.table()
   assert len(table.splitlines()) == 2 + len(published.TRANSFERS)
   assert "| docvqa | `configs/transfer/docvqa.py:res=R[,model=M]` | anls | 224, 448, 896 | " \
-         "43.7 / 78 / 84.8 (224/448/896) | PG2 3B 39.9 / 73.6 (224/448) |" in table
+         "43.7 / 78 / 84.8 (224/448/896) | PG2 3B 39.9 / 73.6 (224/448); PG2 10B 43.9 / 76.6 " \
+         "(224/448); PG2 28B 44.9 / 76.1 (224/448) | per size |" in table
   assert "| pope |" in table and "eval only" in table.split("| pope |")[1].splitlines()[0]
 
 
