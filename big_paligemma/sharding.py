@@ -24,6 +24,8 @@ now, read one step later); `report_fatal` posts a process's fatal error to the c
 key-value store and `watch_fatal` makes every other process print it and exit 1 instead of waiting
 in a collective for the peer that died.
 """
+import contextlib
+import contextvars
 import logging
 import math
 import os
@@ -217,12 +219,38 @@ def check_batch_size(mesh: Mesh, batch_size: int, key: str) -> None:
                      "(config.mesh).")
 
 
+_ACTIVATION_MESH: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar(
+    "activation_mesh", default=None)
+
+
+@contextlib.contextmanager
+def activation_mesh(mesh: Mesh | None):
+  """Within it, tracing a model constrains its activations (`with_logical_constraint` without a
+  mesh) on `mesh`: the trainer traces its step in it, so the batch axis of the residual streams
+  stays sharded over the mesh's batch axes instead of following the FSDP-sharded weights (which
+  all-gathers whole-batch activations). Outside it (decoding, single-device use) the models'
+  constraints do nothing unless `jax.set_mesh` set a mesh."""
+  token = _ACTIVATION_MESH.set(mesh)
+  try:
+    yield
+  finally:
+    _ACTIVATION_MESH.reset(token)
+
+
+def constrain_batch(x: jax.Array) -> jax.Array:
+  """`x` [B, ...] constrained to the batch axes on its first axis (see `activation_mesh`)."""
+  return with_logical_constraint(x, (BATCH,) + (None,) * (x.ndim - 1))
+
+
 def with_logical_constraint(x: jax.Array, logical_axes: Sequence[str | None],
                             mesh: Mesh | None = None) -> jax.Array:
-  """`with_sharding_constraint` by logical axis names. The mesh is `mesh`, else the one set with
-  `jax.set_mesh`; with neither (single-device use of a model) `x` is returned unchanged."""
+  """`with_sharding_constraint` by logical axis names. The mesh is `mesh`, else the one of
+  `activation_mesh`, else the one set with `jax.set_mesh`; with none (single-device use of a
+  model) `x` is returned unchanged."""
   if len(logical_axes) != x.ndim:
     raise ValueError(f"logical axes {tuple(logical_axes)} do not match the shape {x.shape}.")
+  if mesh is None:
+    mesh = _ACTIVATION_MESH.get()
   if mesh is None:
     abstract = jax.sharding.get_abstract_mesh()
     if abstract.empty:

@@ -16,6 +16,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from big_paligemma import optim
+from big_paligemma import sharding as sharding_lib
 from big_paligemma.models import build
 from big_paligemma.models import lora as lora_lib
 from trainers import state as state_lib
@@ -84,7 +85,12 @@ def jit_train_step(step_fn: Callable, shardings: state_lib.TrainState, batch_sha
                    mesh) -> Callable:
   """jax.jit with explicit in/out shardings; the state argument is donated."""
   replicated = NamedSharding(mesh, PartitionSpec())
-  return jax.jit(step_fn, in_shardings=(shardings, batch_sharding),
+
+  def constrained(state, batch):  # the models' activations kept on the batch axes
+    with sharding_lib.activation_mesh(mesh):
+      return step_fn(state, batch)
+
+  return jax.jit(constrained, in_shardings=(shardings, batch_sharding),
                  out_shardings=(shardings, replicated), donate_argnums=(0,))
 
 

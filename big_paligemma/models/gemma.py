@@ -35,6 +35,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from big_paligemma import sharding
 from big_paligemma.models import attention, choices
 
 _LAYER_KINDS = ("global", "local")
@@ -293,7 +294,7 @@ class Attention(nn.Module):
                            softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout,
                            einsum=self.einsum)
     w_out = Weight((n, h, d), n * h, dt, pdt, name="attn_vec_einsum")()
-    return self.einsum("BTNH,NHD->BTD", out, w_out), new_cache
+    return sharding.constrain_batch(self.einsum("BTNH,NHD->BTD", out, w_out)), new_cache
 
 
 class MLP(nn.Module):
@@ -310,8 +311,11 @@ class MLP(nn.Module):
     linear = self.param("linear", nn.initializers.normal(c.mlp_dim**-0.5),
                         (c.mlp_dim, c.width), pdt).astype(dt)
     both = self.einsum("BTD,CDF->BTCF", x.astype(dt), gating)  # [B,T,2,F]
+    both = sharding.with_logical_constraint(
+        both, (sharding.BATCH, sharding.LENGTH, None, sharding.MLP))
     gate, up = both[..., 0, :], both[..., 1, :]
-    return self.einsum("BTF,FD->BTD", nn.gelu(gate, approximate=True) * up, linear)
+    return sharding.constrain_batch(
+        self.einsum("BTF,FD->BTD", nn.gelu(gate, approximate=True) * up, linear))
 
 
 class Block(nn.Module):
@@ -334,6 +338,7 @@ class Block(nn.Module):
     mask = pick(ctx["mask_local"], ctx["mask_global"])
     sin = pick(ctx["sin_local"], ctx["sin_global"])
     cos = pick(ctx["cos_local"], ctx["cos_global"])
+    x = sharding.constrain_batch(x)
     y = RMSNorm(c.norm_eps, pdt, name="pre_attention_norm")(x)
     y, new_cache = Attention(c, self.einsum, name="attn")(y, sin, cos, mask, kv_cache,
                                                        ctx.get("write_index"))
@@ -345,7 +350,7 @@ class Block(nn.Module):
     if c.post_ffw_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_ffw_norm")(y)
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
-    return x, new_cache
+    return sharding.constrain_batch(x), new_cache
 
 
 def _layer_stack(config: GemmaConfig):
@@ -402,7 +407,9 @@ class Gemma(nn.Module):
 
   def logits(self, h: jax.Array) -> jax.Array:
     """Final hidden states [B,T,D] -> logits [B,T,V] float32 (tied embedding, final soft-cap)."""
-    logits = self.embedder.decode(h)
+    logits = sharding.with_logical_constraint(
+        self.embedder.decode(sharding.constrain_batch(h)),
+        (sharding.BATCH, sharding.LENGTH, sharding.VOCAB))
     cap = self.config.final_logit_softcap
     return jnp.tanh(logits / cap) * cap if cap else logits
 
@@ -466,7 +473,7 @@ class Embedder(nn.Module):
 
   def encode(self, tokens):
     """tokens [B,T] -> [B,T,D] * sqrt(D) (the factor cast to the compute dtype first)."""
-    x = self.input_embedding.astype(self.dtype)[tokens]
+    x = sharding.constrain_batch(self.input_embedding.astype(self.dtype)[tokens])
     return x * jnp.asarray(math.sqrt(self.width), self.dtype)
 
   def decode(self, h):

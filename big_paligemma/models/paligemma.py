@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from big_paligemma import sharding
 from big_paligemma.models import gemma
 from big_paligemma.models import siglip
 
@@ -66,7 +67,7 @@ class ImageEncoder(nn.Module):
 
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
     tokens, _ = self.encoder(images, train=train)  # [B,P,D_img]
-    return self.head(tokens)
+    return sharding.constrain_batch(self.head(sharding.constrain_batch(tokens)))
 
 
 class PaliGemma(nn.Module):

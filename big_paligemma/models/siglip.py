@@ -29,6 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from big_paligemma import sharding
 from big_paligemma.models import attention, choices
 
 POOL_TYPES = ("map", "gap", "0", "tok", "none")
@@ -163,7 +164,8 @@ class MlpBlock(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     dense = lambda n: nn.Dense(n, dtype=self.dtype, param_dtype=self.param_dtype)
     y = nn.gelu(dense(self.mlp_dim)(x), approximate=True)
-    return dense(x.shape[-1])(y)
+    y = sharding.with_logical_constraint(y, (sharding.BATCH, sharding.LENGTH, sharding.MLP))
+    return sharding.constrain_batch(dense(x.shape[-1])(y))
 
 
 class MultiHeadDotProductAttention(nn.Module):
@@ -183,8 +185,8 @@ class MultiHeadDotProductAttention(nn.Module):
     k = proj("key")(x_kv)  # [B, S, N, H]
     v = proj("value")(x_kv)  # [B, S, N, H]
     out = attention.attend(q, k, v, scale=h ** -0.5)
-    return nn.DenseGeneral(d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype,
-                           name="out")(out)
+    return sharding.constrain_batch(nn.DenseGeneral(
+        d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out))
 
 
 class Encoder1DBlock(nn.Module):
@@ -194,12 +196,13 @@ class Encoder1DBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, _: Any = None) -> tuple[jax.Array, None]:
     c = self.config
+    x = sharding.constrain_batch(x)
     y = _layer_norm(x, c.norm_eps, c.param_dtype)
     y = MultiHeadDotProductAttention(c.num_heads, c.dtype, c.param_dtype)(y, y)
     x = x + y
     y = _layer_norm(x, c.norm_eps, c.param_dtype)
     x = x + MlpBlock(c.mlp_dim, c.dtype, c.param_dtype)(y)
-    return x, None
+    return sharding.constrain_batch(x), None
 
 
 class Encoder(nn.Module):
@@ -254,11 +257,11 @@ class SigLIP(nn.Module):
     p = c.patch_size
     x = nn.Conv(c.width, (p, p), strides=(p, p), padding="VALID", dtype=c.dtype,
                 param_dtype=c.param_dtype, name="embedding")(images.astype(c.dtype))
-    x = x.reshape(x.shape[0], -1, c.width)  # [B, P, D], row-major over the patch grid
+    x = sharding.constrain_batch(x.reshape(x.shape[0], -1, c.width))  # [B, P, D], row-major
     posemb = self.param("pos_embedding", nn.initializers.normal(stddev=c.width ** -0.5),
                         (1, c.num_patches, c.width), c.param_dtype)
     aux = {"stem": x}
-    x = Encoder(c, name="Transformer")(x + posemb.astype(c.dtype))
+    x = sharding.constrain_batch(Encoder(c, name="Transformer")(x + posemb.astype(c.dtype)))
     aux["encoded"] = x
     out = _pool(x, c) if c.pool_type != "map" else MAPHead(c, name="MAPHead_0")(x)
     aux["pooled"] = out
