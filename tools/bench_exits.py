@@ -234,6 +234,8 @@ def main(argv=None):
     files = os.path.join(root, "files")
     spec = write_run(files, [])
     for processes, count in ((1, args.single), (2, args.two)):
+      if not count:
+        continue
       runs = []
       for trial in range(count):
         fault = faults[trial % len(faults)]
