@@ -22,7 +22,8 @@ Multi-host agreement and failure: `AnyProcess` tells every process, at the same 
 of a number each process holds (e.g. the signal that asked it to stop; an all-reduce dispatched
 now, read one step later); `report_fatal` posts a process's fatal error to the coordinator's
 key-value store and `watch_fatal` makes every other process print it and exit 1 instead of waiting
-in a collective for the peer that died.
+in a collective for the peer that died; `exit_fatal` ends a process with exit code 1, process 0 (the
+coordinator's host) last, since jax aborts a process whose coordinator is gone.
 """
 import contextlib
 import contextvars
@@ -318,8 +319,9 @@ class AnyProcess:
 
 # ----------------------------------------------------------------------------- fatal errors
 
-_FATAL_DIR = "big_paligemma/fatal/"
-_SEEN_DIR = "big_paligemma/fatal_seen/"
+_FATAL_DIR = "big_paligemma/fatal/"  # process i's error message
+_SEEN_DIR = "big_paligemma/fatal_seen/"  # process i printed a peer's error
+_DONE_DIR = "big_paligemma/fatal_done/"  # process i (not 0) is about to exit
 
 
 def _client():
@@ -332,8 +334,8 @@ def _client():
 def report_fatal(message: str, wait_s: float = 20.0) -> None:
   """Posts this process's fatal error for every other process's `watch_fatal` to print.
 
-  Waits (at most `wait_s`) until each other process has read it: process 0 hosts the key-value
-  store, which goes when it exits. No-op in a single-process run or if the coordinator is gone.
+  Waits (at most `wait_s`) until each other process has printed it. No-op in a single-process run
+  or if the coordinator is gone. End the process with `exit_fatal` after it.
   """
   client = _client()
   if client is None:
@@ -341,42 +343,86 @@ def report_fatal(message: str, wait_s: float = 20.0) -> None:
   me = jax.process_index()
   try:
     client.key_value_set(f"{_FATAL_DIR}{me}", message)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-      seen = {key for key, _ in client.key_value_dir_get(_SEEN_DIR)}
-      if len(seen) >= jax.process_count() - 1:
-        return
-      time.sleep(0.2)
-  except Exception as e:  # pylint: disable=broad-except  (the coordinator went first)
+  except Exception as e:  # noqa: BLE001  (the coordinator went first)
     print(f"Process {me}: could not post the error to the other processes: {e}", file=sys.stderr,
           flush=True)
+    return
+  if not _wait_for(client, _SEEN_DIR, wait_s):
+    print(f"Process {me}: after {wait_s:.0f} s, not every other process had printed the error.",
+          file=sys.stderr, flush=True)
 
 
-def watch_fatal(poll_s: float = 0.5) -> threading.Thread | None:
+def _wait_for(client, directory: str, wait_s: float) -> bool:
+  """Whether every other process set its key in `directory` of the store within `wait_s`."""
+  deadline = time.monotonic() + wait_s
+  while time.monotonic() < deadline:
+    try:
+      if len(client.key_value_dir_get(directory)) >= jax.process_count() - 1:
+        return True
+    except Exception:  # noqa: BLE001  (the store is gone)
+      return False
+    time.sleep(0.2)
+  return False
+
+
+def exit_fatal(wait_s: float = 30.0, grace_s: float = 1.0) -> None:
+  """Ends this process with exit code 1 at once (no interpreter teardown), process 0 last.
+
+  Process 0 hosts the coordinator: once it exits, jax's client in every process still running
+  aborts that process (SIGABRT, "Terminating process because the JAX distributed service detected
+  fatal errors"). So another process marks that it is exiting and exits; process 0 waits (at most
+  `wait_s`) until every other process has, then `grace_s` more (for their exits to complete), and
+  exits. One process: exits at once.
+  """
+  sys.stdout.flush()
+  sys.stderr.flush()
+  client = _client()
+  if client is not None:
+    me = jax.process_index()
+    if me:
+      # Fails if this process's other thread set it already, or the store is gone: fine.
+      with contextlib.suppress(Exception):
+        client.key_value_set(f"{_DONE_DIR}{me}", "1")
+    elif _wait_for(client, _DONE_DIR, wait_s):
+      time.sleep(grace_s)
+  os._exit(1)  # pylint: disable=protected-access
+
+
+def watch_fatal(poll_s: float = 0.5, gone_s: float = 60.0) -> threading.Thread | None:
   """Starts a daemon thread that, once another process has posted a fatal error (report_fatal),
-  prints it and ends this process with exit code 1 (its main thread may sit in a collective
-  waiting for the failed peer). Returns the thread; None in a single-process run."""
+  prints it and ends this process with exit code 1 (`exit_fatal`; its main thread may sit in a
+  collective waiting for the failed peer). Returns the thread; None in a single-process run.
+
+  A failed read of the store is retried: on a loaded host a call can time out while the run goes
+  on, and a watcher that stopped there would leave this process waiting in a collective for a
+  peer that died. It stops after `gone_s` seconds of failed reads (the coordinator is gone; jax's
+  own client then ends this process)."""
   client = _client()
   if client is None:
     return None
   me = jax.process_index()
 
   def watch():
+    failing_since = None
     while True:
       try:
         posted = [(k, v) for k, v in client.key_value_dir_get(_FATAL_DIR)
                   if k.rsplit("/", 1)[-1] != str(me)]
-      except Exception:  # pylint: disable=broad-except  (coordinator gone: the run is ending)
-        return
+        failing_since = None
+      except Exception as e:  # noqa: BLE001  (retried; see the docstring)
+        failing_since = failing_since or time.monotonic()
+        if time.monotonic() - failing_since > gone_s:
+          print(f"Process {me}: stopped watching for other processes' errors after {gone_s:.0f} s "
+                f"of failed reads of the coordinator's store: {e}", file=sys.stderr, flush=True)
+          return
+        posted = []
       if posted:
         key, message = posted[0]
         print(f"Process {me} stops: process {key.rsplit('/', 1)[-1]} of {jax.process_count()} "
               f"failed with:\n{message}", file=sys.stderr, flush=True)
-        try:
+        with contextlib.suppress(Exception):  # the store may be gone
           client.key_value_set(f"{_SEEN_DIR}{me}", "1")
-        finally:
-          sys.stdout.flush()
-          os._exit(1)  # pylint: disable=protected-access  (the main thread may be in a collective)
+        exit_fatal()  # the main thread may be in a collective
       time.sleep(poll_s)
 
   thread = threading.Thread(target=watch, name="watch_fatal", daemon=True)

@@ -16,7 +16,9 @@ step), save a checkpoint there and exit 0 with a line saying so; re-running the 
 bit for bit. A second SIGINT stops at once (KeyboardInterrupt).
 Errors: a run that stops on an error exits 1 at once (no interpreter teardown of the reader
 threads), and in a multi-process run every other process prints the error and exits 1 too
-(sharding.report_fatal / watch_fatal) instead of waiting in a collective for the failed one.
+(sharding.report_fatal / watch_fatal) instead of waiting in a collective for the failed one;
+process 0, the coordinator's host, exits last (sharding.exit_fatal), so no process is aborted by
+jax for a coordinator that went first.
 """
 import argparse
 import dataclasses
@@ -394,7 +396,12 @@ def train(argv: Sequence[str] | None, stop: StopSignals) -> Any:
 def run_and_exit(argv: Sequence[str] | None = None) -> None:
   """`main`, then a normal exit; on an error: print it, post it to the other processes (each
   prints it and exits 1) and exit 1 at once, skipping the interpreter's teardown, where reader
-  threads still busy in TensorFlow could hang or abort the exit."""
+  threads still busy in TensorFlow could hang or abort the exit.
+
+  stdout is line-buffered here as stderr is: a process can end without flushing Python's buffers
+  (sharding.exit_fatal's `os._exit`; jax's coordination client, which aborts a process once its
+  coordinator is gone or reports a failure), and what was printed before must be in its log."""
+  sys.stdout.reconfigure(line_buffering=True)
   try:
     main(argv)
   except SystemExit:
@@ -402,9 +409,7 @@ def run_and_exit(argv: Sequence[str] | None = None) -> None:
   except BaseException as e:  # pylint: disable=broad-except  (KeyboardInterrupt too)
     traceback.print_exc()
     sharding_lib.report_fatal("".join(traceback.format_exception_only(e)).strip())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(1)  # pylint: disable=protected-access
+    sharding_lib.exit_fatal()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 SIGTERM / SIGINT: every process saves a checkpoint at one agreed step and exits 0 with a line
 saying so; re-running continues with the losses of an uninterrupted run. A corrupt image (no
 skip_bad_examples): every process exits 1 promptly and prints the cause, on one process and on
-two (gloo collectives, as tests/trainers/test_train_multihost.py)."""
+two (gloo collectives, as tests/trainers/test_train_multihost.py; the corrupt example on process 1,
+so the error travels to process 0, the coordinator's host; tools/bench_exits.py repeats both
+directions)."""
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from tests.trainers import test_train_multihost as multihost
 from tests.trainers.test_train_smoke import _FakeData
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
+from tools import bench_exits
 from trainers import state as state_lib
 from trainers import train
 
@@ -187,9 +190,10 @@ def test_two_processes_stop_at_the_same_step(tmp_path, targets):
   assert ckpt_lib.Checkpointer(str(tmp_path / "run" / "ckpt")).all_steps() == [int(step0)]
 
 
-def _corrupt_run(tmp_path) -> list[str]:
+def _corrupt_run(tmp_path, example: int = 3) -> list[str]:
+  """A run of 10 examples whose `example` (its jsonl line is example + 1) is not an image."""
   spec = write_run(tmp_path / "files")
-  data_fixtures.corrupt_image(str(tmp_path / "files" / "data" / "images" / "3.png"))
+  data_fixtures.corrupt_image(str(tmp_path / "files" / "data" / "images" / f"{example}.png"))
   return ["--config", spec + ",steps=4"]
 
 
@@ -203,12 +207,21 @@ def test_corrupt_image_exits_1_promptly(tmp_path):
 
 
 @pytest.mark.slow
-def test_corrupt_image_on_two_processes_stops_both_with_the_cause(tmp_path):
-  flags = [*_corrupt_run(tmp_path), f"--config.mesh={multihost.MESH}",
+def test_corrupt_image_on_process_1_stops_both_with_the_cause(tmp_path):
+  """The corrupt example is one that only process 1 reads (process 0 hosts the coordinator): both
+  exit 1, process 1 prints its error and process 0 prints it as process 1's. (The other
+  direction, a fault on process 0, is tools/bench_exits.py's default, run 20 times there.)"""
+  (example, *_) = bench_exits.examples_read_only_by(1, n=10)
+  flags = [*_corrupt_run(tmp_path, example), f"--config.mesh={multihost.MESH}",
            "--workdir", str(tmp_path / "run")]
   procs, logs, log_paths = _two_processes(tmp_path, flags, "run")
   codes = _finish(procs, logs, timeout=TIMEOUT_S)
   outs = [_read(p) for p in log_paths]
   assert codes == [1, 1], [out[-3000:] for out in outs]
+  name = f"data.jsonl:{example + 1}"
   for out in outs:
-    assert CAUSE in out and "data.jsonl:4" in out, out[-4000:]
+    assert CAUSE in out and name in out, out[-4000:]
+  assert "Process 0 stops: process 1 of 2 failed with:" in outs[0], outs[0][-4000:]
+  assert "stops: process" not in outs[1], outs[1][-4000:]
+
+
