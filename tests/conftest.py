@@ -61,6 +61,17 @@ def pytest_sessionstart(session):
                 f"{DEVICE_COUNT}; run pytest without plugins that import jax first.", returncode=4)
 
 
+def pytest_collection_modifyitems(session, config, items):
+  """Runs the modules that hold a `slow` test first (each module's tests kept together, so its
+  module fixtures are built once per worker): with `-n 2` the long end-to-end tests then start
+  early, and the short tests fill both workers at the end instead of one worker finishing a long
+  trainer test alone (the trainer tests sort last by path). Every xdist worker sorts the same
+  collection the same way (a stable sort), as xdist requires."""
+  del session, config
+  slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+  items.sort(key=lambda item: item.path not in slow_modules)
+
+
 @pytest.fixture(scope="session")
 def plain_tokenizer_path(tmp_path_factory) -> str:
   """The tiny plain SentencePiece model (tests/tokenizer_fixture.py), trained once per session."""
