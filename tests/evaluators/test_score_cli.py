@@ -32,10 +32,11 @@ def _subprocess(tmp_path, metric, gt, pred, *flags) -> subprocess.CompletedProce
   return subprocess.run(cmd, capture_output=True, text=True, cwd=_ROOT, env=env, timeout=120)
 
 
-def _run(tmp_path, metric, gt, pred, *flags) -> subprocess.CompletedProcess:
-  """The module's `__main__` block in this process, with what a process would give: the return
-  code (sys.exit("error: ...") prints its message to stderr and gives 1), stdout and stderr."""
-  argv = ["evaluators/score.py", *_write(tmp_path, metric, gt, pred, *flags)]
+def run_main(args: list[str]) -> subprocess.CompletedProcess:
+  """`python -m evaluators.score *args`, its `__main__` block run in this process, with what a
+  process would give: the return code (sys.exit("error: ...") prints its message to stderr and
+  gives 1), stdout and stderr."""
+  argv = ["evaluators/score.py", *args]
   out, err, code = io.StringIO(), io.StringIO(), 0
   saved_argv, sys.argv = sys.argv, argv
   try:
@@ -53,6 +54,10 @@ def _run(tmp_path, metric, gt, pred, *flags) -> subprocess.CompletedProcess:
   finally:
     sys.argv = saved_argv
   return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def _run(tmp_path, metric, gt, pred, *flags) -> subprocess.CompletedProcess:
+  return run_main(_write(tmp_path, metric, gt, pred, *flags))
 
 
 def _last_json(proc):
