@@ -15,22 +15,21 @@ warning) instead of failing.
 
 The platform and the device count are pinned, not defaulted: a test of 8-device meshes must not
 pick up a GPU or a TPU of the machine, nor a user's XLA_FLAGS without the device count. The
-trainers that tests start as subprocesses inherit both variables.
+trainers that tests start as subprocesses inherit both variables. XLA:CPU compiles without LLVM
+optimisation (tests/xla_env.py: half the compile time; results differ in the last bits only).
 """
 import atexit
 import os
-import re
 import shutil
 import tempfile
 
 import pytest
 
+from tests import xla_env
+
 DEVICE_COUNT = 8
 os.environ["JAX_PLATFORMS"] = "cpu"
-_flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "",
-                os.environ.get("XLA_FLAGS", "")).split()
-os.environ["XLA_FLAGS"] = " ".join(
-    _flags + [f"--xla_force_host_platform_device_count={DEVICE_COUNT}"])
+os.environ["XLA_FLAGS"] = xla_env.xla_flags(DEVICE_COUNT)
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="big_paligemma_tests_jax_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
