@@ -15,22 +15,21 @@ warning) instead of failing.
 
 The platform and the device count are pinned, not defaulted: a test of 8-device meshes must not
 pick up a GPU or a TPU of the machine, nor a user's XLA_FLAGS without the device count. The
-trainers that tests start as subprocesses inherit both variables.
+trainers that tests start as subprocesses inherit both variables. XLA:CPU compiles without LLVM
+optimisation (tests/xla_env.py: half the compile time; results differ in the last bits only).
 """
 import atexit
 import os
-import re
 import shutil
 import tempfile
 
 import pytest
 
+from tests import xla_env
+
 DEVICE_COUNT = 8
 os.environ["JAX_PLATFORMS"] = "cpu"
-_flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "",
-                os.environ.get("XLA_FLAGS", "")).split()
-os.environ["XLA_FLAGS"] = " ".join(
-    _flags + [f"--xla_force_host_platform_device_count={DEVICE_COUNT}"])
+os.environ["XLA_FLAGS"] = xla_env.xla_flags(DEVICE_COUNT)
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="big_paligemma_tests_jax_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
@@ -59,6 +58,17 @@ def pytest_sessionstart(session):
                 f"{devices[0].platform} device(s): jax was initialised before tests/conftest.py "
                 "set JAX_PLATFORMS=cpu and XLA_FLAGS=--xla_force_host_platform_device_count="
                 f"{DEVICE_COUNT}; run pytest without plugins that import jax first.", returncode=4)
+
+
+def pytest_collection_modifyitems(session, config, items):
+  """Runs the modules that hold a `slow` test first (each module's tests kept together, so its
+  module fixtures are built once per worker): with `-n 2` the long end-to-end tests then start
+  early, and the short tests fill both workers at the end instead of one worker finishing a long
+  trainer test alone (the trainer tests sort last by path). Every xdist worker sorts the same
+  collection the same way (a stable sort), as xdist requires."""
+  del session, config
+  slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+  items.sort(key=lambda item: item.path not in slow_modules)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from big_paligemma import checkpoint
 from big_paligemma import optim
 from big_paligemma import sharding
 from big_paligemma import tree as tree_lib
+from tests import xla_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -439,7 +440,7 @@ def test_two_processes_agree_on_the_step_that_restores(damage, tmp_path):
     s.bind(("localhost", 0))
     address = f"localhost:{s.getsockname()[1]}"
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             XLA_FLAGS=xla_env.xla_flags(4),
              JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
   procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(tmp_path / "ckpt"), address,
                              str(i), damage], env=env, cwd=REPO, stdout=subprocess.PIPE,

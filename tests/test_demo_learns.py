@@ -38,9 +38,16 @@ def demo_dir(tmp_path_factory):
   return out
 
 
+# The evaluators and the checkpoint once, at the end of a run (the demo evaluates at the start and
+# every 25%, and saves every 100 steps; the test reads the last scores only).
+END_EVALS = ["--config.eval_at_start=False", "--config.ckpt.every=100%"] + [
+    f"--config.evals.{name}.every=100%"
+    for name in ("docvqa_validation", "docvqa_minival_pplx", "docvqa_minitrain_pplx")]
+
+
 def run(demo_dir: str, workdir: str, *overrides: str) -> tuple[float, float]:
   train.main(["--config", CONFIG.format(demo_dir), "--workdir", workdir,
-              "--config.ckpt.async_save=False", *overrides])
+              "--config.ckpt.async_save=False", *END_EVALS, *overrides])
   return final_scores(workdir)
 
 

@@ -18,6 +18,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from big_paligemma import optim
 from big_paligemma import sharding
+from tests import xla_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULES = [(".*/kernel", ("fsdp", ("tensor", 1))), (".*/linear", (("tensor", 0), "fsdp")),
@@ -218,7 +219,7 @@ def _free_port():
 @pytest.mark.slow
 def test_two_processes_match_one_process():
   port = _free_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=REPO,
+  env = dict(os.environ, XLA_FLAGS=xla_env.xla_flags(4), PYTHONPATH=REPO,
              JAX_PLATFORMS="cpu")
   procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), str(port), str(i)], env=env,
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,9 +1,15 @@
-"""The offline scorer CLI, run in a subprocess on official-format files with hand-derived values."""
+"""The offline scorer CLI on official-format files with hand-derived values: once in a
+subprocess (`python -m evaluators.score`), the other cases through the same `__main__` code run in
+this process (a subprocess pays ~7 s of CPU importing jax and TensorFlow for each case)."""
+import contextlib
+import io
 import json
 import os
 import pathlib
+import runpy
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -12,14 +18,46 @@ from evaluators import formats
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _run(tmp_path, metric, gt, pred, *flags):
+def _write(tmp_path, metric, gt, pred, *flags) -> list[str]:
+  """Writes the two files; -> the CLI's arguments."""
   gt_path, pred_path = tmp_path / "gt.json", tmp_path / "pred.json"
   gt_path.write_text(json.dumps(gt))
   pred_path.write_text(json.dumps(pred))
-  cmd = [sys.executable, "-m", "evaluators.score", "--metric", metric, "--gt", str(gt_path),
-         "--pred", str(pred_path), *flags]
+  return ["--metric", metric, "--gt", str(gt_path), "--pred", str(pred_path), *flags]
+
+
+def _subprocess(tmp_path, metric, gt, pred, *flags) -> subprocess.CompletedProcess:
+  cmd = [sys.executable, "-m", "evaluators.score", *_write(tmp_path, metric, gt, pred, *flags)]
   env = dict(os.environ, PYTHONPATH=str(_ROOT))
   return subprocess.run(cmd, capture_output=True, text=True, cwd=_ROOT, env=env, timeout=120)
+
+
+def run_main(args: list[str]) -> subprocess.CompletedProcess:
+  """`python -m evaluators.score *args`, its `__main__` block run in this process, with what a
+  process would give: the return code (sys.exit("error: ...") prints its message to stderr and
+  gives 1), stdout and stderr."""
+  argv = ["evaluators/score.py", *args]
+  out, err, code = io.StringIO(), io.StringIO(), 0
+  saved_argv, sys.argv = sys.argv, argv
+  try:
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+        warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # runpy: the module is already imported
+      try:
+        runpy.run_module("evaluators.score", run_name="__main__")
+      except SystemExit as e:
+        if isinstance(e.code, str):
+          print(e.code, file=sys.stderr)
+          code = 1
+        else:
+          code = e.code or 0
+  finally:
+    sys.argv = saved_argv
+  return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def _run(tmp_path, metric, gt, pred, *flags) -> subprocess.CompletedProcess:
+  return run_main(_write(tmp_path, metric, gt, pred, *flags))
 
 
 def _last_json(proc):
@@ -33,13 +71,21 @@ _DOCVQA_GT = {"dataset_name": "docvqa", "data": [
     {"questionId": 3, "question": "q3", "answers": ["hello"]}]}
 
 
-def test_docvqa_anls(tmp_path):
+@pytest.mark.parametrize("run", [_subprocess, _run], ids=["subprocess", "in_process"])
+def test_docvqa_anls(tmp_path, run):
   # 1: "abd" vs "abc" -> 2/3; 2: "ax" vs "ab" -> NL 0.5 -> 0.5; 3: exact -> 1.
   preds = [{"questionId": 1, "answer": "abd"}, {"questionId": 2, "answer": "ax"},
            {"questionId": 3, "answer": "Hello"}]
-  out = _last_json(_run(tmp_path, "anls", _DOCVQA_GT, preds))
+  out = _last_json(run(tmp_path, "anls", _DOCVQA_GT, preds))
   assert out["anls"] == pytest.approx((2 / 3 + 0.5 + 1) / 3)
   assert out["num"] == 3 and out["num_missing"] == 0
+
+
+def test_an_error_in_a_subprocess_exits_1_with_the_message(tmp_path):
+  proc = _subprocess(tmp_path, "anls", _DOCVQA_GT, [{"questionId": 3, "answer": "hello"}])
+  assert proc.returncode == 1 and not proc.stdout, proc.stdout
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "error: No prediction for ids [1, 2] (2 in all)."), proc.stderr
 
 
 def test_missing_predictions_error_and_missing_as_wrong(tmp_path):

@@ -1,18 +1,14 @@
 """`python -m evaluators.score` on the task formats (POPE, NLVR2, A-OKVQA, ScienceQA, VQAv2 per
 answer type), written in their official layouts here, with hand-derived scores; and its errors on
-files that are not JSON and on null answers (run as the CLI, in a subprocess)."""
+files that are not JSON and on null answers (the CLI's `__main__` block, run in this process as
+tests/evaluators/test_score_cli.py does)."""
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from evaluators import score
 from evaluators import task_formats
-
-_ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.evaluators import test_score_cli
 
 
 def _jsonl(path, rows):
@@ -30,9 +26,8 @@ def _score(metric, gt, pred, **kwargs):
 
 
 def _cli(*args):
-  cmd = [sys.executable, "-m", "evaluators.score", *args]
-  env = dict(os.environ, PYTHONPATH=str(_ROOT))
-  return subprocess.run(cmd, capture_output=True, text=True, cwd=_ROOT, env=env, timeout=120)
+  """`python -m evaluators.score *args` run in this process (test_score_cli runs it as one)."""
+  return test_score_cli.run_main(list(args))
 
 
 # ---------------------------------------------------------------------------- POPE

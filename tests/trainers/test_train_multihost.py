@@ -14,6 +14,7 @@ import pytest
 from big_paligemma import checkpoint as ckpt_lib
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
+from tests import xla_env
 from trainers import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,7 +33,7 @@ def _free_port() -> int:
 
 def _start_processes(flags: list[str], logs) -> list[subprocess.Popen]:
   """Process 0 and 1 of a two-process run, each with 4 CPU devices; output into `logs`."""
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=REPO,
+  env = dict(os.environ, XLA_FLAGS=xla_env.xla_flags(4), PYTHONPATH=REPO,
              JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
              JAX_DEFAULT_MATMUL_PRECISION="highest")
   address = f"localhost:{_free_port()}"
