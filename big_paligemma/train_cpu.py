@@ -13,9 +13,10 @@ own `contract_width` gave training until 9d431f6 (CPU training 14-16% slower wit
 BENCHMARKS.md). A weight whose contracted axes are its last ones (the tied [V,D] embedding) and
 the attention products keep the plain einsum, as then.
 
-Not `decode_cpu.CpuEinsum`: its few-row forms (rows broadcast over the weight's leading axes, the
-weight on the left behind an optimization barrier) are for decoding; chosen by row count they
-broadcast the text rows over the 256k-row vocabulary in training (out of host memory).
+Not `decode_cpu.CpuEinsum`: its forms are chosen for decoding's few rows (rows broadcast over the
+weight's leading axes, the weight on the left behind an optimization barrier); in training its
+rule picks the broadcast for the logits, [V, M, D] (26 GB at `tools.bench_train`'s size: out of
+host memory).
 
 Axis letters as in gemma.py; M rows (the product of the input's non-contracted axes).
 """
