@@ -1,9 +1,11 @@
 """XLA:CPU decode layouts: `gemma.Gemma`'s products in the forms XLA:CPU runs fastest for few rows.
 
-Used by decode.py only when the backend is CPU (DESIGN rule 10); training and every accelerator run
-the model's plain einsums. Decoding multiplies a few rows by every weight at every step, and
-XLA:CPU's fp32 matmul repacks a right-hand operand at every call while it reads a left-hand one in
-place; a plain einsum that contracts a middle weight axis also transposes the weight. So here:
+Used by decode.py only when the backend is CPU (DESIGN rule 10); every accelerator runs the
+model's plain einsums, and CPU training takes `train_cpu`'s (which reads weight products with
+`split_eqn`, `weight_axes` and `in_first` from here). Decoding multiplies a few rows by every
+weight at every step, and XLA:CPU's fp32 matmul repacks a right-hand operand at every call while
+it reads a left-hand one in place; a plain einsum that contracts a middle weight axis also
+transposes the weight. So here:
 - `CpuEinsum` is the decoder's `einsum` (`gemma.Gemma(config, einsum=...)`): a weight product
   flattened to one 2-D matmul with many rows (prefill); for few rows the input broadcast over the
   weight's leading axes and one matmul batched over them on the weight as stored; and from 2 to
@@ -48,13 +50,14 @@ def _few(m: int) -> bool:
   return 2 <= m <= WEIGHT_LHS_MAX_ROWS
 
 
-def _split(eqn: str):
+def split_eqn(eqn: str):
+  """"lhs,rhs->out" (spaces ignored) -> (lhs, rhs, out)."""
   inputs, out = eqn.replace(" ", "").split("->")
   lhs, rhs = inputs.split(",")
   return lhs, rhs, out
 
 
-def _weight_axes(lhs: str, rhs: str, out: str) -> tuple[int, int] | None:
+def weight_axes(lhs: str, rhs: str, out: str) -> tuple[int, int] | None:
   """(first, count) of the contracted axes in the weight `rhs` when the product is `x @ w` with
   x's contracted axes trailing and the output = x's free axes ++ w's free axes; else None."""
   contracted = "".join(a for a in rhs if a in lhs and a not in out)
@@ -73,8 +76,8 @@ class CpuEinsum:
   out_in: bool = False
 
   def __call__(self, eqn: str, x: jax.Array, w: jax.Array, preferred_element_type=None):
-    lhs, rhs, out = _split(eqn)
-    axes = _weight_axes(lhs, rhs, out)
+    lhs, rhs, out = split_eqn(eqn)
+    axes = weight_axes(lhs, rhs, out)
     if axes is not None:
       return self._weight_product(x, w, *axes, preferred_element_type)
     if _is_query_key(lhs, rhs, out) and _few(x.shape[-2]):
@@ -91,7 +94,7 @@ class CpuEinsum:
     # A weight whose contracted axes are its last ones (the [V,D] embedding) is [out, in] as is.
     lhs_form = _few(m) and (self.out_in or first + count == w.ndim)
     if lhs_form or self.out_in or m * (n_in + n_lead * n_trail) > n_in * n_lead * n_trail:
-      w2 = _in_first(w, first, count)  # [in, out]; on a `views` weight, the stored copy's .T
+      w2 = in_first(w, first, count)  # [in, out]; on a `views` weight, the stored copy's .T
       if lhs_form or self.out_in:
         out = weight_lhs_matmul(rows, w2.T, preferred_element_type)
       else:
@@ -103,7 +106,7 @@ class CpuEinsum:
     return jnp.moveaxis(out, 0, 1).reshape(out_shape)
 
 
-def _in_first(w: jax.Array, first: int, count: int) -> jax.Array:
+def in_first(w: jax.Array, first: int, count: int) -> jax.Array:
   """w with its input axes [first, first + count) moved to the front and flattened: [in, out]."""
   n_in = math.prod(w.shape[first:first + count])
   return jnp.moveaxis(w, tuple(range(first, first + count)), tuple(range(count))).reshape(n_in, -1)
@@ -169,7 +172,7 @@ def layer_weights(layers: Any, rows: int) -> CpuWeights:
 
   def store(path, w):
     axes = _proj_axes(path)
-    return w if axes is None else _in_first(w, *axes).T
+    return w if axes is None else in_first(w, *axes).T
 
   def shapes(layer):
     return {tuple(getattr(k, "key", k) for k in path): w.shape

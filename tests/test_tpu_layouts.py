@@ -7,6 +7,7 @@ import os
 import re
 
 import jax
+import jax.numpy as jnp
 import optax
 import pytest
 
@@ -55,7 +56,8 @@ def _abstract(tree, shardings):
 
 def _compiled_train_step(devices, fsdp: bool = True):
   mesh = _mesh(devices, fsdp)
-  model = build.make_model(CFG)
+  model = step_lib.model_for_mesh(build.make_model(CFG), mesh)  # as trainers.train does
+  assert model.einsum is jnp.einsum  # no XLA:CPU training layouts on an accelerator
   tx = optax.adamw(1e-3)
   p_shardings = build.param_shardings(CFG, common.SHARDING_RULES, mesh)
   abstract = state_lib.abstract_state(CFG, tx, seed=0)

@@ -117,7 +117,7 @@ def ours(cfg: paligemma.PaliGemmaConfig, batch: dict):
   shardings = state_lib.state_shardings(abstract, p_shardings, mesh)
   params = build.init_params(cfg, build.init_rng(0), p_shardings)
   state = state_lib.create_state(params, tx, 0, shardings)
-  model = paligemma.PaliGemma(cfg)
+  model = step_lib.model_for_mesh(paligemma.PaliGemma(cfg), mesh)
   step_fn = step_lib.make_train_step(model, tx, lr_fn, {"normalisation": "per_example"})
   data_sharding = sharding_lib.batch_sharding(mesh)
   jitted = step_lib.jit_train_step(step_fn, shardings, data_sharding, mesh)

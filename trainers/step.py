@@ -17,6 +17,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from big_paligemma import optim
 from big_paligemma import sharding as sharding_lib
+from big_paligemma import train_cpu
 from big_paligemma.models import build
 from big_paligemma.models import lora as lora_lib
 from trainers import state as state_lib
@@ -26,6 +27,15 @@ class TraceCounter:
 
   def __init__(self):
     self.count = 0
+
+
+def model_for_mesh(model, mesh):
+  """The model a train step on `mesh` trains: on CPU devices with its decoder's weight products in
+  `train_cpu`'s XLA:CPU layouts, else `model` itself (accelerators train the plain einsums). The one
+  place that decides the training layouts by backend; the parameters are the same either way."""
+  if mesh.devices.flat[0].platform != "cpu":
+    return model
+  return model.clone(einsum=train_cpu.CpuTrainEinsum())
 
 
 def make_loss_fn(model, loss_cfg) -> Callable:

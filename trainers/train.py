@@ -114,10 +114,11 @@ def build_optimizer(config, model_cfg, plan: Plan):
 
 
 def build_train_step(config, model, tx, lr_fn, shardings, mesh):
-  """The jitted train step: explicit state and batch shardings, the state donated."""
+  """The jitted train step: explicit state and batch shardings, the state donated; `model` in the
+  layouts of the mesh's backend (`step.model_for_mesh`)."""
   lora = state_lib.lora_settings(config)
-  step_fn = step_lib.make_train_step(model, tx, lr_fn, config.loss, config.grad_accum,
-                                     lora_alpha=lora.alpha if lora else None)
+  step_fn = step_lib.make_train_step(step_lib.model_for_mesh(model, mesh), tx, lr_fn, config.loss,
+                                     config.grad_accum, lora_alpha=lora.alpha if lora else None)
   return step_lib.jit_train_step(step_fn, shardings, sharding_lib.batch_sharding(mesh), mesh)
 
 

@@ -35,6 +35,10 @@ def attend(q, k, v, mask=None, *, scale: float, softcap: float | None = None,
   qg = q.reshape(b, t, kv, n // kv, h)
   if kv_layout == "BKSH":
     return _attend_cache(qg, k, v, mask, scale, softcap, einsum).reshape(b, t, n, h)
+  if kv == n:  # one query head per kv head (SigLIP): no G axis of size 1 for a compiler to move
+    logits = einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32) * scale
+    probs = _masked_softmax(logits, None if mask is None else mask[:, None], softcap)
+    return einsum("BNTS,BSNH->BTNH", probs.astype(v.dtype), v)
   logits = einsum("BTKGH,BSKH->BKGTS", qg, k, preferred_element_type=jnp.float32) * scale
   probs = _masked_softmax(logits, None if mask is None else mask[:, None, None], softcap)
   return einsum("BKGTS,BSKH->BTKGH", probs.astype(v.dtype), v).reshape(b, t, n, h)

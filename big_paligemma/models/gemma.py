@@ -24,7 +24,8 @@ one by one on per-layer weights (`layer_weights`), as decoding does.
 
 Every product with a weight and both attention products go through the module's `einsum` (default
 `jnp.einsum`, the plain einsums that every compiler handles); a backend module may pass its own, as
-`big_paligemma/decode_cpu.py` does for XLA:CPU decoding (DESIGN rule 10).
+`big_paligemma/decode_cpu.py` does for XLA:CPU decoding and `big_paligemma/train_cpu.py` for
+XLA:CPU training (DESIGN rule 10).
 """
 import dataclasses
 import math

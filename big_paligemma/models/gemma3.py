@@ -17,6 +17,7 @@ Parameter tree:
 """
 import dataclasses
 import math
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -75,15 +76,17 @@ class Projector(nn.Module):
 
 
 class Gemma3(nn.Module):
-  """Gemma 3 text or text+images -> logits. See the module docstring."""
+  """Gemma 3 text or text+images -> logits. See the module docstring. einsum: the decoder's
+  (`gemma.Gemma.einsum`; a backend's own, e.g. `train_cpu`'s)."""
   config: Gemma3Config
+  einsum: Callable = jnp.einsum
 
   def setup(self):
     c = self.config
     if c.img is not None:
       self.img = siglip.SigLIP(_float32(c.img))
       self.mm = Projector(c)
-    self.llm = gemma.Gemma(c.llm)
+    self.llm = gemma.Gemma(c.llm, self.einsum)
 
   def embed_image(self, images: jax.Array) -> jax.Array:
     """images [B,M,h,w,3] in [-1,1] -> soft tokens [B,M,tokens_per_image,D] (compute dtype)."""

@@ -19,6 +19,7 @@ PaliGemma 2 uses Gemma 2 decoders: set caps / sliding window / layer_pattern in 
 (big_vision fine-tunes with final_logit_softcap None and layer_pattern ("global",)).
 """
 import dataclasses
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -71,13 +72,15 @@ class ImageEncoder(nn.Module):
 
 
 class PaliGemma(nn.Module):
-  """Image tokens ++ text -> logits. See the module docstring for the layout and the mask."""
+  """Image tokens ++ text -> logits. See the module docstring for the layout and the mask.
+  einsum: the decoder's (`gemma.Gemma.einsum`; a backend's own, e.g. `train_cpu`'s)."""
   config: PaliGemmaConfig
+  einsum: Callable = jnp.einsum
 
   def setup(self):
     c = self.config
     self.img = ImageEncoder(c.img, c.llm.width)
-    self.llm = gemma.Gemma(c.llm)
+    self.llm = gemma.Gemma(c.llm, self.einsum)
 
   def embed_image(self, image: jax.Array, train: bool = False) -> jax.Array:
     """image [B,h,w,3] float in [-1,1] -> [B,P,D] in the decoder's compute dtype (not scaled)."""

@@ -46,3 +46,16 @@ def test_unmasked_attention_as_siglip_calls_it(impl):
   got = jax.jit(lambda *a: attention.attend(*a, scale=8**-0.5, impl=impl))(q, k, v)
   np.testing.assert_allclose(np.asarray(got), _reference(q, k, v, None, 8**-0.5, None),
                              rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,k", [(4, 2), (4, 4), (4, 1)])  # grouped, one head per kv head, MQA
+def test_masked_soft_capped_attention_equals_the_definition(n, k):
+  """attend on [B,S,K,H] keys/values (training, no cache) with a mask and a soft-cap."""
+  b, t, h, cap, scale = 2, 6, 8, 5.0, 0.3
+  kq, kk, kv, km = jax.random.split(jax.random.key(2), 4)
+  q = jax.random.normal(kq, (b, t, n, h))
+  keys, values = jax.random.normal(kk, (b, t, k, h)), jax.random.normal(kv, (b, t, k, h))
+  mask = jax.random.bernoulli(km, 0.7, (b, t, t)).at[:, :, 0].set(True)
+  got = jax.jit(lambda *a: attention.attend(*a, scale=scale, softcap=cap))(q, keys, values, mask)
+  np.testing.assert_allclose(np.asarray(got), _reference(q, keys, values, mask, scale, cap),
+                             rtol=1e-5, atol=1e-5)

@@ -9,7 +9,6 @@ from big_paligemma import sharding as sharding_lib
 from big_paligemma.models import build
 from big_paligemma import config as config_lib
 from tests.trainers.test_train_smoke import write_run
-from trainers import step as step_lib
 from trainers import train
 
 MESHES = {
@@ -27,9 +26,8 @@ def _losses(config, mesh, workdir, steps=5) -> list[float]:
                                          build.abstract_params(model_cfg))
   state, shardings = train.build_state(config, model_cfg, tx, mesh,
                                        ckpt_lib.Checkpointer(str(workdir)), data)
-  step_fn = step_lib.make_train_step(build.make_model(model_cfg), tx, lr_fn,
-                                     config.loss)
-  jitted = step_lib.jit_train_step(step_fn, shardings, data.sharding, mesh)
+  # The trainer's step: on these CPU meshes with train_cpu's layouts (step.model_for_mesh).
+  jitted = train.build_train_step(config, build.make_model(model_cfg), tx, lr_fn, shardings, mesh)
   losses = []
   for _ in range(steps):
     state, metrics = jitted(state, data.next())
