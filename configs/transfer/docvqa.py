@@ -10,10 +10,12 @@ with ANLS on the validation split, lower-cased as big_vision does. `final_split`
 train+validation and stores predictions for the test split (no public answers).
 Published ANLS: PaliGemma 3B 43.7 (224) / 78.0 (448) / 84.8 (896) (test server); PaliGemma 2
 (val, its paper's Table 13) 3B 39.9 / 73.6, 10B 43.9 / 76.6, 28B 44.9 / 76.1 (224 / 448).
-Slices (`python -m tools.plan`, the v5e compiler; BENCHMARKS.md "Will it fit?"): at batch 256,
-PaliGemma 1 and 2 3B at 224 and PaliGemma 2 3B at 448 fit a v5e-16 (6.9-10.0 GiB a chip); 896
-needs a v5e-64 (10.8 GiB a chip; on a v5e-16 only with `--config.grad_accum=4`, at 15.71 of 15.75
-GiB). 10B and 28B are not measured yet.
+On a v5e-16, PaliGemma 2 3B at 896 fits with `--config.grad_accum=4` (4 x 64 examples a step;
+15.71 of 15.75 GiB a chip, `python -m tools.plan`; BENCHMARKS.md "Will it fit?").
+Slices (`python -m tools.plan_table`: the smallest TPU v5e slice whose compiled train step fits the
+published batch, and GiB a chip; configs/slices.json): 224: v5e-16 (pg1_3b 6.9); not measured yet
+(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not
+measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-64 (pg2_3b 10.8).
 """
 from configs import common
 from configs import published

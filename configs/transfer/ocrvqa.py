@@ -10,6 +10,10 @@ as big_vision; perplexity monitors on train[:5120] and minival. `final_split` tr
 train+val.
 Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896); PaliGemma 2
 (its paper's Table 13) 3B 73.4 / 75.7, 10B 74.7 / 76.3, 28B 75.3 / 76.6 (224 / 448).
+Slices (`python -m tools.plan_table`: the smallest TPU v5e slice whose compiled train step fits the
+published batch, and GiB a chip; configs/slices.json): 224: not measured yet (pg1_3b, pg2_3b,
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
+(pg1_3b, pg2_3b, pg2_10b, pg2_28b).
 """
 from configs import common
 from configs import published

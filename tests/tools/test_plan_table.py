@@ -1,0 +1,159 @@
+"""tools/plan_table: the rows (every trained transfer config x model x published resolution), one
+compile per distinct program, the slice search, resuming after a kill, the docstring paragraphs.
+The compiles are stood in for (tools/plan's own compile is tested in test_plan.py)."""
+import ast
+import os
+import shutil
+
+import pytest
+
+from big_paligemma import config as config_lib
+from configs import published
+from tools import plan, plan_table
+
+GIB = plan.GIB
+
+
+def test_rows_are_every_trained_transfer_config_and_model_at_its_resolutions():
+  rows = plan_table.rows()
+  configs = {f[:-3] for f in os.listdir(plan_table.TRANSFER_DIR)
+             if f.endswith(".py") and f != "__init__.py"}
+  eval_only = {n for n, t in published.TRANSFERS.items() if not t.recipes}
+  assert eval_only == {"pope"}
+  assert {r.transfer for r in rows} == configs - eval_only
+  docvqa = {(r.model, r.res) for r in rows if r.transfer == "docvqa"}
+  assert docvqa == {(m, res) for m in published.MODELS for res in (224, 448, 896)}
+  assert {(r.model, r.res) for r in rows if r.transfer == "gemma3_docvqa"} == {
+      ("gemma3_4b", 896), ("gemma3_12b", 896), ("gemma3_27b", 896)}
+  assert len({r.key for r in rows}) == len(rows)
+  with pytest.raises(SystemExit, match="'docvqq'.*known: .*docvqa"):
+    plan_table.rows(["docvqq"])
+
+
+def _signature(arg: str) -> str:
+  return plan_table.signature(config_lib.load_config(f"configs/transfer/{arg}", []))
+
+
+def test_the_signature_changes_with_the_program_not_with_the_learning_rate():
+  # docvqa and textvqa differ in data, prompt, lr and epochs, not in the compiled step.
+  same = _signature("docvqa.py:res=224,model=pg2_3b")
+  assert same == _signature("textvqa.py:res=224,model=pg2_3b")
+  assert same != _signature("docvqa.py:res=448,model=pg2_3b")
+  assert same != _signature("docvqa.py:res=224,model=pg1_3b")
+  assert same != _signature("widgetcap.py:res=224,model=pg2_3b")  # batch 64
+
+
+class FakeCompiler:
+  """plan.plan_train standing in for the compiler: `need` bytes of program per example spread
+  over the chips, against the topology's HBM; records what it was asked to compile."""
+
+  def __init__(self, monkeypatch, need: float):
+    self.calls, self.need = [], need
+    monkeypatch.setattr(plan, "topology", lambda name: plan.Topology(name, (), plan.CHIPS["v5e"]))
+    monkeypatch.setattr(plan, "plan_train", self)
+
+  def __call__(self, config, topo):
+    self.calls.append((config.input.batch_size, topo.name))
+    total = self.need * config.input.batch_size / plan_table.chips(topo.name)
+    return plan.Report("train step", topo.name, config.input.batch_size, topo.chip,
+                       total <= topo.chip.hbm_bytes, total=total, compile_s=1.0)
+
+
+def _rows():
+  rows = {r.key: r for r in plan_table.rows(["docvqa", "textvqa", "widgetcap"], ["pg2_3b"], [224])}
+  return [rows["docvqa:pg2_3b:224"], rows["textvqa:pg2_3b:224"], rows["widgetcap:pg2_3b:224"]]
+
+
+def test_one_compile_per_program_saved_as_it_goes_and_a_rerun_compiles_nothing(
+    monkeypatch, tmp_path, capsys):
+  path = str(tmp_path / "slices.json")
+  fake = FakeCompiler(monkeypatch, need=0.9 * GIB)  # batch 256: 14.4 GiB on 16 chips
+  results = plan_table.run(_rows(), {"rows": {}}, path=path)
+  assert sorted(fake.calls) == [(64, "v5e:4x4"), (256, "v5e:4x4")]
+  saved = plan_table.load_results(path)
+  assert saved["rows"] == results["rows"] and not saved["in_flight"]
+  docvqa, textvqa = saved["rows"]["docvqa:pg2_3b:224"], saved["rows"]["textvqa:pg2_3b:224"]
+  assert docvqa["slice"] == "v5e:4x4" and docvqa["gib"] == pytest.approx(14.4)
+  assert textvqa["same_as"] == "docvqa:pg2_3b:224" and textvqa["gib"] == docvqa["gib"]
+  assert "[2/2]" in capsys.readouterr().out  # progress with an ETA
+  plan_table.run(_rows(), saved, path=path)
+  assert len(fake.calls) == 2
+
+
+def test_the_search_takes_the_smallest_slice_that_fits(monkeypatch):
+  fake = FakeCompiler(monkeypatch, need=2.5 * GIB)  # batch 256: 40 GiB on 16, 20 on 32, 10 on 64
+  config = config_lib.load_config("configs/transfer/docvqa.py:res=896,model=pg2_3b", [])
+  entry = plan_table.measure(config, {})
+  assert [t["slice"] for t in entry["tried"]] == ["v5e:4x4", "v5e:4x8", "v5e:8x8"]
+  assert [t["fits"] for t in entry["tried"]] == [False, False, True]
+  assert entry["slice"] == "v5e:8x8" and entry["gib"] == pytest.approx(10.0)
+  assert plan_table.describe(entry).startswith("v5e-64, 10.00 GiB")
+  # A batch that does not divide over the next slice's chips ends the search: no fit.
+  fake.calls.clear()
+  config.input.batch_size = 32
+  fake.need = 16 * GIB
+  entry = plan_table.measure(config, {})
+  assert entry["slice"] is None and len(fake.calls) == 2  # v5e-16 and -32; 32 rows < 64 chips
+  assert "batch 32 does not divide over 64 chips" in plan_table.describe(entry)
+
+
+def test_a_compile_that_killed_the_process_is_recorded_once_not_retried(monkeypatch, tmp_path):
+  fake = FakeCompiler(monkeypatch, need=0.5 * GIB)
+  row = _rows()[2]
+  results = {"rows": {}, "in_flight": {row.key: "compile started 2026-12-07 01:00, never ended"}}
+  results = plan_table.run([row], results, path=str(tmp_path / "s.json"))
+  entry = results["rows"][row.key]
+  assert not fake.calls and entry["slice"] is None and "2026-12-07 01:00" in entry["crashed"]
+  assert "the process died" in plan_table.describe(entry)
+  assert "not measured (the compile died)" in plan_table.paragraph("widgetcap", results)
+  plan_table.run([row], results, remeasure=True, path=str(tmp_path / "s.json"))
+  assert fake.calls == [(64, "v5e:4x4")]
+
+
+def test_docstring_paragraph_is_written_in_place_and_the_config_still_loads(tmp_path,
+                                                                         monkeypatch):
+  monkeypatch.setattr(plan_table, "TRANSFER_DIR", str(tmp_path))
+  shutil.copy(os.path.join("configs", "transfer", "widgetcap.py"), tmp_path / "widgetcap.py")
+  results = {"rows": {
+      "widgetcap:pg1_3b:224": {"slice": "v5e:4x4", "gib": 6.17, "tried": []},
+      "widgetcap:pg2_28b:448": {"slice": None, "tried": [{"slice": "v5e:16x16", "fits": False}]},
+  }}
+  text = plan_table.paragraph("widgetcap", results)
+  assert text.startswith("Slices (") and max(len(line) for line in text.splitlines()) <= 100
+  flat = " ".join(text.split())
+  assert "224: v5e-16 (pg1_3b 6.2); not measured yet (pg2_3b, pg2_10b, pg2_28b)" in flat
+  assert "448: not measured yet (pg1_3b, pg2_3b, pg2_10b); not on v5e-256 or smaller (pg2_28b)" in flat
+  for _ in range(2):  # the second pass changes nothing
+    plan_table.write_docstrings(results, ["widgetcap"])
+    source = (tmp_path / "widgetcap.py").read_text()
+    assert plan_table.docstring_paragraph(source) == text
+    assert source.count("Slices (") == 1
+  results["rows"]["widgetcap:pg1_3b:224"] = {"slice": "v5e:4x8", "gib": 9.0, "tried": []}
+  plan_table.write_docstrings(results, ["widgetcap"])
+  source = (tmp_path / "widgetcap.py").read_text()
+  assert "224: v5e-32 (pg1_3b 9.0)" in " ".join(plan_table.docstring_paragraph(source).split())
+  assert ast.get_docstring(ast.parse(source)).count("Slices (") == 1
+  config = config_lib.load_config(str(tmp_path / "widgetcap.py") + ":res=224", [])
+  assert config.input.batch_size == 64
+  original = (tmp_path / "widgetcap.py").read_text().split('"""', 2)[2]
+  with open(os.path.join("configs", "transfer", "widgetcap.py"), encoding="utf-8") as f:
+    assert f.read().split('"""', 2)[2] == original  # only the docstring changed
+
+
+def test_every_config_docstring_names_its_slices_as_measured():
+  """configs/slices.json (the measurements) and the configs' docstrings agree: refresh them with
+  `python -m tools.plan_table --write_docstrings`."""
+  results = plan_table.load_results()
+  for name in sorted({r.transfer for r in plan_table.rows()}):
+    with open(os.path.join(plan_table.TRANSFER_DIR, f"{name}.py"), encoding="utf-8") as f:
+      assert plan_table.docstring_paragraph(f.read()) == plan_table.paragraph(name, results), name
+
+
+def test_the_measured_rows_are_rows_and_carry_their_figures():
+  results = plan_table.load_results()
+  keys = {r.key for r in plan_table.rows()}
+  assert results["rows"] and set(results["rows"]) <= keys
+  for key, e in results["rows"].items():
+    if e.get("slice"):
+      assert e["slice"] in plan_table.SLICES and 0 < e["gib"] <= 15.75, key
+      assert e["tried"][-1]["fits"] and not any(t["fits"] for t in e["tried"][:-1]), key

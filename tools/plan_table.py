@@ -1,0 +1,345 @@
+"""Every shipped transfer x model x published resolution on TPU v5e: the smallest slice that fits.
+
+  python -m tools.plan_table                              # measure what configs/slices.json lacks
+  python -m tools.plan_table --transfers docvqa,chartqa --models pg2_3b --res 224
+  python -m tools.plan_table --write_docstrings           # the configs' "Slices" paragraphs
+  python -m tools.plan_table --show                       # the table, as measured so far
+
+For each row (`configs/transfer/<transfer>.py:res=R,model=M`; Gemma 3's config with its three
+sizes at 896) `tools.plan` compiles the trainer's own train step (and, with `--decode`, the
+evaluators' decode) with libtpu's compiler for TPU v5e slices, smallest first (SLICES: v5e-16,
+-32, -64, -128, -256), at the published batch, and keeps the first slice where it FITS. Rows that
+build the same program (same model config, batch, text length, image size, frozen towers, LoRA,
+optimizer, mesh and sharding rules: `signature`) share one compile. Each result is written to
+configs/slices.json as soon as it is known, so a killed run loses at most the compile in flight
+and the next run goes on from there; `--remeasure` compiles the selected rows again.
+
+The configs' docstrings name their slices in a paragraph that starts with "Slices (" (written by
+`--write_docstrings` from configs/slices.json; tests/configs/test_slices.py keeps them equal).
+"""
+import argparse
+import dataclasses
+import datetime
+import gc
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+
+import jax
+
+from big_paligemma import config as config_lib
+from big_paligemma import fs
+from configs import published
+from tools import plan
+
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                       "slices.json")
+TRANSFER_DIR = os.path.join(os.path.dirname(RESULTS), "transfer")
+SLICES = ("v5e:4x4", "v5e:4x8", "v5e:8x8", "v5e:8x16", "v5e:16x16")
+# Configs outside configs/published.py: their models and resolutions.
+GEMMA3 = {"gemma3_docvqa": (("gemma3_4b", "gemma3_12b", "gemma3_27b"), (896,))}
+PARAGRAPH = "Slices ("
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  transfer: str
+  model: str
+  res: int
+
+  @property
+  def key(self) -> str:
+    return f"{self.transfer}:{self.model}:{self.res}"
+
+  @property
+  def config(self) -> str:
+    return f"configs/transfer/{self.transfer}.py:res={self.res},model={self.model}"
+
+
+def rows(transfers: Sequence[str] = (), models: Sequence[str] = (),
+         resolutions: Sequence[int] = ()) -> list[Row]:
+  """Every shipped transfer config x the models it offers x its published resolutions (an empty
+  filter selects all); transfers with no training recipe (pope) are left out."""
+  out = []
+  for name, t in sorted(published.TRANSFERS.items()):
+    ress = sorted(set(t.recipes) | {r for _, r in t.pg2_recipes})
+    out += [Row(name, m, r) for m in published.MODELS for r in ress]
+  for name, (names, ress) in sorted(GEMMA3.items()):
+    out += [Row(name, m, r) for m in names for r in ress]
+  known = {r.transfer for r in out} | set(GEMMA3)
+  for name in transfers:
+    if name not in known:
+      raise SystemExit(f"error: --transfers {name!r}: no trained transfer of that name; "
+                       f"known: {', '.join(sorted(known))}.")
+  return [r for r in out if (not transfers or r.transfer in transfers)
+          and (not models or r.model in models) and (not resolutions or r.res in resolutions)]
+
+
+def signature(config) -> str:
+  """A hash of everything in `config` that shapes the compiled train step (not the data, the
+  learning rate or the schedule's length: they change no shape and no buffer)."""
+  shape = plan.batch_shape(config.input.pp, "config.input.pp")
+  key = {"model": config.model.to_dict(), "batch": config.input.batch_size,
+         "grad_accum": config.get("grad_accum", 1), "shape": dataclasses.asdict(shape),
+         "frozen": config.optim.get("frozen"), "lora": config.get("lora"),
+         "optax": (config.optim.optax_name, dict(config.optim.get("optax") or {})),
+         "clip": config.optim.get("grad_clip_norm"), "loss": config.loss.to_dict(),
+         "mesh": list(config.mesh), "rules": [list(r) for r in config.sharding_rules]}
+  text = json.dumps(key, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_results(path: str = RESULTS) -> dict:
+  """{"rows": {row key: {"signature", "slice", ...}}} as measured so far."""
+  if not os.path.exists(path):
+    return {"rows": {}}
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def save_results(results: dict, path: str = RESULTS) -> None:
+  """Writes atomically (a temporary file renamed over the old one)."""
+  fs.write_bytes(path, (json.dumps(results, indent=1, sort_keys=True) + "\n").encode())
+
+
+def chips(topology: str) -> int:
+  return math.prod(int(d) for d in topology.split(":")[1].split("x"))
+
+
+def slice_name(topology: str) -> str:
+  return f"v5e-{chips(topology)}"
+
+
+def _entry(report: plan.Report | None, topology: str | None, tried: list[dict]) -> dict:
+  entry = {"tried": tried, "date": datetime.date.today().isoformat(), "jax": jax.__version__}
+  if report is None:
+    return dict(entry, slice=None)
+  return dict(entry, slice=topology, gib=round(report.total / plan.GIB, 2),
+              params_gib=round(report.params / plan.GIB, 2),
+              opt_gib=round(report.opt_state / plan.GIB, 2),
+              temp_gib=round(report.temporaries / plan.GIB, 2),
+              step_s=round(report.step_s, 3) if report.step_s else None,
+              mfu=round(report.mfu, 4) if report.mfu is not None else None,
+              compile_s=round(report.compile_s, 1))
+
+
+def measure(config, topologies: dict, slices: Sequence[str] = SLICES) -> dict:
+  """The smallest of `slices` where `config`'s train step fits, with its report's figures; a
+  batch that does not divide over a slice's chips ends the search there (slice None)."""
+  tried = []
+  for name in slices:
+    if config.input.batch_size % chips(name):
+      why = f"batch {config.input.batch_size} does not divide over {chips(name)} chips"
+      tried.append({"slice": name, "fits": False, "why": why})
+      return _entry(None, None, tried)
+    if name not in topologies:
+      topologies[name] = plan.topology(name)
+    report = plan.plan_train(config, topologies[name])
+    tried.append({"slice": name, "fits": report.fits, "gib": round(report.total / plan.GIB, 2),
+                  "compile_s": round(report.compile_s, 1)})
+    report.hlo = ""
+    if report.fits:
+      return _entry(report, name, tried)
+  return _entry(None, None, tried)
+
+
+# The order in which models are measured (the smaller first: they are what most runs use).
+MODEL_ORDER = ("pg2_3b", "pg1_3b", "pg2_10b", "gemma3_4b", "pg2_28b", "gemma3_12b", "gemma3_27b")
+
+
+def _order(todo: list[tuple[Row, object, str]]) -> list[tuple[Row, object, str]]:
+  """By model (MODEL_ORDER), then largest program first (batch x pixels and tokens), so that a
+  partial run has the rows that decide each model's slices."""
+  def key(item):
+    row, config, _ = item
+    shape = plan.batch_shape(config.input.pp, "pp")
+    size = config.input.batch_size * (shape.text_len + shape.res**2 * max(1, shape.num_images))
+    rank = MODEL_ORDER.index(row.model) if row.model in MODEL_ORDER else len(MODEL_ORDER)
+    return rank, -size
+  return sorted(todo, key=key)
+
+
+def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
+        path: str = RESULTS, out=None) -> dict:
+  """Measures every row of `selected` whose signature has no result yet (all with `remeasure`),
+  saving after each compile; prints progress with an ETA (to `out`, default stdout)."""
+  out = out or sys.stdout
+  by_sig = {}
+  for entry in results["rows"].values():
+    by_sig.setdefault(entry.get("signature"), entry)
+  todo, done_now = [], set()
+  for row in selected:
+    config = config_lib.load_config(row.config, [])
+    sig = signature(config)
+    entry = results["rows"].get(row.key)
+    if not remeasure and entry and entry.get("signature") == sig:
+      continue
+    if not remeasure and sig in by_sig:
+      results["rows"][row.key] = dict(by_sig[sig], same_as=by_sig[sig].get("same_as") or
+                                      _first_key(results, sig))
+      continue
+    todo.append((row, config, sig))
+  save_results(results, path)
+  todo = _order(todo)
+  unique = len({sig for _, _, sig in todo})
+  print(f"{len(todo)} rows to measure ({unique} distinct programs)", file=out, flush=True)
+  topologies, start, measured = {}, time.perf_counter(), 0
+  for row, config, sig in todo:
+    if sig in done_now:
+      results["rows"][row.key] = dict(results["rows"][_first_key(results, sig)],
+                                      same_as=_first_key(results, sig))
+      save_results(results, path)
+      continue
+    started = results.setdefault("in_flight", {})
+    if row.key in started and not remeasure:  # an earlier run died compiling it (memory?)
+      entry = {"slice": None, "tried": [], "crashed": started.pop(row.key),
+               "date": datetime.date.today().isoformat(), "jax": jax.__version__}
+    else:
+      started[row.key] = f"compile started {datetime.datetime.now():%Y-%m-%d %H:%M}, never ended"
+      save_results(results, path)
+      entry = measure(config, topologies)
+      started.pop(row.key, None)
+    entry["signature"] = sig
+    results["rows"][row.key] = entry
+    save_results(results, path)
+    done_now.add(sig)
+    measured += 1
+    gc.collect()
+    jax.clear_caches()
+    elapsed = time.perf_counter() - start
+    eta = elapsed / measured * (unique - measured)
+    print(f"[{measured}/{unique}] {row.key}: {describe(entry)} "
+          f"(elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min)", file=out, flush=True)
+  return results
+
+
+def _first_key(results: dict, sig: str) -> str:
+  return min(k for k, e in results["rows"].items()
+             if e.get("signature") == sig and not e.get("same_as"))
+
+
+def describe(entry: dict) -> str:
+  if entry.get("slice"):
+    mfu = f", MFU {100 * entry['mfu']:.1f}%" if entry.get("mfu") is not None else ""
+    return f"{slice_name(entry['slice'])}, {entry['gib']:.2f} GiB a chip{mfu}"
+  if entry.get("crashed"):
+    return f"not measured: the process died in the compile ({entry['crashed']})"
+  last = entry["tried"][-1] if entry.get("tried") else {}
+  return f"fits none of {', '.join(slice_name(t['slice']) for t in entry['tried'])}" + (
+      f" ({last['why']})" if last.get("why") else "")
+
+
+# ----------------------------------------------------------------------------- docstrings
+
+def paragraph(transfer: str, results: dict, width: int = 100) -> str:
+  """The "Slices (...)" paragraph of `transfer`'s docstring from `results`."""
+  mine = [(r, results["rows"].get(r.key)) for r in rows([transfer])]
+  parts = []
+  for res in sorted({r.res for r, _ in mine}):
+    groups: dict[str, list[str]] = {}
+    for r, e in mine:
+      if r.res != res:
+        continue
+      if e is None:
+        where = "not measured yet"
+      elif e.get("slice"):
+        where = slice_name(e["slice"])
+      elif not e.get("tried"):
+        where = "not measured (the compile died)"
+      else:
+        where = f"not on {slice_name(e['tried'][-1]['slice'])} or smaller"
+      gib = f" {e['gib']:.1f}" if e and e.get("slice") else ""
+      groups.setdefault(where, []).append(f"{r.model}{gib}")
+    parts.append(f"{res}: " + "; ".join(f"{w} ({', '.join(m)})" for w, m in groups.items()))
+  text = (f"{PARAGRAPH}`python -m tools.plan_table`: the smallest TPU v5e slice whose compiled "
+          "train step fits the published batch, and GiB a chip; configs/slices.json): "
+          + ". ".join(parts) + ".")
+  return "\n".join(textwrap.wrap(text, width))
+
+
+def docstring_paragraph(source: str) -> str | None:
+  """The "Slices (" paragraph of a config's module docstring (to the next blank line or the
+  docstring's end), None if it has none."""
+  doc = re.match(r'\s*"""(.*?)"""', source, re.DOTALL)
+  if not doc:
+    return None
+  match = re.search(r"^" + re.escape(PARAGRAPH) + r".*?(?=\n\s*\n|\Z)", doc.group(1), re.DOTALL | re.MULTILINE)
+  return match.group(0).rstrip() if match else None
+
+
+def write_docstrings(results: dict, transfers: Sequence[str]) -> list[str]:
+  """Replaces (or appends) the "Slices (" paragraph of each transfer's docstring; returns the
+  files changed."""
+  changed = []
+  for name in transfers:
+    path = os.path.join(TRANSFER_DIR, f"{name}.py")
+    with open(path, encoding="utf-8") as f:
+      source = f.read()
+    new = paragraph(name, results)
+    old = docstring_paragraph(source)
+    if old == new:
+      continue
+    if old is not None:
+      source = source.replace(old, new, 1)
+    else:
+      end = source.index('"""', source.index('"""') + 3)
+      source = source[:end].rstrip("\n") + "\n" + new + "\n" + source[end:]
+    with open(path, "w", encoding="utf-8") as f:
+      f.write(source)
+    changed.append(path)
+  return changed
+
+
+def table(results: dict, selected: Sequence[Row]) -> str:
+  """A markdown table of `selected` rows as measured."""
+  lines = [("| transfer | model | res | smallest v5e slice | GiB per chip | step (roofline) | "
+           "MFU (roofline) | compile | measured as |"), "|---|---|---|---|---|---|---|---|---|"]
+  for r in selected:
+    e = results["rows"].get(r.key)
+    if e is None:
+      lines.append(f"| {r.transfer} | {r.model} | {r.res} | not measured | | | | | |")
+      continue
+    step = f"{e['step_s']:.2f} s" if e.get("step_s") else ""
+    mfu = f"{100 * e['mfu']:.1f}%" if e.get("mfu") is not None else ""
+    comp = f"{e['compile_s']:.0f} s" if e.get("compile_s") else ""
+    where = slice_name(e["slice"]) if e.get("slice") else f"**none** ({describe(e)})"
+    gib = f"{e['gib']:.2f}" if e.get("slice") else ""
+    lines.append(f"| {r.transfer} | {r.model} | {r.res} | {where} | {gib} | {step} | {mfu} | "
+                 f"{comp} | {e.get('same_as') or 'compiled'} |")
+  return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+  parser = argparse.ArgumentParser(prog="python -m tools.plan_table", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  split = lambda s: [x for x in s.split(",") if x]
+  parser.add_argument("--transfers", type=split, default=[], help="comma-separated; all if unset")
+  parser.add_argument("--models", type=split, default=[], help="comma-separated; all if unset")
+  parser.add_argument("--res", type=lambda s: [int(x) for x in split(s)], default=[])
+  parser.add_argument("--results", default=RESULTS)
+  parser.add_argument("--remeasure", action="store_true")
+  parser.add_argument("--show", action="store_true", help="print the table; compile nothing")
+  parser.add_argument("--write_docstrings", action="store_true",
+                      help="rewrite the configs' Slices paragraphs; compile nothing")
+  flags = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  selected = rows(flags.transfers, flags.models, flags.res)
+  results = load_results(flags.results)
+  if flags.write_docstrings:
+    names = sorted({r.transfer for r in selected})
+    for path in write_docstrings(results, names):
+      print(f"wrote {path}")
+    return results
+  if not flags.show:
+    results = run(selected, results, flags.remeasure, flags.results)
+  print(table(results, selected))
+  return results
+
+
+if __name__ == "__main__":
+  main()
