@@ -426,12 +426,17 @@ def plan_decode(config, topo: Topology) -> list[Report]:
   model = build.make_model(model_cfg)
   p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
   params = sharding_lib.with_shardings(build.abstract_params(model_cfg), p_shardings)
-  reports = []
+  reports, seen = [], {}
   for name, cfg in (config.get("evals") or {}).items():
     if not cfg.get("max_decode_len"):
       continue
     kwargs, _ = eval_common.sampler_kwargs(cfg.get("sampler", "greedy"))
     shape = batch_shape(cfg.pp, f"evals.{name}.pp")
+    key = repr((shape, cfg.batch_size, cfg.max_decode_len, sorted(kwargs.items())))
+    if key in seen:  # the same program as an earlier eval's (e.g. POPE's three sets)
+      reports.append(dataclasses.replace(seen[key], what=f"decode {name} ({cfg.max_decode_len} "
+                                         f"tokens; the program of {seen[key].what})"))
+      continue
     batch = abstract_batch(shape, cfg.batch_size, sharding_lib.batch_sharding(mesh))
     fn = jax.jit(lambda p, b, kw=kwargs, n=cfg.max_decode_len: decode.generate(
         model, p, b, max_decode_len=n, platform=topo.devices[0].platform, **kw).tokens)
@@ -439,6 +444,7 @@ def plan_decode(config, topo: Topology) -> list[Report]:
                     topo.chip, True, params=per_device_bytes(params),
                     batch=per_device_bytes(batch))
     reports.append(compile_report(report, fn, params, batch))
+    seen[key] = reports[-1]
   return reports
 
 

@@ -6,16 +6,19 @@
   python -m tools.plan_table --show                       # the table, as measured so far
 
 For each row (`configs/transfer/<transfer>.py:res=R,model=M`; Gemma 3's config with its three
-sizes at 896) `tools.plan` compiles the trainer's own train step (and, with `--decode`, the
-evaluators' decode) with libtpu's compiler for TPU v5e slices, smallest first (SLICES: v5e-16,
--32, -64, -128, -256), at the published batch, and keeps the first slice where it FITS. Rows that
-build the same program (same model config, batch, text length, image size, frozen towers, LoRA,
-optimizer, mesh and sharding rules: `signature`) share one compile. Each result is written to
-configs/slices.json as soon as it is known, so a killed run loses at most the compile in flight
-and the next run goes on from there; `--remeasure` compiles the selected rows again.
+sizes at 896) `tools.plan` compiles the trainer's own train step with libtpu's compiler for TPU
+v5e slices, smallest first (SLICES: v5e-16, -32, -64, -128, -256), at the published batch, and
+keeps the first slice where it FITS; `--decode` does the same for the evaluators' decode (prefill +
+token loop at each eval's batch), from the row's train slice up, and adds the evaluation-only
+transfers (pope). Rows that build the same program (train step: same model config, batch, text
+length, image size, frozen towers, LoRA, optimizer, loss, mesh and sharding rules, `signature`;
+decode: `decode_signature`) share one compile. Each result is written to configs/slices.json as
+soon as it is known, so a killed run loses at most the compile in flight and the next run goes on
+from there (a compile that killed the process is recorded as such, not retried); `--remeasure`
+compiles the selected rows again.
 
 The configs' docstrings name their slices in a paragraph that starts with "Slices (" (written by
-`--write_docstrings` from configs/slices.json; tests/configs/test_slices.py keeps them equal).
+`--write_docstrings` from configs/slices.json; tests/tools/test_plan_table.py keeps them equal).
 """
 import argparse
 import dataclasses
@@ -63,19 +66,22 @@ class Row:
 
 
 def rows(transfers: Sequence[str] = (), models: Sequence[str] = (),
-         resolutions: Sequence[int] = ()) -> list[Row]:
+         resolutions: Sequence[int] = (), decode: bool = False) -> list[Row]:
   """Every shipped transfer config x the models it offers x its published resolutions (an empty
-  filter selects all); transfers with no training recipe (pope) are left out."""
+  filter selects all); transfers with no training recipe (pope) only with `decode` (at the
+  resolutions of their published scores)."""
   out = []
   for name, t in sorted(published.TRANSFERS.items()):
-    ress = sorted(set(t.recipes) | {r for _, r in t.pg2_recipes})
-    out += [Row(name, m, r) for m in published.MODELS for r in ress]
+    ress = set(t.recipes) | {r for _, r in t.pg2_recipes}
+    if not ress and decode:
+      ress = {r for by_model in t.scores.values() for r in by_model}
+    out += [Row(name, m, r) for m in published.MODELS for r in sorted(ress)]
   for name, (names, ress) in sorted(GEMMA3.items()):
     out += [Row(name, m, r) for m in names for r in ress]
-  known = {r.transfer for r in out} | set(GEMMA3)
+  known = set(published.TRANSFERS) | set(GEMMA3)
   for name in transfers:
     if name not in known:
-      raise SystemExit(f"error: --transfers {name!r}: no trained transfer of that name; "
+      raise SystemExit(f"error: --transfers {name!r}: no transfer config of that name; "
                        f"known: {', '.join(sorted(known))}.")
   return [r for r in out if (not transfers or r.transfer in transfers)
           and (not models or r.model in models) and (not resolutions or r.res in resolutions)]
@@ -95,12 +101,28 @@ def signature(config) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def decode_signature(config) -> str:
+  """A hash of everything in `config` that shapes the evaluators' decode programs."""
+  evals = sorted((name, plan.batch_shape(ev.pp, name), ev.batch_size, ev.max_decode_len,
+                  ev.get("sampler", "greedy")) for name, ev in (config.get("evals") or {}).items()
+                 if ev.get("max_decode_len"))
+  key = {"model": config.model.to_dict(), "evals": [e[1:] for e in evals],
+         "mesh": list(config.mesh), "rules": [list(r) for r in config.sharding_rules]}
+  text = json.dumps(key, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+KINDS = {"rows": "train step", "decode": "evals' decode"}
+
+
 def load_results(path: str = RESULTS) -> dict:
-  """{"rows": {row key: {"signature", "slice", ...}}} as measured so far."""
+  """{"rows": {row key: {"signature", "slice", ...}}, "decode": {...}} as measured so far."""
   if not os.path.exists(path):
-    return {"rows": {}}
+    return {"rows": {}, "decode": {}}
   with open(path, encoding="utf-8") as f:
-    return json.load(f)
+    results = json.load(f)
+  results.setdefault("decode", {})
+  return results
 
 
 def save_results(results: dict, path: str = RESULTS) -> None:
@@ -153,6 +175,32 @@ def measure(config, topologies: dict, slices: Sequence[str] = SLICES) -> dict:
 MODEL_ORDER = ("pg2_3b", "pg1_3b", "pg2_10b", "gemma3_4b", "pg2_28b", "gemma3_12b", "gemma3_27b")
 
 
+def measure_decode(config, topologies: dict, slices: Sequence[str] = SLICES) -> dict:
+  """The smallest of `slices` where every decoding eval of `config` (prefill + token loop at the
+  eval's batch size, tools.plan.plan_decode) fits, with the largest eval's figures."""
+  tried = []
+  for name in slices:
+    if name not in topologies:
+      topologies[name] = plan.topology(name)
+    try:
+      reports = plan.plan_decode(config, topologies[name])
+    except (ValueError, RuntimeError) as e:  # e.g. an eval batch that does not divide
+      tried.append({"slice": name, "fits": False, "why": str(e).strip().splitlines()[0][:200]})
+      return _entry(None, None, tried)
+    if not reports:
+      return _entry(None, None, [{"slice": name, "fits": False, "why": "no decoding eval"}])
+    worst = max(reports, key=lambda r: r.total)
+    fits = all(r.fits for r in reports)
+    tried.append({"slice": name, "fits": fits, "gib": round(worst.total / plan.GIB, 2),
+                  "compile_s": round(sum(r.compile_s for r in reports), 1)})
+    if fits:
+      entry = _entry(worst, name, tried)
+      entry["compile_s"] = tried[-1]["compile_s"]
+      entry["evals"] = {r.what: round(r.total / plan.GIB, 2) for r in reports}
+      return entry
+  return _entry(None, None, tried)
+
+
 def _order(todo: list[tuple[Row, object, str]]) -> list[tuple[Row, object, str]]:
   """By model (MODEL_ORDER), then largest program first (batch x pixels and tokens), so that a
   partial run has the rows that decide each model's slices."""
@@ -166,47 +214,55 @@ def _order(todo: list[tuple[Row, object, str]]) -> list[tuple[Row, object, str]]
 
 
 def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
-        path: str = RESULTS, out=None) -> dict:
-  """Measures every row of `selected` whose signature has no result yet (all with `remeasure`),
+        path: str = RESULTS, out=None, kind: str = "rows") -> dict:
+  """Measures (`kind` "rows": the train step; "decode": the evals' decode, from the row's train
+  slice up) every row of `selected` whose signature has no result yet (all with `remeasure`),
   saving after each compile; prints progress with an ETA (to `out`, default stdout)."""
   out = out or sys.stdout
+  table_ = results.setdefault(kind, {})
+  sign = decode_signature if kind == "decode" else signature
   by_sig = {}
-  for entry in results["rows"].values():
+  for entry in table_.values():
     by_sig.setdefault(entry.get("signature"), entry)
   todo, done_now = [], set()
   for row in selected:
     config = config_lib.load_config(row.config, [])
-    sig = signature(config)
-    entry = results["rows"].get(row.key)
+    sig = sign(config)
+    entry = table_.get(row.key)
     if not remeasure and entry and entry.get("signature") == sig:
       continue
     if not remeasure and sig in by_sig:
-      results["rows"][row.key] = dict(by_sig[sig], same_as=by_sig[sig].get("same_as") or
-                                      _first_key(results, sig))
+      table_[row.key] = dict(by_sig[sig], same_as=by_sig[sig].get("same_as") or
+                             _first_key(table_, sig))
       continue
     todo.append((row, config, sig))
   save_results(results, path)
   todo = _order(todo)
   unique = len({sig for _, _, sig in todo})
-  print(f"{len(todo)} rows to measure ({unique} distinct programs)", file=out, flush=True)
+  print(f"{len(todo)} rows to measure ({unique} distinct programs of the {KINDS[kind]})",
+        file=out, flush=True)
   topologies, start, measured = {}, time.perf_counter(), 0
   for row, config, sig in todo:
     if sig in done_now:
-      results["rows"][row.key] = dict(results["rows"][_first_key(results, sig)],
-                                      same_as=_first_key(results, sig))
+      table_[row.key] = dict(table_[_first_key(table_, sig)], same_as=_first_key(table_, sig))
       save_results(results, path)
       continue
     started = results.setdefault("in_flight", {})
-    if row.key in started and not remeasure:  # an earlier run died compiling it (memory?)
-      entry = {"slice": None, "tried": [], "crashed": started.pop(row.key),
+    flight = f"{kind}:{row.key}" if kind != "rows" else row.key
+    if flight in started and not remeasure:  # an earlier run died compiling it (memory?)
+      entry = {"slice": None, "tried": [], "crashed": started.pop(flight),
                "date": datetime.date.today().isoformat(), "jax": jax.__version__}
     else:
-      started[row.key] = f"compile started {datetime.datetime.now():%Y-%m-%d %H:%M}, never ended"
+      started[flight] = f"compile started {datetime.datetime.now():%Y-%m-%d %H:%M}, never ended"
       save_results(results, path)
-      entry = measure(config, topologies)
-      started.pop(row.key, None)
+      if kind == "decode":
+        train = results["rows"].get(row.key, {}).get("slice")
+        entry = measure_decode(config, topologies, SLICES[SLICES.index(train) if train else 0:])
+      else:
+        entry = measure(config, topologies)
+      started.pop(flight, None)
     entry["signature"] = sig
-    results["rows"][row.key] = entry
+    table_[row.key] = entry
     save_results(results, path)
     done_now.add(sig)
     measured += 1
@@ -219,9 +275,8 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
   return results
 
 
-def _first_key(results: dict, sig: str) -> str:
-  return min(k for k, e in results["rows"].items()
-             if e.get("signature") == sig and not e.get("same_as"))
+def _first_key(table_: dict, sig: str) -> str:
+  return min(k for k, e in table_.items() if e.get("signature") == sig and not e.get("same_as"))
 
 
 def describe(entry: dict) -> str:
@@ -237,29 +292,40 @@ def describe(entry: dict) -> str:
 
 # ----------------------------------------------------------------------------- docstrings
 
-def paragraph(transfer: str, results: dict, width: int = 100) -> str:
-  """The "Slices (...)" paragraph of `transfer`'s docstring from `results`."""
-  mine = [(r, results["rows"].get(r.key)) for r in rows([transfer])]
+def _where(entry: dict | None) -> str:
+  if entry is None:
+    return "not measured yet"
+  if entry.get("slice"):
+    return slice_name(entry["slice"])
+  if not entry.get("tried"):
+    return "not measured (the compile died)"
+  return f"not on {slice_name(entry['tried'][-1]['slice'])} or smaller"
+
+
+def _by_res(mine: list[tuple[Row, dict | None]]) -> str:
+  """"224: v5e-16 (pg1_3b 6.9, pg2_3b 7.6); v5e-64 (pg2_28b 13.2). 448: ..." """
   parts = []
   for res in sorted({r.res for r, _ in mine}):
     groups: dict[str, list[str]] = {}
     for r, e in mine:
-      if r.res != res:
-        continue
-      if e is None:
-        where = "not measured yet"
-      elif e.get("slice"):
-        where = slice_name(e["slice"])
-      elif not e.get("tried"):
-        where = "not measured (the compile died)"
-      else:
-        where = f"not on {slice_name(e['tried'][-1]['slice'])} or smaller"
-      gib = f" {e['gib']:.1f}" if e and e.get("slice") else ""
-      groups.setdefault(where, []).append(f"{r.model}{gib}")
+      if r.res == res:
+        gib = f" {e['gib']:.1f}" if e and e.get("slice") else ""
+        groups.setdefault(_where(e), []).append(f"{r.model}{gib}")
     parts.append(f"{res}: " + "; ".join(f"{w} ({', '.join(m)})" for w, m in groups.items()))
-  text = (f"{PARAGRAPH}`python -m tools.plan_table`: the smallest TPU v5e slice whose compiled "
-          "train step fits the published batch, and GiB a chip; configs/slices.json): "
-          + ". ".join(parts) + ".")
+  return ". ".join(parts)
+
+
+def paragraph(transfer: str, results: dict, width: int = 100) -> str:
+  """The "Slices (...)" paragraph of `transfer`'s docstring from `results`: the train step's
+  slices, then the evals' decode's where measured (or where the transfer only evaluates)."""
+  train = [(r, results["rows"].get(r.key)) for r in rows([transfer])]
+  decode = [(r, results.get("decode", {}).get(r.key)) for r in rows([transfer], decode=True)]
+  text = (f"{PARAGRAPH}`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB "
+          "a chip; configs/slices.json): ")
+  if train:
+    text += "train step at the published batch, " + _by_res(train) + "."
+  if not train or any(e for _, e in decode):
+    text += (" " if train else "") + "Evals' decode at their batch, " + _by_res(decode) + "."
   return "\n".join(textwrap.wrap(text, width))
 
 
@@ -269,7 +335,8 @@ def docstring_paragraph(source: str) -> str | None:
   doc = re.match(r'\s*"""(.*?)"""', source, re.DOTALL)
   if not doc:
     return None
-  match = re.search(r"^" + re.escape(PARAGRAPH) + r".*?(?=\n\s*\n|\Z)", doc.group(1), re.DOTALL | re.MULTILINE)
+  match = re.search(r"^" + re.escape(PARAGRAPH) + r".*?(?=\n\s*\n|\Z)", doc.group(1),
+                    re.DOTALL | re.MULTILINE)
   return match.group(0).rstrip() if match else None
 
 
@@ -299,19 +366,22 @@ def write_docstrings(results: dict, transfers: Sequence[str]) -> list[str]:
 def table(results: dict, selected: Sequence[Row]) -> str:
   """A markdown table of `selected` rows as measured."""
   lines = [("| transfer | model | res | smallest v5e slice | GiB per chip | step (roofline) | "
-           "MFU (roofline) | compile | measured as |"), "|---|---|---|---|---|---|---|---|---|"]
+           "MFU (roofline) | compile | measured as | evals' decode |"),
+           "|---|---|---|---|---|---|---|---|---|---|"]
   for r in selected:
     e = results["rows"].get(r.key)
     if e is None:
-      lines.append(f"| {r.transfer} | {r.model} | {r.res} | not measured | | | | | |")
+      lines.append(f"| {r.transfer} | {r.model} | {r.res} | not measured | | | | | | |")
       continue
     step = f"{e['step_s']:.2f} s" if e.get("step_s") else ""
     mfu = f"{100 * e['mfu']:.1f}%" if e.get("mfu") is not None else ""
     comp = f"{e['compile_s']:.0f} s" if e.get("compile_s") else ""
     where = slice_name(e["slice"]) if e.get("slice") else f"**none** ({describe(e)})"
     gib = f"{e['gib']:.2f}" if e.get("slice") else ""
+    d = results.get("decode", {}).get(r.key)
+    dec = f"{_where(d)}, {d['gib']:.2f} GiB" if d and d.get("slice") else _where(d)
     lines.append(f"| {r.transfer} | {r.model} | {r.res} | {where} | {gib} | {step} | {mfu} | "
-                 f"{comp} | {e.get('same_as') or 'compiled'} |")
+                 f"{comp} | {e.get('same_as') or 'compiled'} | {dec} |")
   return "\n".join(lines)
 
 
@@ -324,19 +394,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
   parser.add_argument("--res", type=lambda s: [int(x) for x in split(s)], default=[])
   parser.add_argument("--results", default=RESULTS)
   parser.add_argument("--remeasure", action="store_true")
+  parser.add_argument("--decode", action="store_true",
+                      help="the evals' decode (from each row's train slice up) instead")
   parser.add_argument("--show", action="store_true", help="print the table; compile nothing")
   parser.add_argument("--write_docstrings", action="store_true",
                       help="rewrite the configs' Slices paragraphs; compile nothing")
   flags = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  selected = rows(flags.transfers, flags.models, flags.res)
+  selected = rows(flags.transfers, flags.models, flags.res, decode=flags.decode)
   results = load_results(flags.results)
   if flags.write_docstrings:
-    names = sorted({r.transfer for r in selected})
+    names = sorted({r.transfer for r in rows(flags.transfers, decode=True)})
     for path in write_docstrings(results, names):
       print(f"wrote {path}")
     return results
   if not flags.show:
-    results = run(selected, results, flags.remeasure, flags.results)
+    results = run(selected, results, flags.remeasure, flags.results,
+                  kind="decode" if flags.decode else "rows")
   print(table(results, selected))
   return results
 

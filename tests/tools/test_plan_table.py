@@ -140,11 +140,40 @@ def test_docstring_paragraph_is_written_in_place_and_the_config_still_loads(tmp_
     assert f.read().split('"""', 2)[2] == original  # only the docstring changed
 
 
+def test_the_decode_is_searched_from_the_train_slice_up_and_named_in_the_docstring(
+    monkeypatch, tmp_path):
+  calls = []
+
+  def plan_decode(config, topo):  # 2 GiB a chip on 16 chips, less on more
+    calls.append(topo.name)
+    total = 32 * GIB / plan_table.chips(topo.name)
+    return [plan.Report(f"decode {n}", topo.name, 64, topo.chip, total <= topo.chip.hbm_bytes,
+                        total=total) for n in ("pope_random", "pope_popular")]
+
+  FakeCompiler(monkeypatch, need=0.0)
+  monkeypatch.setattr(plan, "plan_decode", plan_decode)
+  rows = plan_table.rows(["pope", "widgetcap"], ["pg1_3b"], [224], decode=True)
+  assert [r.key for r in rows] == ["pope:pg1_3b:224", "widgetcap:pg1_3b:224"]
+  assert not plan_table.rows(["pope"])  # no train step: evaluation only
+  results = {"rows": {"widgetcap:pg1_3b:224": {"slice": "v5e:4x8", "gib": 3.0, "tried": []}},
+             "decode": {}}
+  plan_table.run(rows, results, path=str(tmp_path / "s.json"), kind="decode")
+  assert sorted(calls) == ["v5e:4x4", "v5e:4x8"]  # pope from v5e-16; widgetcap from its v5e-32
+  pope = results["decode"]["pope:pg1_3b:224"]
+  assert pope["slice"] == "v5e:4x4" and pope["gib"] == 2.0 and len(pope["evals"]) == 2
+  assert results["decode"]["widgetcap:pg1_3b:224"]["slice"] == "v5e:4x8"
+  text = " ".join(plan_table.paragraph("pope", results).split())
+  assert "Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.0" in text and "train" not in text
+  text = " ".join(plan_table.paragraph("widgetcap", results).split())
+  assert "train step at the published batch, 224: v5e-32 (pg1_3b 3.0" in text
+  assert "Evals' decode at their batch, 224: v5e-32 (pg1_3b 1.0" in text
+
+
 def test_every_config_docstring_names_its_slices_as_measured():
   """configs/slices.json (the measurements) and the configs' docstrings agree: refresh them with
   `python -m tools.plan_table --write_docstrings`."""
   results = plan_table.load_results()
-  for name in sorted({r.transfer for r in plan_table.rows()}):
+  for name in sorted({r.transfer for r in plan_table.rows(decode=True)}):
     with open(os.path.join(plan_table.TRANSFER_DIR, f"{name}.py"), encoding="utf-8") as f:
       assert plan_table.docstring_paragraph(f.read()) == plan_table.paragraph(name, results), name
 
