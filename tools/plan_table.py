@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import textwrap
 import time
@@ -202,15 +203,24 @@ def measure_decode(config, topologies: dict, slices: Sequence[str] = SLICES) -> 
 
 
 def _order(todo: list[tuple[Row, object, str]]) -> list[tuple[Row, object, str]]:
-  """By model (MODEL_ORDER), then largest program first (batch x pixels and tokens), so that a
-  partial run has the rows that decide each model's slices."""
-  def key(item):
-    row, config, _ = item
+  """First the largest program (batch x pixels and tokens) of each model and resolution, then the
+  others; each pass by model (MODEL_ORDER) and largest first. A partial run so has, for every
+  model and resolution, the row most likely to decide its slice."""
+  def size(item):
+    _, config, _ = item
     shape = plan.batch_shape(config.input.pp, "pp")
-    size = config.input.batch_size * (shape.text_len + shape.res**2 * max(1, shape.num_images))
-    rank = MODEL_ORDER.index(row.model) if row.model in MODEL_ORDER else len(MODEL_ORDER)
-    return rank, -size
-  return sorted(todo, key=key)
+    return config.input.batch_size * (shape.text_len + shape.res**2 * max(1, shape.num_images))
+
+  def rank(row):
+    return MODEL_ORDER.index(row.model) if row.model in MODEL_ORDER else len(MODEL_ORDER)
+
+  largest = {}
+  for item in todo:
+    group = (item[0].model, item[0].res)
+    if group not in largest or size(item) > size(largest[group]):
+      largest[group] = item
+  firsts = {id(item) for item in largest.values()}
+  return sorted(todo, key=lambda item: (id(item) not in firsts, rank(item[0]), -size(item)))
 
 
 def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
@@ -255,11 +265,18 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
     else:
       started[flight] = f"compile started {datetime.datetime.now():%Y-%m-%d %H:%M}, never ended"
       save_results(results, path)
-      if kind == "decode":
-        train = results["rows"].get(row.key, {}).get("slice")
-        entry = measure_decode(config, topologies, SLICES[SLICES.index(train) if train else 0:])
-      else:
-        entry = measure(config, topologies)
+      try:
+        if kind == "decode":
+          train = results["rows"].get(row.key, {}).get("slice")
+          entry = measure_decode(config, topologies, SLICES[SLICES.index(train) if train else 0:])
+        else:
+          entry = measure(config, topologies)
+      except KeyboardInterrupt:  # Ctrl-C or SIGTERM (main): not a crash; measured again next run
+        started.pop(flight, None)
+        save_results(results, path)
+        print(f"interrupted while compiling {row.key}; the next run measures it again",
+              file=out, flush=True)
+        raise
       started.pop(flight, None)
     entry["signature"] = sig
     table_[row.key] = entry
@@ -385,6 +402,11 @@ def table(results: dict, selected: Sequence[Row]) -> str:
   return "\n".join(lines)
 
 
+def _interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
   parser = argparse.ArgumentParser(prog="python -m tools.plan_table", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -400,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
   parser.add_argument("--write_docstrings", action="store_true",
                       help="rewrite the configs' Slices paragraphs; compile nothing")
   flags = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  signal.signal(signal.SIGTERM, _interrupt)  # a preempted or killed job: as Ctrl-C
   selected = rows(flags.transfers, flags.models, flags.res, decode=flags.decode)
   results = load_results(flags.results)
   if flags.write_docstrings:

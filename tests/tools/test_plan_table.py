@@ -110,6 +110,32 @@ def test_a_compile_that_killed_the_process_is_recorded_once_not_retried(monkeypa
   assert fake.calls == [(64, "v5e:4x4")]
 
 
+def test_an_interrupted_compile_is_measured_again_next_run(monkeypatch, tmp_path):
+  path = str(tmp_path / "s.json")
+
+  def interrupted(config, topo):
+    raise KeyboardInterrupt  # what SIGTERM becomes in main()
+
+  monkeypatch.setattr(plan, "topology", lambda name: plan.Topology(name, (), plan.CHIPS["v5e"]))
+  monkeypatch.setattr(plan, "plan_train", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    plan_table.run([_rows()[2]], {"rows": {}}, path=path)
+  saved = plan_table.load_results(path)
+  assert saved["rows"] == {} and saved["in_flight"] == {}
+  fake = FakeCompiler(monkeypatch, need=0.5 * GIB)
+  plan_table.run([_rows()[2]], saved, path=path)
+  assert fake.calls == [(64, "v5e:4x4")] and "crashed" not in saved["rows"][_rows()[2].key]
+
+
+def test_the_largest_program_of_each_model_and_resolution_is_measured_first():
+  rows = plan_table.rows(["widgetcap", "nlvr2", "docvqa"], ["pg1_3b", "pg2_3b"], [224])
+  todo = [(r, config_lib.load_config(r.config, []), r.key) for r in rows]
+  order = [item[0].key for item in plan_table._order(todo)]  # pylint: disable=protected-access
+  # nlvr2 (two images) is the largest at 224; pg2_3b before pg1_3b; then the rest, largest first.
+  assert order == ["nlvr2:pg2_3b:224", "nlvr2:pg1_3b:224", "docvqa:pg2_3b:224",
+                   "widgetcap:pg2_3b:224", "docvqa:pg1_3b:224", "widgetcap:pg1_3b:224"]
+
+
 def test_docstring_paragraph_is_written_in_place_and_the_config_still_loads(tmp_path,
                                                                          monkeypatch):
   monkeypatch.setattr(plan_table, "TRANSFER_DIR", str(tmp_path))
