@@ -163,7 +163,11 @@ def measure(config, topologies: dict, slices: Sequence[str] = SLICES) -> dict:
       return _entry(None, None, tried)
     if name not in topologies:
       topologies[name] = plan.topology(name)
-    report = plan.plan_train(config, topologies[name])
+    try:
+      report = plan.plan_train(config, topologies[name])
+    except ValueError as e:  # e.g. parameters that cannot shard over this mesh: a bug to fix
+      tried.append({"slice": name, "fits": False, "error": str(e).strip()[:600]})
+      return _entry(None, None, tried)
     tried.append({"slice": name, "fits": report.fits, "gib": round(report.total / plan.GIB, 2),
                   "compile_s": round(report.compile_s, 1)})
     report.hlo = ""
@@ -231,15 +235,17 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
   out = out or sys.stdout
   table_ = results.setdefault(kind, {})
   sign = decode_signature if kind == "decode" else signature
-  by_sig = {}
+  by_sig = {}  # measured programs (an error, e.g. a sharding bug since fixed, is tried again)
   for entry in table_.values():
-    by_sig.setdefault(entry.get("signature"), entry)
+    if not any(t.get("error") for t in entry.get("tried", ())):
+      by_sig.setdefault(entry.get("signature"), entry)
   todo, done_now = [], set()
   for row in selected:
     config = config_lib.load_config(row.config, [])
     sig = sign(config)
     entry = table_.get(row.key)
-    if not remeasure and entry and entry.get("signature") == sig:
+    failed = entry and any(t.get("error") for t in entry.get("tried", ()))
+    if not remeasure and entry and entry.get("signature") == sig and not failed:
       continue
     if not remeasure and sig in by_sig:
       table_[row.key] = dict(by_sig[sig], same_as=by_sig[sig].get("same_as") or
@@ -303,6 +309,8 @@ def describe(entry: dict) -> str:
   if entry.get("crashed"):
     return f"not measured: the process died in the compile ({entry['crashed']})"
   last = entry["tried"][-1] if entry.get("tried") else {}
+  if last.get("error"):
+    return f"error on {slice_name(last['slice'])}: {last['error'].splitlines()[0]}"
   return f"fits none of {', '.join(slice_name(t['slice']) for t in entry['tried'])}" + (
       f" ({last['why']})" if last.get("why") else "")
 
@@ -316,6 +324,8 @@ def _where(entry: dict | None) -> str:
     return slice_name(entry["slice"])
   if not entry.get("tried"):
     return "not measured (the compile died)"
+  if entry["tried"][-1].get("error"):
+    return f"not measured (an error on {slice_name(entry['tried'][-1]['slice'])})"
   return f"not on {slice_name(entry['tried'][-1]['slice'])} or smaller"
 
 

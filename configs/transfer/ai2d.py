@@ -13,7 +13,7 @@ Published accuracy (test): PaliGemma 3B 72.12 (224) / 73.28 (448); PaliGemma 2 (
 Table 13) 3B 74.7 / 76.0, 10B 83.1 / 84.4, 28B 83.2 / 84.6.
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 11.2).
 """
 from configs import common
 from configs import published

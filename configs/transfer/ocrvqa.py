@@ -13,7 +13,7 @@ Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896);
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
-(pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+(pg1_3b, pg2_10b, pg2_28b); v5e-32 (pg2_3b 13.4).
 """
 from configs import common
 from configs import published

@@ -110,6 +110,25 @@ def test_a_compile_that_killed_the_process_is_recorded_once_not_retried(monkeypa
   assert fake.calls == [(64, "v5e:4x4")]
 
 
+def test_an_error_is_recorded_and_measured_again_next_run(monkeypatch, tmp_path):
+  path = str(tmp_path / "s.json")
+
+  def unshardable(config, topo):
+    raise ValueError("Parameter sharding problems:\n  img/embedding/kernel: no free dim")
+
+  monkeypatch.setattr(plan, "topology", lambda name: plan.Topology(name, (), plan.CHIPS["v5e"]))
+  monkeypatch.setattr(plan, "plan_train", unshardable)
+  results = plan_table.run([_rows()[2]], {"rows": {}}, path=path)
+  entry = results["rows"][_rows()[2].key]
+  assert entry["slice"] is None and "sharding problems" in entry["tried"][-1]["error"]
+  assert plan_table.describe(entry).startswith("error on v5e-16: Parameter sharding problems")
+  assert "not measured (an error on v5e-16)" in plan_table.paragraph("widgetcap", results)
+  fake = FakeCompiler(monkeypatch, need=0.5 * GIB)  # the bug fixed: measured again
+  plan_table.run([_rows()[2]], plan_table.load_results(path), path=path)
+  assert fake.calls == [(64, "v5e:4x4")]
+  assert plan_table.load_results(path)["rows"][_rows()[2].key]["slice"] == "v5e:4x4"
+
+
 def test_an_interrupted_compile_is_measured_again_next_run(monkeypatch, tmp_path):
   path = str(tmp_path / "s.json")
 
