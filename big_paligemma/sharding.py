@@ -33,7 +33,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -66,11 +66,19 @@ def _auto_size(name: str, platform: str) -> int:
 
 
 def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
-              devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """A Mesh with the named axes of `mesh_spec`; one size may be -1 (the rest of the devices)."""
+              devices: Sequence[jax.Device] | None = None,
+              shardable: Callable[[dict[str, int]], bool] | None = None) -> Mesh:
+  """A Mesh with the named axes of `mesh_spec`; one size may be -1 (the rest of the devices).
+
+  shardable: whether the parameters shard over mesh axis sizes {name: size} (see
+  `params_shard_over`). With it, an "auto" fsdp axis that takes all the accelerators (AUTO_MESH)
+  shrinks to the largest divisor of its size over which every parameter has a dimension to shard,
+  and an "auto" data axis takes the rest (e.g. SigLIP's 1152-wide weights on a 256-chip v5e: fsdp
+  128 x data 2), logged; without it such parameters are an error (infer_param_shardings)."""
   devices = list(jax.devices() if devices is None else devices)
   names = [str(n) for n, _ in mesh_spec]
   sizes = [_auto_size(n, devices[0].platform) if s == AUTO else int(s) for n, s in mesh_spec]
+  autos = {str(n) for n, s in mesh_spec if s == AUTO}
   if len(set(names)) != len(names):
     raise ValueError(f"mesh axis names must be unique, got {names}.")
   if sizes.count(-1) > 1 or any(s < 1 and s != -1 for s in sizes):
@@ -85,8 +93,51 @@ def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
   if math.prod(sizes) != len(devices):
     raise ValueError(f"mesh sizes {dict(zip(names, sizes))} multiply to {math.prod(sizes)}, but "
                      f"there are {len(devices)} devices; make them match or use -1 for one axis.")
+  if shardable is not None and {"data", "fsdp"} <= autos and sizes[names.index("fsdp")] > 1:
+    sizes = _fit_fsdp(names, sizes, shardable)
   auto = (jax.sharding.AxisType.Auto,) * len(names)
   return jax.make_mesh(tuple(sizes), tuple(names), axis_types=auto, devices=devices)
+
+
+def _fit_fsdp(names: list[str], sizes: list[int], shardable) -> list[int]:
+  """`sizes` with the fsdp axis at the largest divisor of its size over which the parameters
+  shard (`shardable`), the data axis multiplied by the rest."""
+  f, d = names.index("fsdp"), names.index("data")
+  full = sizes[f]
+  for size in sorted((k for k in range(1, full + 1) if full % k == 0), reverse=True):
+    trial = list(sizes)
+    trial[f], trial[d] = size, sizes[d] * full // size
+    if shardable(dict(zip(names, trial))):
+      if size != full:
+        logging.warning("mesh: fsdp %d x data %d instead of fsdp %d: some parameters have no "
+                        "dimension divisible by %d (set config.mesh to choose).", size,
+                        trial[d], full, full)
+      return trial
+  return sizes
+
+
+def params_shard_over(abstract_params: Any, rules: Sequence[tuple[str, Any]]):
+  """A `make_mesh` `shardable`: whether every parameter of `abstract_params` gets a sharding
+  under `rules` (infer_param_shardings, strict) over mesh axis sizes {name: size}."""
+  flat = tree_lib.flatten(abstract_params)
+  rules = [tuple(r) for r in rules]
+
+  def shardable(axis_sizes: dict[str, int]) -> bool:
+    mesh = _Sizes(axis_sizes)
+    problems: list[str] = []
+    for path, leaf in flat.items():
+      tactic = tree_lib.first_match(path, rules, None)
+      if tactic is not None:
+        _param_spec(path, tuple(leaf.shape), tactic, mesh, True, problems)
+    return not problems
+  return shardable
+
+
+class _Sizes:
+  """A stand-in for a Mesh where only the axis sizes matter (`mesh.shape`)."""
+
+  def __init__(self, shape: dict[str, int]):
+    self.shape = shape
 
 
 def _items(tactic: Any) -> list[Any]:

@@ -103,8 +103,18 @@ def optimizer_config(config, plan: Plan) -> dict[str, Any]:
 
 
 def build_mesh(config, devices: Sequence[jax.Device] | None = None):
-  """config.mesh over `devices` (default: all of them)."""
-  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices)
+  """config.mesh over `devices` (default: all of them); an auto fsdp axis only as large as every
+  parameter can shard over (sharding.make_mesh)."""
+  devices = list(jax.devices() if devices is None else devices)
+  check = []  # built once, on the first call (only for an auto fsdp axis over accelerators)
+
+  def shardable(axis_sizes):
+    if not check:
+      model_cfg = build.model_config(config, devices[0].platform)
+      check.append(sharding_lib.params_shard_over(build.abstract_params(model_cfg),
+                                                  config.sharding_rules))
+    return check[0](axis_sizes)
+  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices, shardable)
 
 
 def build_optimizer(config, model_cfg, plan: Plan):
