@@ -3,7 +3,9 @@
 Mesh: a config list like `[("data", -1), ("fsdp", 1), ("tensor", 1)]`; -1 takes the remaining
 devices; "auto" (AUTO_MESH, the configs' default) is the backend's choice: on CPU the "data" axis
 takes every device, on accelerators the "fsdp" axis does (every parameter sharded over all devices,
-as big_vision's transfers do; measured with `python -m tools.plan`), the other auto axes get 1.
+as big_vision's transfers do; measured with `python -m tools.plan`), the other auto axes get 1;
+given the parameters (make_mesh's `shardable`), the auto fsdp axis shrinks to the largest size
+they all divide and the auto data axis takes the rest (e.g. fsdp 128 x data 2 on a v5e-256).
 
 Parameter rules: `[(regex, tactic)]` over slash paths, first full match wins, and every parameter
 must be matched (end the list with `(".*", "replicate")`). A tactic is one item or a tuple of items:
