@@ -12,6 +12,8 @@ from tools import plan
 
 CONFIG = "configs/transfer/docvqa.py:demo"
 
+pytestmark = pytest.mark.usefixtures("trainer_precision")
+
 
 def _topology():
   if importlib.util.find_spec("libtpu") is None:
