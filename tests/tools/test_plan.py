@@ -59,11 +59,13 @@ def test_train_step_compiles_and_fits(topo, default):
   assert report.model_flops == plain.model_flops
 
 
-def test_larger_batch_needs_more_temporaries_and_too_large_does_not_fit(topo):
-  config = _config()
-  small, large = plan.plan_train(config, topo, 8), plan.plan_train(config, topo, 256)
+def test_larger_batch_needs_more_temporaries_and_too_large_does_not_fit(topo, default):
+  # 4x the demo's batch of 16: 4.66 against 3.95 MiB of temporaries per chip (libtpu's compile
+  # time grows with the batch: 15 s at 64, 36 s at 256).
+  config, small = _config(), default
+  large = plan.plan_train(config, topo, 4 * small.batch_size)
   assert small.fits and large.fits
-  assert large.temporaries > small.temporaries and large.batch == 32 * small.batch
+  assert large.temporaries > small.temporaries and large.batch == 4 * small.batch
   # On the data-parallel mesh without remat the compiler rejects it within seconds (9 s here).
   config.mesh = [("data", -1), ("fsdp", 1), ("tensor", 1)]
   plan.set_remat(config, "none")
