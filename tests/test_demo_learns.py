@@ -17,7 +17,9 @@ from trainers import train
 
 CONFIG = "configs/transfer/docvqa.py:demo,demo_data={}"
 ANLS, EXACT = "docvqa_validation/anls", "docvqa_validation/exact"
-STEPS = 400
+# Runs of 250, 300 and 400 steps end at 0.75, 0.78 and 0.80 (ANLS = exact match here; the 400-step
+# run passes 0.66 at step 100 and 0.81 at step 300, on 64 questions).
+STEPS = 300
 
 
 pytestmark = pytest.mark.slow  # the README's DocVQA demo, shortened
@@ -34,7 +36,7 @@ def scores(workdir: str) -> list[tuple[int, float, float]]:
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("demo_data"))
-  make_demo_data.make_demo_data(out, num_train=800, num_eval=64, size=64)
+  make_demo_data.make_demo_data(out, num_train=800, num_eval=64, size=64, sets="docvqa")
   return out
 
 
