@@ -1,5 +1,6 @@
-"""Test set-up: the CPU platform with 8 simulated devices for the sharding tests, float32 matmuls,
-quiet TensorFlow; session-wide fixtures (the tiny tokenizers, a Cloud Storage emulator for the gs://
+"""Test set-up: the CPU platform with 8 simulated devices for the sharding tests, float32 matmuls
+(jax's default precision again for the modules that compile for a TPU: `trainer_precision`), quiet
+TensorFlow; session-wide fixtures (the tiny tokenizers, a Cloud Storage emulator for the gs://
 tests, `gcs_bucket`).
 
 Tiers: `python -m pytest -q -n 2` runs everything (what `.ci/run` does); `-m "not slow"` leaves out
