@@ -1,5 +1,6 @@
-"""Test set-up: the CPU platform with 8 simulated devices for the sharding tests, float32 matmuls,
-quiet TensorFlow; session-wide fixtures (the tiny tokenizers, a Cloud Storage emulator for the gs://
+"""Test set-up: the CPU platform with 8 simulated devices for the sharding tests, float32 matmuls
+(jax's default precision again for the modules that compile for a TPU: `trainer_precision`), quiet
+TensorFlow; session-wide fixtures (the tiny tokenizers, a Cloud Storage emulator for the gs://
 tests, `gcs_bucket`).
 
 Tiers: `python -m pytest -q -n 2` runs everything (what `.ci/run` does); `-m "not slow"` leaves out
@@ -85,6 +86,18 @@ def paligemma_tokenizer_path(tmp_path_factory) -> str:
   from tests import tokenizer_fixture  # pylint: disable=import-outside-toplevel
   return tokenizer_fixture.make_tiny_paligemma_tokenizer(
       str(tmp_path_factory.mktemp("tok_paligemma")))
+
+
+@pytest.fixture(scope="module")
+def trainer_precision():
+  """For the modules that compile for a TPU with libtpu (`pytestmark =
+  pytest.mark.usefixtures("trainer_precision")`): jax's default matmul precision, the one the
+  trainer and tools/plan compile with, instead of the "highest" set above for the CPU parity
+  tests. At "highest" libtpu emulates each float32 matmul with several bfloat16 passes, a program
+  the trainer never runs, and compiles ~4x slower (test_tpu_layouts: 92 s of compiles, 34 s at
+  the default)."""
+  with jax.default_matmul_precision(None):
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,8 @@ CFG = paligemma.PaliGemmaConfig(
 BATCH, TEXT = 36, 40
 MIB = 2**20
 
+pytestmark = pytest.mark.usefixtures("trainer_precision")
+
 
 @pytest.fixture(scope="module")
 def v5e():

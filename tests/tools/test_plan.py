@@ -12,6 +12,8 @@ from tools import plan
 
 CONFIG = "configs/transfer/docvqa.py:demo"
 
+pytestmark = pytest.mark.usefixtures("trainer_precision")
+
 
 def _topology():
   if importlib.util.find_spec("libtpu") is None:
@@ -57,11 +59,13 @@ def test_train_step_compiles_and_fits(topo, default):
   assert report.model_flops == plain.model_flops
 
 
-def test_larger_batch_needs_more_temporaries_and_too_large_does_not_fit(topo):
-  config = _config()
-  small, large = plan.plan_train(config, topo, 8), plan.plan_train(config, topo, 256)
+def test_larger_batch_needs_more_temporaries_and_too_large_does_not_fit(topo, default):
+  # 4x the demo's batch of 16: 4.66 against 3.95 MiB of temporaries per chip (libtpu's compile
+  # time grows with the batch: 15 s at 64, 36 s at 256).
+  config, small = _config(), default
+  large = plan.plan_train(config, topo, 4 * small.batch_size)
   assert small.fits and large.fits
-  assert large.temporaries > small.temporaries and large.batch == 32 * small.batch
+  assert large.temporaries > small.temporaries and large.batch == 4 * small.batch
   # On the data-parallel mesh without remat the compiler rejects it within seconds (9 s here).
   config.mesh = [("data", -1), ("fsdp", 1), ("tensor", 1)]
   plan.set_remat(config, "none")
@@ -130,5 +134,32 @@ def test_batch_shape_from_the_pp_spec():
 
 @pytest.mark.slow
 def test_search_finds_the_largest_batch_under_a_limit(topo):
-  best = plan.search_batch(_config(), topo, "nothing_saveable", limit=8)
-  assert best is not None and best.batch_size == 8 and best.fits
+  """One real compile (batch 4: the next, 8, is over the limit); the doubling and the bisection
+  are test_search_doubles_then_bisects's."""
+  best = plan.search_batch(_config(), topo, "nothing_saveable", limit=4)
+  assert best is not None and best.batch_size == 4 and best.fits and best.temporaries > 0
+
+
+def test_search_doubles_then_bisects(monkeypatch):
+  """search_batch over a stand-in compile that fits up to `largest` rows: doubling from one row
+  per device, then bisection in steps of the device count; the remat policy set on the config
+  that every compile gets; None when one row per device does not fit."""
+  calls = []
+
+  def fake_plan_train(config, topo, batch_size):
+    target = config.model.overrides if config.model.get("preset") else config.model
+    calls.append((batch_size, target.llm["remat_policy"], target.img["remat_policy"]))
+    return plan.Report("train step", topo.name, batch_size, topo.chip, batch_size <= largest)
+
+  monkeypatch.setattr(plan, "plan_train", fake_plan_train)
+  topo = plan.Topology("fake", (object(),) * 4, plan.CHIPS["v5e"])
+  largest = 20
+  best = plan.search_batch(_config(), topo, "nothing_saveable")
+  assert best.batch_size == 20 and best.fits
+  assert [c[0] for c in calls] == [4, 8, 16, 32, 24, 20]
+  assert {c[1:] for c in calls} == {("nothing_saveable", "nothing_saveable")}
+  calls.clear()
+  assert plan.search_batch(_config(), topo, "none", limit=8).batch_size == 8  # 16: over limit
+  assert [c[0] for c in calls] == [4, 8] and calls[0][1:] == ("none", "none")
+  largest = 3
+  assert plan.search_batch(_config(), topo, "none") is None
