@@ -148,6 +148,7 @@ def _entry(report: plan.Report | None, topology: str | None, tried: list[dict]) 
               opt_gib=round(report.opt_state / plan.GIB, 2),
               temp_gib=round(report.temporaries / plan.GIB, 2),
               step_s=round(report.step_s, 3) if report.step_s else None,
+              bounds_s={k: round(v, 3) for k, v in report.roofline.items()},
               mfu=round(report.mfu, 4) if report.mfu is not None else None,
               compile_s=round(report.compile_s, 1))
 
@@ -271,6 +272,8 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
     else:
       started[flight] = f"compile started {datetime.datetime.now():%Y-%m-%d %H:%M}, never ended"
       save_results(results, path)
+      print(f"[{measured + 1}/{unique}] compiling {row.key} ({row.config}) ...", file=out,
+            flush=True)
       try:
         if kind == "decode":
           train = results["rows"].get(row.key, {}).get("slice")
@@ -401,6 +404,8 @@ def table(results: dict, selected: Sequence[Row]) -> str:
       lines.append(f"| {r.transfer} | {r.model} | {r.res} | not measured | | | | | | |")
       continue
     step = f"{e['step_s']:.2f} s" if e.get("step_s") else ""
+    if step and e.get("bounds_s"):
+      step += f" ({max(e['bounds_s'], key=e['bounds_s'].get)} bound)"
     mfu = f"{100 * e['mfu']:.1f}%" if e.get("mfu") is not None else ""
     comp = f"{e['compile_s']:.0f} s" if e.get("compile_s") else ""
     where = slice_name(e["slice"]) if e.get("slice") else f"**none** ({describe(e)})"
