@@ -1,5 +1,6 @@
 """Tests for big_paligemma.checkpoint: exact round trip, resharding, refusal, atomicity, damage."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -396,7 +397,7 @@ def test_restore_params_checks_the_checksums(tmp_path):
     checkpoint.restore_params(str(tmp_path), abstract_params)
 
 
-# argv: directory, coordinator address, process id, damage (flip | truncate).
+# argv: directory, coordinator address, process id.
 TWO_PROCESSES = textwrap.dedent("""
     import sys
     import jax, jax.numpy as jnp, numpy as np
@@ -404,20 +405,20 @@ TWO_PROCESSES = textwrap.dedent("""
     from jax.sharding import NamedSharding, PartitionSpec as P
     from big_paligemma import checkpoint, sharding
     from tests import test_checkpoint as t
-    directory, address, pid, damage = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    directory, address, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sharding.initialize_distributed(address, 2, pid)
     spread = NamedSharding(sharding.make_mesh([("data", 2), ("fsdp", 4)]), P(("data", "fsdp")))
     value = lambda step: np.asarray(t._x(step))  # the same on both processes
     ckpt = checkpoint.Checkpointer(directory, keep_last=5, async_save=False)
-    for step in (1, 2):
+    for step in (1, 2, 3):
       ckpt.save(step, {"x": sharding.global_array(value(step), spread)},
                 extra={"data": np.full(3, step, np.uint8)})
     multihost_utils.sync_global_devices("saved")
-    if pid == 1:  # damage a file that only process 1 wrote and only process 1 reads
+    if pid == 1:  # damage files that only process 1 wrote and only process 1 reads
       import pathlib
-      files = list(pathlib.Path(directory, "2", "state", "ocdbt.process_1", "d").iterdir())
-      f = max(files, key=lambda p: p.stat().st_size)
-      {"flip": t._flip_file_bit, "truncate": t._truncate_file}[damage](f)
+      for step, damage in ((3, t._flip_file_bit), (2, t._truncate_file)):
+        files = list(pathlib.Path(directory, str(step), "state", "ocdbt.process_1", "d").iterdir())
+        damage(max(files, key=lambda p: p.stat().st_size))
     multihost_utils.sync_global_devices("damaged")
     target = {"x": jax.ShapeDtypeStruct((4096,), jnp.float32, sharding=spread)}
     step, state, extra, _ = checkpoint.Checkpointer(directory, keep_last=5).restore_latest(
@@ -430,11 +431,11 @@ TWO_PROCESSES = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_two_processes_agree_on_the_step_that_restores(damage, tmp_path):
-  """Step 2 damaged in a file only process 1 reads: a flipped bit (its fingerprint is one jit
-  over both processes' shards) or a truncation (process 1 fails to read, process 0 does not):
-  both processes fall back to step 1 and step 2 is moved aside once."""
+def test_two_processes_agree_on_the_step_that_restores(tmp_path):
+  """Steps 3 and 2 damaged in files only process 1 reads: step 3 by a flipped bit (its fingerprint
+  is one jit over both processes' shards), step 2 by a truncation (process 1 fails to read,
+  process 0 does not): both processes fall back to step 1 and steps 3 and 2 are moved aside
+  once."""
   import socket  # pylint: disable=import-outside-toplevel
   with socket.socket() as s:
     s.bind(("localhost", 0))
@@ -443,7 +444,7 @@ def test_two_processes_agree_on_the_step_that_restores(damage, tmp_path):
              XLA_FLAGS=xla_env.xla_flags(4),
              JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
   procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(tmp_path / "ckpt"), address,
-                             str(i), damage], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             str(i)], env=env, cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
   try:
     outs = [proc.communicate(timeout=240)[0] for proc in procs]
@@ -452,11 +453,15 @@ def test_two_processes_agree_on_the_step_that_restores(damage, tmp_path):
       proc.kill()
   for i, (proc, out) in enumerate(zip(procs, outs)):
     assert proc.returncode == 0 and f"process {i} restored step 1" in out, out[-3000:]
-  assert "Moved damaged checkpoint step 2" in outs[0]
-  if damage == "flip":  # both compute the same fingerprint of the global array
-    assert all("the restored ['x'] differ from the checksums" in out for out in outs)
-  else:  # process 0 read its shards; process 1 names the file error, process 0 names process 1
-    assert "process(es) [1] could not restore it" in outs[0]
-    assert "OUT_OF_RANGE: Error reading" in outs[1]
-  assert [p.name for p in (tmp_path / "ckpt" / "damaged").iterdir()] == ["2"]
+  for step in (3, 2):
+    assert f"Moved damaged checkpoint step {step}" in outs[0], outs[0][-3000:]
+  # Step 3 (flip): both compute the same fingerprint of the global array.
+  flip = r"step 3 at \S+ cannot be restored: the restored \['x'\] differ from the checksums"
+  assert all(re.search(flip, out) for out in outs), [out[-3000:] for out in outs]
+  # Step 2 (truncate): process 0 read its shards; process 1 names the file error, process 0
+  # names process 1.
+  assert re.search(r"step 2 at \S+ cannot be restored: process\(es\) \[1\] could not restore it",
+                   outs[0]), outs[0][-3000:]
+  assert "OUT_OF_RANGE: Error reading" in outs[1]
+  assert sorted(p.name for p in (tmp_path / "ckpt" / "damaged").iterdir()) == ["2", "3"]
   assert checkpoint.Checkpointer(str(tmp_path / "ckpt")).all_steps() == [1]

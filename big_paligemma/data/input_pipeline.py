@@ -40,7 +40,10 @@ runtime of its own and teardown errors at exit. This design is 1.8x the tf.data 
 grain on small images and 1.07x at 448 -> 224 px (compute-bound): Python is a few calls per batch,
 the per-example work runs in TF's threads, and no TF thread runs our Python once a call returns, so
 shutdown stays clean. Within a call, `num_parallel` -1 is tf.data.AUTOTUNE (slower than a fixed
-count for such short maps).
+count for such short maps). The call and the map trace the pp without autograph: the ops are TF
+calls whose Python branches on static values only (a tensor used as a Python bool fails when the
+pipeline is built), and autograph's rewrite of their Python took ~5 s of CPU in each process's
+first pipeline (of 14 s for a whole first 5-step trainer run of the tests' tiny model).
 
 Seeds. Every example gets `_seed`, int64 [2] = [key, epoch]: key a hash of (seed, source, example
 index), epoch the epoch of its source that the read belongs to (0 in evaluation, whose seed is 0).
@@ -125,7 +128,8 @@ def _pp_one(src, pp_fn, index, raw, seed) -> dict:
 
 def _output_spec(src, pp_fn) -> dict:
   """{field: tf.TensorSpec} of pp_fn's outputs on an example of `src` (traced, not run)."""
-  fn = tf.function(lambda index, raw, seed: _pp_one(src, pp_fn, index, raw, seed))
+  fn = tf.function(lambda index, raw, seed: _pp_one(src, pp_fn, index, raw, seed),
+                   autograph=False)
   out = fn.get_concrete_function(tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string),
                                  tf.TensorSpec([2], tf.int64)).structured_outputs
   return {k: tf.TensorSpec(v.shape, v.dtype) for k, v in out.items()}
@@ -165,13 +169,14 @@ class _Pp:
 
     def batch(i, index, raw, seed):
       ds = tf.data.Dataset.from_tensor_slices((i, index, raw, seed))
-      ds = ds.map(one, num_parallel_calls=num_parallel, deterministic=True)
+      ds = ds.map(tf.autograph.experimental.do_not_convert(one), num_parallel_calls=num_parallel,
+                  deterministic=True)
       n = tf.shape(index, out_type=tf.int64)[0]
       return (ds.padded_batch(n) if pad else ds.batch(n)).get_single_element()
 
     signature = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
                  tf.TensorSpec([None], tf.string), tf.TensorSpec([None, 2], tf.int64)]
-    self._fn = tf.function(batch, input_signature=signature)
+    self._fn = tf.function(batch, input_signature=signature, autograph=False)
     self.outputs = self._fn.get_concrete_function().structured_outputs  # traced here, once
 
   def __call__(self, i, index, raw, seed) -> dict[str, np.ndarray]:

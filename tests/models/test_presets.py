@@ -7,6 +7,7 @@ import pytest
 
 from big_paligemma.models import presets
 from big_paligemma.models import build
+from tools import params as params_tool
 
 # KerasHub's published counts (rounded as published on the preset pages).
 PUBLISHED = {
@@ -128,19 +129,17 @@ def _run_tool(*args):
                         capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_params_tool_one_and_unknown():
-  out = _run_tool("--preset", "gemma_7b_en")
-  assert out.returncode == 0, out.stderr
-  assert int(out.stdout.strip().splitlines()[-1]) == gemma_count(
+def test_params_tool_one_and_unknown(capsys):
+  assert params_tool.main(["--preset", "gemma_7b_en"]) == 0  # in this process: no jax import
+  assert int(capsys.readouterr().out.strip().splitlines()[-1]) == gemma_count(
       256000, 28, 3072, 16, 16, 256, 24576, 2 * 3072)
-  bad = _run_tool("--preset", "pali_gemma_3b_225")
+  bad = _run_tool("--preset", "pali_gemma_3b_225")  # the command's exit code
   assert bad.returncode == 2 and "pali_gemma_3b_224" in bad.stderr
 
 
-def test_params_tool_all():
-  out = _run_tool("--all")
-  assert out.returncode == 0, out.stderr
-  header, *rows = out.stdout.strip().splitlines()
+def test_params_tool_all(capsys):
+  assert params_tool.main(["--all"]) == 0
+  header, *rows = capsys.readouterr().out.strip().splitlines()
   assert "257152" in header and "262144" in header
   counts = dict(row.split() for row in rows)
   assert sorted(counts) == sorted(PUBLISHED)

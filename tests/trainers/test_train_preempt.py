@@ -1,11 +1,14 @@
-"""Preemption and fatal errors of `python -m trainers.train` (issue 12 points 2 and 4).
+"""Preemption and fatal errors of `python -m trainers.train` (issue 12 points 2 and 4), on one
+process and on two of 4 CPU devices each (gloo collectives, tests/trainers/multihost.py).
 
 SIGTERM / SIGINT: every process saves a checkpoint at one agreed step and exits 0 with a line
-saying so; re-running continues with the losses of an uninterrupted run. A corrupt image (no
-skip_bad_examples): every process exits 1 promptly and prints the cause, on one process and on
-two (gloo collectives, as tests/trainers/test_train_multihost.py; the corrupt example on process 1,
-so the error travels to process 0, the coordinator's host; tools/bench_exits.py repeats both
-directions)."""
+saying so; re-running continues with the losses of an uninterrupted run (two processes: those of
+one process of 8 devices). A corrupt image (no skip_bad_examples): every process exits 1 promptly
+and prints the cause, on one process and on two (the corrupt example on process 1, so the error
+travels to process 0, the coordinator's host; tools/bench_exits.py repeats both directions).
+
+Each trainer process pays ~7 s of CPU importing jax and TensorFlow: the runs that need no process
+of their own (the references, the resumes, a stop at a chosen step) run in this process."""
 import json
 import os
 import re
@@ -14,12 +17,13 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
 from big_paligemma import checkpoint as ckpt_lib
 from tests import data_fixtures
-from tests.trainers import test_train_multihost as multihost
+from tests.trainers import multihost
 from tests.trainers.test_train_smoke import _FakeData
 from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
@@ -143,22 +147,49 @@ def _interrupt(flags, workdir, log_path, at_step: int, sig: int) -> int:
   return int(match[1])
 
 
+class _SignalAt(train.StopSignals):
+  """The trainer's StopSignals that sends `sig` to this process (to its real handler) right after
+  step `step` of the run: an in-process run stopped at a known step."""
+
+  def __init__(self, step: int, sig: int):
+    super().__init__()
+    self._step, self._sig, self._calls = step, sig, 0
+
+  def agreed(self) -> int:
+    self._calls += 1  # once per step: step `self._calls` of this run is done
+    if self._calls == self._step:
+      os.kill(os.getpid(), self._sig)
+      deadline = time.monotonic() + 10
+      while not self.received and time.monotonic() < deadline:
+        time.sleep(0.001)  # the Python handler runs between bytecodes of this thread
+      assert self.received == self._sig, (self.received, self._sig)
+    return super().agreed()
+
+
 @pytest.mark.slow
-def test_sigterm_and_sigint_save_and_resume_exactly(tmp_path):
+def test_sigterm_and_sigint_save_and_resume_exactly(tmp_path, capsys):
+  """SIGTERM to a trainer process from outside (it exits 0 with the line), then SIGINT three
+  steps after the resume (in this process, through the same handlers), then a re-run to the end:
+  the losses of an uninterrupted run."""
   # 60 steps leave the trainer ~55 steps (~2 s of CPU) between the logged step and the end of
-  # the run for the signal to arrive in. The runs that are not signalled are in this process
-  # (a trainer process pays ~7 s of CPU importing jax and TensorFlow; the programs come from the
-  # compilation cache that the signalled runs filled).
+  # the run for the signal to arrive in. The other runs are in this process (a trainer process
+  # pays ~7 s of CPU importing jax and TensorFlow; the programs come from the compilation cache
+  # that the signalled run filled).
   steps = 60
   flags = ["--config", write_run(tmp_path / "files") + f",steps={steps},ckpt_every=1000"]
   run = tmp_path / "run"
   stop1 = _interrupt(flags, run, tmp_path / "1.log", 3, signal.SIGTERM)
   assert 3 <= stop1 < steps
   assert ckpt_lib.Checkpointer(str(run / "ckpt")).all_steps() == [stop1]
-  stop2 = _interrupt(flags, run, tmp_path / "2.log", stop1 + 3, signal.SIGINT)
-  assert "Resumed from step" in _read(tmp_path / "2.log")
-  assert stop1 + 3 <= stop2 < steps
+  capsys.readouterr()
+  with _SignalAt(3, signal.SIGINT) as stop:
+    train.train([*flags, "--workdir", str(run)], stop)
+  out = capsys.readouterr().out
+  stop2 = stop1 + 3
+  assert f"Resumed from step {stop1}" in out
+  assert f"Stopped by SIGINT at step {stop2}: process 0 of 1 saved checkpoint {stop2}" in out
   assert ckpt_lib.Checkpointer(str(run / "ckpt")).all_steps() == [stop1, stop2]
+  assert max(read_losses(run)) == stop2
   train.main([*flags, "--workdir", str(run)])  # resumes, to the end
   train.main([*flags, "--workdir", str(tmp_path / "ref")])  # the uninterrupted reference
   want, got = read_losses(tmp_path / "ref"), read_losses(run)
@@ -170,17 +201,15 @@ def test_sigterm_and_sigint_save_and_resume_exactly(tmp_path):
 def _two_processes(tmp_path, flags, name):
   log_paths = [tmp_path / f"{name}_{i}.log" for i in range(2)]
   logs = [open(p, "w") for p in log_paths]
-  return multihost._start_processes(flags, logs), logs, log_paths  # pylint: disable=protected-access
+  return multihost.start_processes(flags, logs), logs, log_paths
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("targets", [[1], [0, 1]], ids=["one_host", "both_hosts"])
-def test_two_processes_stop_at_the_same_step(tmp_path, targets):
-  flags = ["--config", write_run(tmp_path / "files") + ",steps=2000,ckpt_every=1000",
-           f"--config.mesh={multihost.MESH}", "--workdir", str(tmp_path / "run")]
-  procs, logs, log_paths = _two_processes(tmp_path, flags, "run")
+def _stop_two_processes(tmp_path, flags, name: str, at_step: int, targets) -> tuple[int, list]:
+  """Runs `flags` as two processes; SIGTERM to `targets` once step `at_step` is logged: both exit
+  0 having saved a checkpoint at the same step. -> (that step, the two logs)."""
+  procs, logs, log_paths = _two_processes(tmp_path, flags, name)
   try:
-    _signal_after(procs, tmp_path / "run", 3, signal.SIGTERM, [procs[i] for i in targets])
+    _signal_after(procs, tmp_path / "run", at_step, signal.SIGTERM, [procs[i] for i in targets])
   finally:
     codes = _finish(procs, logs)
   outs = [_read(p) for p in log_paths]
@@ -190,7 +219,44 @@ def test_two_processes_stop_at_the_same_step(tmp_path, targets):
   (sig0, step0, pid0, n0), (sig1, step1, pid1, n1) = stops[0][0], stops[1][0]
   assert (sig0, sig1, pid0, pid1, n0, n1) == ("SIGTERM", "SIGTERM", "0", "1", "2", "2")
   assert step0 == step1
-  assert ckpt_lib.Checkpointer(str(tmp_path / "run" / "ckpt")).all_steps() == [int(step0)]
+  assert int(step0) >= at_step
+  return int(step0), outs
+
+
+@pytest.mark.slow
+def test_two_processes_stop_at_one_step_resume_and_train_like_one(tmp_path):
+  """Two processes of 4 CPU devices (gloo): SIGTERM to process 1 alone, then, in the resumed run,
+  to both: each time both save one checkpoint at the step they agree on and exit 0. The losses
+  of the two-process run are those of one process of 8 devices stopped at the same step, and the
+  two-process checkpoint is complete: it restores whole, data position included, with that
+  run's params."""
+  files = write_run(tmp_path / "files")
+  mesh = f"--config.mesh={multihost.MESH}"
+  flags = ["--config", files + ",steps=2000,ckpt_every=1000", mesh]
+  run = tmp_path / "run"
+  stop1, _ = _stop_two_processes(tmp_path, [*flags, "--workdir", str(run)], "a", 3, [1])
+  ckpt = ckpt_lib.Checkpointer(str(run / "ckpt"))
+  assert ckpt.all_steps() == [stop1]
+  stop2, outs = _stop_two_processes(tmp_path, [*flags, "--workdir", str(run)], "b", stop1 + 3,
+                                    [0, 1])
+  for out in outs:
+    assert f"Resumed from step {stop1}" in out, out[-3000:]
+  assert ckpt_lib.Checkpointer(str(run / "ckpt")).all_steps() == [stop1, stop2]
+
+  with _SignalAt(stop2, signal.SIGTERM) as stop:  # this process: 8 devices, the same schedule
+    one = train.train([*flags, "--workdir", str(tmp_path / "one")], stop)
+  want, got = read_losses(tmp_path / "one"), read_losses(run)
+  assert sorted(want) == sorted(got) == list(range(1, stop2 + 1))
+  np.testing.assert_allclose([got[s] for s in want], list(want.values()), rtol=0, atol=1e-5)
+  assert abs(want[stop2] - want[1]) > 1e-3  # the run moved
+  state, extra, metadata = ckpt_lib.Checkpointer(str(run / "ckpt")).restore(one)
+  one_extra = ckpt_lib.Checkpointer(str(tmp_path / "one" / "ckpt")).restore(one)[1]
+  assert metadata["step"] == int(state.step) == stop2
+  assert extra["data"].tolist() == one_extra["data"].tolist()
+  assert extra["data"][2] == stop2 * 8  # examples read, batch 8
+  # Saved params are the one-process run's (each adam step of lr <= 1e-3 moves them ~1e-3).
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-3),
+               state.params, one.params)
 
 
 def _corrupt_run(tmp_path, example: int = 3) -> list[str]:

@@ -1,7 +1,7 @@
 """Exact resume: a 12-step run equals one SIGKILLed right after step 6's checkpoint and restarted
 (losses of steps 7..12 identical, on CPU); the restart, SIGKILLed while saving step 12, leaves
-step 9 as the checkpoint a further restart resumes from. A damaged latest checkpoint resumes
-from the one before it."""
+step 9 as the checkpoint a further restart resumes from. A damaged latest checkpoint (step 9 of
+that run) resumes from the one before it."""
 import os
 import signal
 import subprocess
@@ -15,7 +15,7 @@ from tests.trainers.test_train_smoke import read_losses
 from tests.trainers.test_train_smoke import write_run
 from trainers import train
 
-pytestmark = pytest.mark.slow  # five trainer processes
+pytestmark = pytest.mark.slow  # two trainer processes and three runs in this one
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # argv: mode (after_save | during_save) step, then the trainer's flags.
 KILLER = textwrap.dedent("""
@@ -51,7 +51,7 @@ def _run(mode: str, kill_step: int, flags: list[str]) -> subprocess.CompletedPro
                         capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
-def test_killed_runs_resume_exactly(tmp_path):
+def test_killed_runs_resume_exactly(tmp_path, capsys):
   spec = write_run(tmp_path / "files") + ",steps=12,ckpt_every=3"
   train.main(["--config", spec, "--workdir", str(tmp_path / "ref")])
   want = read_losses(tmp_path / "ref")
@@ -71,29 +71,22 @@ def test_killed_runs_resume_exactly(tmp_path):
   ckpt_dir = tmp_path / "run" / "ckpt"
   assert any(p.name.startswith("12.") and "tmp" in p.name for p in ckpt_dir.iterdir())
   ckpt = checkpoint.Checkpointer(str(ckpt_dir))
+  assert ckpt.all_steps() == [6, 9]  # keep_last=2
   assert ckpt.latest_step() == 9  # what a restart resumes from (build_state restores latest_step)
 
-
-@pytest.mark.slow
-def test_a_damaged_latest_checkpoint_resumes_from_the_previous_one(tmp_path, capsys):
-  """Step 6's biggest data file zero-filled: the re-run reports it, moves it to ckpt/damaged/6,
-  resumes from step 3 and repeats steps 4..6 exactly."""
-  spec = write_run(tmp_path / "files") + ",steps=6,ckpt_every=3"
-  flags = ["--config", spec, "--workdir", str(tmp_path / "run")]
-  train.main(flags)
-  want = read_losses(tmp_path / "run")
-  ckpt_dir = tmp_path / "run" / "ckpt"
-  assert checkpoint.Checkpointer(str(ckpt_dir)).all_steps() == [3, 6]
-  data = [p for p in (ckpt_dir / "6" / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+  # A damaged latest checkpoint: step 9's biggest data file zero-filled. The re-run (in this
+  # process) reports it, moves it to ckpt/damaged/9, resumes from step 6 and repeats steps 7..12
+  # exactly.
+  data = [p for p in (ckpt_dir / "9" / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
   biggest = max(data, key=lambda p: p.stat().st_size)
   biggest.write_bytes(b"\0" * biggest.stat().st_size)
   capsys.readouterr()
-
   train.main(flags)
   out = capsys.readouterr().out
-  assert f"checkpoint step 6 at {ckpt_dir / '6'} cannot be restored" in out
-  assert "Resumed from step 3 of 3." in out
-  assert (ckpt_dir / "damaged" / "6" / "state").is_dir()
+  assert f"checkpoint step 9 at {ckpt_dir / '9'} cannot be restored" in out
+  assert "Resumed from step 6 of 6." in out
+  assert (ckpt_dir / "damaged" / "9" / "state").is_dir()
   got = read_losses(tmp_path / "run")
-  assert [got[s] for s in range(4, 7)] == [want[s] for s in range(4, 7)]
-  assert checkpoint.Checkpointer(str(ckpt_dir)).all_steps() == [3, 6]
+  for step in range(1, 13):
+    assert got[step] == want[step], (step, got[step], want[step])
+  assert checkpoint.Checkpointer(str(ckpt_dir)).all_steps() == [9, 12]
