@@ -371,8 +371,8 @@ def docstring_paragraph(source: str) -> str | None:
 
 
 def write_docstrings(results: dict, transfers: Sequence[str]) -> list[str]:
-  """Replaces (or appends) the "Slices (" paragraph of each transfer's docstring; returns the
-  files changed."""
+  """Writes the "Slices (" paragraph of each transfer's docstring (the docstring's last
+  paragraph, after a blank line); returns the files changed."""
   changed = []
   for name in transfers:
     path = os.path.join(TRANSFER_DIR, f"{name}.py")
@@ -380,13 +380,12 @@ def write_docstrings(results: dict, transfers: Sequence[str]) -> list[str]:
       source = f.read()
     new = paragraph(name, results)
     old = docstring_paragraph(source)
-    if old == new:
+    if old == new and "\n\n" + new + "\n" in source:
       continue
-    if old is not None:
-      source = source.replace(old, new, 1)
-    else:
-      end = source.index('"""', source.index('"""') + 3)
-      source = source[:end].rstrip("\n") + "\n" + new + "\n" + source[end:]
+    if old is not None:  # moved to the end, as its own paragraph
+      source = re.sub(r"\n*" + re.escape(old), "", source, count=1)
+    end = source.index('"""', source.index('"""') + 3)
+    source = source[:end].rstrip("\n") + "\n\n" + new + "\n" + source[end:]
     with open(path, "w", encoding="utf-8") as f:
       f.write(source)
     changed.append(path)

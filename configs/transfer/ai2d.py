@@ -11,9 +11,11 @@ the choices); perplexity monitors on train[:1024] and the held-out train[-1024:]
 trains on all of train.
 Published accuracy (test): PaliGemma 3B 72.12 (224) / 73.28 (448); PaliGemma 2 (its paper's
 Table 13) 3B 74.7 / 76.0, 10B 83.1 / 84.4, 28B 83.2 / 84.6.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 11.2).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.5, pg2_3b 8.1,
+pg2_10b 14.9); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 11.6, pg2_3b 11.2); v5e-32 (pg2_10b
+12.3); not measured yet (pg2_28b).
 """
 from configs import common
 from configs import published

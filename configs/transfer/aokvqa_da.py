@@ -9,6 +9,7 @@ min(#matches / 3, 1) (A-OKVQA's direct-answer metric); perplexity monitors on tr
 `final_split` trains on train+val and writes the leaderboard's prediction file for test.
 Published accuracy: PaliGemma 3B 61.85 (224) / 63.22 (448) (test server); PaliGemma 2 (val, its
 paper's Table 13) 3B 64.2 / 67.9, 10B 68.9 / 70.8, 28B 70.2 / 71.2.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -10,6 +10,7 @@ accuracy (the answer equals the correct choice's text); perplexity monitors on t
 val. `final_split` trains on train+val and writes the leaderboard's prediction file for test.
 Published accuracy: PaliGemma 3B 76.37 (224) / 76.90 (448) (test server); PaliGemma 2 (val, its
 paper's Table 13) 3B 79.7 / 82.5, 10B 83.7 / 85.9, 28B 84.7 / 87.0.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -14,6 +14,7 @@ each XM3600 language (`xm3600_<lang>`). The published numbers are means over lan
 en 139.2 / 141.2; XM3600 avg35 41.9 / 42.4, en 78.0 / 80.0; PaliGemma 2 3B / 10B / 28B avg34
 113.9 / 115.8, 115.8 / 117.2, 116.5 / 117.2, en 138.4 / 140.4, 140.8 / 142.4, 142.4 / 142.3;
 XM3600 avg35 42.8 / 43.2, 44.5 / 44.6, 45.2 / 45.2, en 79.8 / 80.3, 80.7 / 81.5, 81.0 / 81.0.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -10,6 +10,7 @@ train[:98%]+restval and monitors perplexity on minitrain (train[:2%]) and miniva
 big_vision does, zero-shot on nocaps val (configs/transfer/nocaps.py: those evals alone).
 Published CIDEr: PaliGemma 3B 141.9 / 144.6 (nocaps 121.7 / 123.6); PaliGemma 2 3B 141.3 / 143.4,
 10B 143.7 / 145.0, 28B 144.0 / 145.2 (nocaps 123.1 / 123.5, 126.3 / 126.9, 127.1 / 127.0).
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -19,9 +19,10 @@ Settings: there is no published Gemma 3 DocVQA transfer recipe, so PaliGemma's p
 5% warm-up, 32 text tokens after the image block; ANLS on the validation split.
 demo: a tiny random Gemma 3 (configs/common.py gemma3_demo_model) on `tools/make_demo_data.py`'s
 data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 at lr 1e-3.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 896: v5e-64 (gemma3_4b 13.8); not measured
-yet (gemma3_12b, gemma3_27b).
+configs/slices.json): train step at the published batch, 896: v5e-64 (gemma3_4b 13.8, gemma3_12b
+15.5); v5e-128 (gemma3_27b 14.2).
 """
 from big_paligemma import fs
 from big_paligemma.models import build

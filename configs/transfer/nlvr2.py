@@ -12,10 +12,11 @@ MaRVL's five test languages: accuracy (NLVR2 also consistency over each sentence
 Published accuracy (train+dev): PaliGemma 3B NLVR2 test 90.02 / 88.93 (224 / 448); MaRVL mean over
 id, sw, ta, tr, zh 80.57 / 76.78. PaliGemma 2 (its paper's Table 13): NLVR2 3B 91.4 / 91.6, 10B 93.9
 / 93.7, 28B 94.2 / 94.1; MaRVL 3B 83.5 / 82.7, 10B 89.5 / 89.1, 28B 90.6 / 89.7.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.4, pg2_3b 7.6);
-v5e-32 (pg2_10b 9.5); not measured yet (pg2_28b). 448: v5e-32 (pg1_3b 10.1); v5e-16 (pg2_3b 15.3);
-v5e-64 (pg2_10b 9.5); not measured yet (pg2_28b).
+v5e-32 (pg2_10b 9.5); v5e-64 (pg2_28b 14.2). 448: v5e-32 (pg1_3b 10.1); v5e-16 (pg2_3b 15.3); v5e-64
+(pg2_10b 9.5); v5e-128 (pg2_28b 10.5).
 """
 from configs import common
 from configs import published

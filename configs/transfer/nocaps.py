@@ -5,6 +5,7 @@ zero-shot on nocaps val, as big_vision evaluates it. With its checkpoint:
 The config is cococap's with only the nocaps eval (CIDEr, beam search with 2 beams, prompt
 "caption en", text_len 32). Published CIDEr: PaliGemma 3B 121.7 / 123.6 (224 / 448); PaliGemma 2
 3B 123.1 / 123.5, 10B 126.3 / 126.9, 28B 127.1 / 127.0.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -10,10 +10,11 @@ as big_vision; perplexity monitors on train[:5120] and minival. `final_split` tr
 train+val.
 Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896); PaliGemma 2
 (its paper's Table 13) 3B 73.4 / 75.7, 10B 74.7 / 76.3, 28B 75.3 / 76.6 (224 / 448).
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
-(pg1_3b, pg2_10b, pg2_28b); v5e-32 (pg2_3b 13.4).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: v5e-32 (pg1_3b
+13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); not measured yet (pg2_28b).
 """
 from configs import common
 from configs import published

@@ -9,6 +9,7 @@ the VQA accuracy min(#matches / 3, 1); perplexity monitors on train[:5%] and the
 train[-10%:]. `final_split` trains on all of train (OK-VQA has no test split).
 Published accuracy (val): PaliGemma 3B 63.54 (224) / 63.15 (448); PaliGemma 2 (its paper's
 Table 13) 3B 64.2 / 64.1, 10B 68.0 / 68.6, 28B 71.2 / 70.6.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

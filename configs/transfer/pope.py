@@ -10,6 +10,7 @@ the run is 0 steps long (lr 0). `:demo` instead trains the tiny demo model on th
 questions for the demo's steps (only to exercise the pipeline).
 Published accuracy (random / popular / adversarial), PaliGemma 3B VQAv2 transfer: 87.80 / 85.87 /
 84.27 (224), 88.23 / 86.77 / 85.90 (448).
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): Evals' decode at their batch, 224: not measured yet (pg1_3b, pg2_3b, pg2_10b,
 pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

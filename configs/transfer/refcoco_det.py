@@ -8,10 +8,11 @@ as 4 `<loc>` tokens then the expression ("<locY0><locX0><locY1><locX1> {expressi
 pp.boxes_to_loc), text_len 48. Scored by the refcoco_det evaluator (box accuracy at IoU 0.5 and
 0.75, mIoU of the first box) on RefCOCO val/testA/testB, RefCOCO+ val/testA/testB, RefCOCOg
 val/test.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
-(pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+(pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 13.7).
 """
 from configs import common
 from configs import published

@@ -18,10 +18,11 @@ Published mIoU (val): RefCOCO PaliGemma 3B 73.4 / 75.6 / 76.9 (224 / 448 / 896),
 3B 68.3 / 72.3, 10B 71.4 / 74.4, 28B 70.5 / 73.0.
 
 Own data in jsonl files: tools/make_seg_targets.py writes the same targets offline.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
-(pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+(pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 13.7).
 """
 from configs import common
 from configs import published

@@ -9,6 +9,7 @@ Table 14); decodes minitrain (train[:1280]) during training and val, test and te
 Published mean accuracy (train+val): PaliGemma 3B test 92.61 / 92.79, test_2 90.58 / 90.54
 (224 / 448); PaliGemma 2 (its paper's Table 13) test 3B 92.7 / 92.8, 10B 92.6 / 92.8, 28B 92.7 /
 92.8, test_2 3B 90.9 / 90.7, 10B 90.8 / 90.7, 28B 90.9 / 90.8.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

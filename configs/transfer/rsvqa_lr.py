@@ -13,6 +13,7 @@ train+val), monitors perplexity on minitrain (train[:1280]; `:demo` train[:10%])
 Published mean accuracy (test, train+val): PaliGemma 3B 92.65 / 93.11 (224 / 448); PaliGemma 2
 (its paper's Table 13) 3B 93.0 / 92.7, 10B 92.8 / 93.1, 28B 93.5 / 93.7.
 rsvqa_hr.py builds its config here too.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

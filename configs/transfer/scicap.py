@@ -10,9 +10,11 @@ decoding. Trains on train (`final_split`: train+val), tunes on val; scored with 
 on val and test (published: test), perplexity monitors on minitrain (train[:5%]), val and test.
 Published CIDEr (test): PaliGemma 3B 162.3 / 181.5 (BLEU-4 0.192 / 0.211); PaliGemma 2 3B 165.1 /
 183.3, 10B 159.5 / 177.2, 28B 156.9 / 172.7.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_10b,
+pg2_28b); v5e-16 (pg2_3b 7.3). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b
+10.9).
 """
 from big_paligemma.data.datasets import scicap as scicap_data
 from configs import captions

@@ -13,6 +13,7 @@ minitrain (train[:5%]) and minival (val), and decodes minitrain, minival and tes
 "The answer is X." letter.
 Published accuracy (test, train+val): PaliGemma 3B 95.39 / 95.93 (224 / 448); PaliGemma 2 (its
 paper's Table 13) 3B 96.1 / 96.2, 10B 98.2 / 98.5, 28B 98.2 / 98.6.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -9,6 +9,7 @@ train (`final_split`: train+dev), tunes on dev; scored with CIDEr on dev and tes
 test), perplexity monitors on minitrain (train[:5%]), dev and test.
 Published CIDEr (test): PaliGemma 3B 117.6 / 119.6; PaliGemma 2 3B 113.3 / 114.0, 10B 117.8 /
 119.1, 28B 122.8 / 123.4.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -11,6 +11,7 @@ monitors on train[:5%] and val. `final_split` trains on train+val and writes the
 ([{"question_id", "answer"}]) for test.
 Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (896); PaliGemma 2
 (val, its paper's Table 13) 3B 61.9 / 80.5, 10B 64.3 / 82.0, 28B 65.1 / 81.8 (224 / 448).
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet

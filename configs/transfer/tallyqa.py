@@ -12,10 +12,11 @@ Published accuracy: PaliGemma 3B simple 81.72 / 84.86, complex 69.56 / 72.27 (22
 CountBenchQA 81.9 / 83.1 (its paper's Table 1); PaliGemma 2 (its paper's Table 13) simple 3B 81.8 /
 85.3, 10B 83.2 / 86.2, 28B 83.4 / 85.7, complex 3B 70.3 / 73.6, 10B 73.4 / 76.7, 28B 74.2 / 76.8,
 CountBenchQA 3B 81.0 / 82.0, 10B 84.0 / 85.3, 28B 86.4 / 87.4.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
-(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not
-measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-64 (pg2_3b 10.8).
+(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: v5e-64
+(pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); not measured yet (pg2_28b).
 """
 from configs import common
 from configs import published

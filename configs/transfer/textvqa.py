@@ -9,10 +9,11 @@ accuracy (every question of answer type "other", as big_vision); perplexity moni
 and val. `final_split` trains on train+val and writes the test server's file for test.
 Published accuracy (test-std): PaliGemma 3B 55.47 (224) / 73.15 (448) / 76.48 (896); PaliGemma 2
 (val, its paper's Table 13) 3B 59.6 / 75.2, 10B 64.0 / 76.6, 28B 64.7 / 76.2 (224 / 448).
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
-(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not
-measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-64 (pg2_3b 10.8).
+(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: v5e-64
+(pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); not measured yet (pg2_28b).
 """
 from configs import common
 from configs import published

@@ -11,6 +11,7 @@ file for test (vizwizvqa_test_predictions.json, [{"image": file name, "answer"}]
 VizWiz-VQA results format that big_vision's test eval writes too, with out_question_key "image").
 Published accuracy (test-std): PaliGemma 3B 73.7 (224) / 75.52 (448); PaliGemma 2 (val, its
 paper's Table 13) 3B 76.4 / 77.5, 10B 78.1 / 78.6, 28B 78.7 / 78.9.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
 pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -12,6 +12,7 @@ the VQAv2 accuracy, per answer type too; perplexity monitors on train[:20864] an
 test-dev's questions are a subset).
 Published accuracy (test-std): PaliGemma 3B 83.19 (224) / 85.64 (448); PaliGemma 2 (minival, its
 paper's Table 13) 3B 83.0 / 84.8, 10B 84.3 / 85.8, 28B 84.5 / 85.8.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -11,6 +11,7 @@ tunes on dev; scored with CIDEr on dev and test (published: test), perplexity mo
 (train[:5%]), dev and test.
 Published CIDEr (test): PaliGemma 3B 136.1 / 148.4; PaliGemma 2 3B 138.1 / 151.4, 10B 139.8 /
 151.9, 28B 138.8 / 148.9.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.2); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

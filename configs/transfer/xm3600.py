@@ -7,6 +7,7 @@ The config is coco35l's with only the `xm3600_<lang>` evals (CIDEr, greedy, prom
 (avg35; `tools/average_metrics.py`): PaliGemma 3B 41.9 / 42.4 (224 / 448), English 78.0 / 80.0;
 PaliGemma 2 3B 42.8 / 43.2, 10B 44.5 / 44.6, 28B 45.2 / 45.2; English 79.8 / 80.3, 80.7 / 81.5,
 81.0 / 81.0.
+
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
 (pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).

@@ -201,7 +201,7 @@ def test_xgqa_mean_over_the_8_languages_is_the_published_key(tmp_path, capsys):
   row = {"step": 7, "gqa_testdev_balanced/exact": 0.0,
          **{f"{n}/exact": i / 10 for i, n in enumerate(names)}}  # mean 0.35
   (tmp_path / "metrics.jsonl").write_text(json.dumps(row) + "\n")
-  doc = " ".join(gqa.__doc__.split())
+  doc = " ".join(next(p for p in gqa.__doc__.split("\n\n") if "tools.average_metrics" in p).split())
   command = doc[doc.index("python -m tools.average_metrics") + len("python -m tools."):]
   argv = command.replace("WORKDIR/metrics.jsonl", str(tmp_path / "metrics.jsonl")).split()[1:]
   assert argv[-4:] == ["--metric", "exact", "--expect", "8"], argv
