@@ -27,7 +27,6 @@ import gc
 import hashlib
 import json
 import math
-import os
 import re
 import signal
 import sys
@@ -42,9 +41,8 @@ from big_paligemma import fs
 from configs import published
 from tools import plan
 
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                       "slices.json")
-TRANSFER_DIR = os.path.join(os.path.dirname(RESULTS), "transfer")
+RESULTS = fs.join(fs.dirname(fs.dirname(fs.abspath(__file__))), "configs", "slices.json")
+TRANSFER_DIR = fs.join(fs.dirname(RESULTS), "transfer")
 SLICES = ("v5e:4x4", "v5e:4x8", "v5e:8x8", "v5e:8x16", "v5e:16x16")
 # Configs outside configs/published.py: their models and resolutions.
 GEMMA3 = {"gemma3_docvqa": (("gemma3_4b", "gemma3_12b", "gemma3_27b"), (896,))}
@@ -118,10 +116,9 @@ KINDS = {"rows": "train step", "decode": "evals' decode"}
 
 def load_results(path: str = RESULTS) -> dict:
   """{"rows": {row key: {"signature", "slice", ...}}, "decode": {...}} as measured so far."""
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return {"rows": {}, "decode": {}}
-  with open(path, encoding="utf-8") as f:
-    results = json.load(f)
+  results = json.loads(fs.read_text(path))
   results.setdefault("decode", {})
   return results
 
@@ -375,9 +372,8 @@ def write_docstrings(results: dict, transfers: Sequence[str]) -> list[str]:
   paragraph, after a blank line); returns the files changed."""
   changed = []
   for name in transfers:
-    path = os.path.join(TRANSFER_DIR, f"{name}.py")
-    with open(path, encoding="utf-8") as f:
-      source = f.read()
+    path = fs.join(TRANSFER_DIR, f"{name}.py")
+    source = fs.read_text(path)
     new = paragraph(name, results)
     old = docstring_paragraph(source)
     if old == new and "\n\n" + new + "\n" in source:
@@ -386,8 +382,7 @@ def write_docstrings(results: dict, transfers: Sequence[str]) -> list[str]:
       source = re.sub(r"\n*" + re.escape(old), "", source, count=1)
     end = source.index('"""', source.index('"""') + 3)
     source = source[:end].rstrip("\n") + "\n\n" + new + "\n" + source[end:]
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(source)
+    fs.write_text(path, source)
     changed.append(path)
   return changed
 
