@@ -13,7 +13,7 @@ paper's Table 13) 3B 79.7 / 82.5, 10B 83.7 / 85.9, 28B 84.7 / 87.0.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 7.5).
 """
 from configs import common
 from configs import published

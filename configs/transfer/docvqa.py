@@ -15,8 +15,8 @@ On a v5e-16, PaliGemma 2 3B at 896 fits with `--config.grad_accum=4` (4 x 64 exa
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
-(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: v5e-64
-(pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); v5e-256 (pg2_28b 12.0).
+(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.0).
+896: v5e-64 (pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); v5e-256 (pg2_28b 12.0).
 """
 from configs import common
 from configs import published

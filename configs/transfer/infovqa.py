@@ -12,9 +12,9 @@ Published ANLS (test server): PaliGemma 3B 28.46 (224) / 40.47 (448) / 47.75 (89
 (val, its paper's Table 13) 3B 25.2 / 37.5, 10B 33.6 / 47.8, 28B 36.4 / 46.7 (224 / 448).
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.1). 896: not
-measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.0).
+configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_10b,
+pg2_28b); v5e-16 (pg2_3b 6.1). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b
+10.1). 896: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.0).
 """
 from configs import common
 from configs import published

@@ -13,8 +13,8 @@ Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896);
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: v5e-32 (pg1_3b
-13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); not measured yet (pg2_28b).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.2). 896:
+v5e-32 (pg1_3b 13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); v5e-128 (pg2_28b 12.1).
 """
 from configs import common
 from configs import published

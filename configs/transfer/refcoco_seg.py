@@ -21,8 +21,8 @@ Own data in jsonl files: tools/make_seg_targets.py writes the same targets offli
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
-(pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 13.7).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.3). 896: not
+measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 13.7).
 """
 from configs import common
 from configs import published

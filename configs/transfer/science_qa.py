@@ -16,7 +16,7 @@ paper's Table 13) 3B 96.1 / 96.2, 10B 98.2 / 98.5, 28B 98.2 / 98.6.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 12.0).
 """
 from configs import common
 from configs import published

@@ -12,7 +12,7 @@ Published CIDEr (test): PaliGemma 3B 117.6 / 119.6; PaliGemma 2 3B 113.3 / 114.0
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.8).
 """
 from configs import captions
 from configs import common

@@ -14,8 +14,8 @@ Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (89
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: not measured yet
-(pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.1). 896: not
+measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.0).
 """
 from configs import common
 from configs import published

@@ -15,8 +15,8 @@ CountBenchQA 3B 81.0 / 82.0, 10B 84.0 / 85.3, 28B 86.4 / 87.4.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
-(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b). 896: v5e-64
-(pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); not measured yet (pg2_28b).
+(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.0).
+896: v5e-64 (pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); v5e-256 (pg2_28b 12.0).
 """
 from configs import common
 from configs import published
