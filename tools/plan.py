@@ -23,7 +23,8 @@ in the compiled HLO (all-gather, reduce-scatter, all-reduce, all-to-all, collect
 larger of each op's operands and result, times the trip counts of the loops around it); and a
 roofline: step time = max(compiled FLOPs / peak, HBM traffic / HBM bandwidth, collective bytes /
 ICI bandwidth), where HBM traffic sums the operands and results of the top-level ops (a fusion is
-one op), and MFU = model FLOPs / (step time x peak). The roofline assumes perfect overlap: a lower
+one op; of a buffer that an op or fusion slices or updates in place, or passes through, only the
+bytes it touches: hlo_stats), and MFU = model FLOPs / (step time x peak). The roofline assumes perfect overlap: a lower
 bound on the step time, an upper bound on MFU. (XLA's own cost analysis counts a loop body once,
 so a scanned model would look cheaper than it is; hence the HLO is read here.)
 
@@ -61,6 +62,10 @@ from trainers import logging as log_lib
 from trainers import train as train_lib
 
 GIB = 2**30
+# The version of hlo_stats' counting, recorded with the figures it gave (configs/slices.json):
+# 2 counts a slice's bytes where a fusion or loop reads or writes one (1 counted whole buffers,
+# up to 3x the HBM traffic of libtpu's windowed matmuls and scanned layers).
+ROOFLINE_VERSION = 2
 REQUIREMENTS_TPU = "requirements-tpu.txt"
 
 
@@ -322,11 +327,113 @@ def _matmul_flops(op: str, out: str, args: str, shapes: dict[str, str]) -> float
   return 2.0 * out_elems * rhs[labels.group(1).index("i")] * taps
 
 
+# Ops whose operands a fused slice of their result needs only the matching elements of.
+_ELEMENTWISE = frozenset((
+    "bitcast", "convert", "pad", "reshape", "transpose", "copy", "broadcast", "add", "subtract",
+    "multiply", "divide", "maximum", "minimum", "select", "compare", "negate", "exponential", "log",
+    "tanh", "and", "or", "not", "xor", "abs", "sqrt", "rsqrt", "power", "clamp", "sign", "floor",
+    "ceil", "round-nearest-even", "exponential-minus-one", "log-plus-one", "logistic", "sine",
+    "cosine", "is-finite", "remainder", "atan2"))
+# Custom calls that move no data themselves: a buffer allocation, and the start and end of an
+# asynchronous collective (whose bytes are counted as the collective's).
+_NO_TRAFFIC_CALL = re.compile(r'custom_call_target="(AllocateBuffer|AsyncCollective\w*)"')
+
+
+def _is_collective(op: str) -> bool:
+  return any(op in (c, c + "-start", c + "-done") for c in COLLECTIVES)
+
+
+def _operands(args: str) -> list[str]:
+  return re.findall(r"%([\w.\-]+)", args.split("), ")[0])
+
+
+def _fusion_io(body: list[tuple], root: str | None,
+               nested=lambda comp: {}) -> tuple[dict[int, float], float | None]:
+  """What a fusion really moves, from its fused computation: {parameter number: bytes read}
+  (a parameter that is only sliced reads the slices, one updated in place or passed through to
+  the result or sent by a collective (counted as such) reads nothing, one handed to a nested
+  fusion reads what that fusion reads of it (`nested(computation)`), else the whole of it) and
+  the bytes written when the root updates a parameter in place (the update's) or passes
+  buffers through (None: the whole output). A dynamic-update-slice fusion in a loop writes one
+  slice per iteration, not its buffer."""
+  shapes = {n: out for n, out, _, _ in body}
+  origin = {}  # a bitcast's name -> the name it views
+  params = {}
+  uses: dict[str, list[tuple[str, int, str, str]]] = {}
+  for n, out, op, args in body:
+    if op == "parameter":
+      params[n] = int(re.match(r"(\d+)\)", args).group(1))
+    names = _operands(args)
+    if op == "bitcast" and names:
+      origin[n] = origin.get(names[0], names[0])
+    callee = re.search(r"calls=%([\w.\-]+)", args) if op == "fusion" else None
+    quiet = op == "custom-call" and _NO_TRAFFIC_CALL.search(args)
+    for pos, a in enumerate(names):
+      uses.setdefault(a, []).append(("all-gather" if quiet else op, pos, n,
+                                     callee.group(1) if callee else ""))
+  demanded: dict[str, float] = {}
+
+  def demand(name: str, depth: int = 0) -> float:
+    """The bytes of value `name` that the fusion needs: a fused slice computes only its elements,
+    so the elementwise ops before it need only theirs."""
+    if name in demanded:
+      return demanded[name]
+    full = float(_bytes(shapes.get(name, "")))
+    total = full if name == root else 0.0
+    for op, pos, user, callee in uses.get(name, []):
+      if depth > 64 or total >= full:
+        break
+      if _is_collective(op) or (op == "tuple" and user == root and name in params) or (
+          op == "dynamic-update-slice" and pos == 0 and user == root):
+        continue
+      if op in ("slice", "dynamic-slice") and pos == 0:
+        total += demand(user, depth + 1)
+      elif op in _ELEMENTWISE:
+        # Its result's elements need as many of this value's (a broadcast: fewer), in its dtype;
+        # a pad's result has more elements, and a slice of it needs as many of the operand's.
+        out = _bytes(shapes.get(user, ""))
+        per = lambda v: _bytes(shapes.get(v, "")) / max(1, math.prod(_dims(shapes.get(v, ""))))  # noqa: E731
+        ratio = per(name) / per(user) if op == "pad" else full / out if out else 1.0
+        total += demand(user, depth + 1) * ratio
+      elif op == "fusion":
+        total += nested(callee).get(pos, full)
+      else:
+        total = full
+    demanded[name] = min(full, total)
+    return demanded[name]
+
+  read = {number: demand(n) for n, number in params.items()}
+
+  def written(name: str) -> float | None:
+    line = next((r for r in body if r[0] == name), None)
+    if line is None:
+      return None
+    _, _, op, args = line
+    names = _operands(args)
+    if op == "bitcast" and names:
+      return written(names[0])
+    if _is_collective(op) or (op == "custom-call" and _NO_TRAFFIC_CALL.search(args)):
+      return 0.0  # the collective's bytes are counted as such
+    if op == "dynamic-update-slice" and len(names) > 1 and origin.get(names[0], names[0]) in params:
+      return float(_bytes(shapes.get(names[1], "")))
+    if op == "tuple":
+      parts = [0.0 if origin.get(a, a) in params else written(a) for a in names]
+      return float(sum(_bytes(shapes.get(a, "")) if w is None else w for a, w in zip(names, parts)))
+    return None
+
+  return read, written(root) if root else None
+
+
 def hlo_stats(hlo: str) -> HloStats:
   """HloStats of a compiled module's text. A while loop's body counts its trip count times (the
   known_trip_count, else the largest integer constant of its condition); an async collective
-  counts once (its copies in the start/done fusions share a channel_id)."""
+  counts once (its copies in the start/done fusions share a channel_id). HBM traffic: each
+  top-level op reads its operands and writes its result, except that a slice reads and an
+  in-place dynamic-update-slice writes only the slice (also inside a fusion, _fusion_io), an
+  async copy counts once (at its start) and a loop body's operand stacked over the loop's
+  iterations ([trip, ...]) counts one iteration's slice."""
   comps: dict[str, list[tuple]] = {}
+  roots: dict[str, str] = {}
   entry = name = None
   for line in hlo.splitlines():
     header = _HEADER.match(line)
@@ -338,7 +445,9 @@ def hlo_stats(hlo: str) -> HloStats:
     instr = _INSTR.match(line) if name else None
     if instr:
       comps[name].append(instr.groups())
-  stats, seen = HloStats(), set()
+      if line.lstrip().startswith("ROOT "):
+        roots[name] = instr.group(1)
+  stats, seen, io = HloStats(), set(), {}
 
   def trips(line_args: str) -> int:
     known = re.search(r'"known_trip_count":\{"n":"(\d+)"', line_args)
@@ -354,24 +463,48 @@ def hlo_stats(hlo: str) -> HloStats:
     dims = _dims(shape_text)
     return _bytes(shape_text) / (trip if trip > 1 and dims and dims[0] == trip else 1)
 
+  def fusion_io(comp: str) -> tuple[dict[int, float], float | None]:
+    if comp not in io:
+      io[comp] = _fusion_io(comps.get(comp, []), roots.get(comp),
+                            lambda c: fusion_io(c)[0])
+    return io[comp]
+
+  def traffic(out: str, op: str, args: str, shapes: dict[str, str], trip: int) -> float:
+    names = _operands(args)
+    if op.endswith("-done"):
+      return 0.0  # counted at its -start
+    if op.endswith("-start"):  # (operands, result, context): the result's bytes are copied
+      return 2.0 * max(0, _bytes(out) - sum(_bytes(shapes.get(a, "")) for a in names))
+    if op == "custom-call" and _NO_TRAFFIC_CALL.search(args):
+      return 0.0
+    if op in ("slice", "dynamic-slice"):
+      return 2.0 * _bytes(out)
+    if op == "dynamic-update-slice" and len(names) > 1:
+      return 2.0 * _bytes(shapes.get(names[1], ""))
+    read, wrote = {}, None
+    callee = re.search(r"calls=%([\w.\-]+)", args) if op == "fusion" else None
+    if callee:
+      read, wrote = fusion_io(callee.group(1))
+    return (per_iteration(out, trip) if wrote is None else wrote) + sum(
+        read[i] if i in read else per_iteration(shapes.get(a, ""), trip)
+        for i, a in enumerate(names))
+
   def visit(comp: str, times: float, fused: bool, depth: int = 0, trip: int = 1) -> None:
     body = comps.get(comp, [])
     shapes = {n: out for n, out, _, _ in body}
     for n, out, op, args in body:
       if op in ("dot", "convolution"):
         stats.matmul_flops += times * _matmul_flops(op, out, args, shapes)
-      coll = next((c for c in COLLECTIVES if op in (c, c + "-start")), None)
+      coll = next((c for c in COLLECTIVES if op in (c, c + "-start", c + "-done")), None)
       channel = re.search(r"channel_id=(\d+)", args)
-      if coll and not (channel and channel.group(1) in seen):
+      if coll and not op.endswith("-done") and not (channel and channel.group(1) in seen):
         seen.add(channel.group(1) if channel else None)
         operands = sum(_bytes(shapes.get(a, "")) for a in re.findall(r"%([\w.\-]+)",
                                                                       args.split(")")[0]))
         stats.collectives[coll] = stats.collectives.get(coll, 0.0) + times * max(
             _bytes(out), operands)
       if not fused and op not in _NO_TRAFFIC and not coll:
-        operands = re.findall(r"%([\w.\-]+)", args.split("), ")[0])
-        stats.traffic += times * (per_iteration(out, trip) + sum(
-            per_iteration(shapes.get(a, ""), trip) for a in operands))
+        stats.traffic += times * traffic(out, op, args, shapes, trip)
       if depth > 64:
         continue
       if op == "while":

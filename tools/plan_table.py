@@ -147,7 +147,12 @@ def _entry(report: plan.Report | None, topology: str | None, tried: list[dict]) 
               step_s=round(report.step_s, 3) if report.step_s else None,
               bounds_s={k: round(v, 3) for k, v in report.roofline.items()},
               mfu=round(report.mfu, 4) if report.mfu is not None else None,
-              compile_s=round(report.compile_s, 1))
+              roofline=plan.ROOFLINE_VERSION, compile_s=round(report.compile_s, 1))
+
+
+def current_roofline(entry: dict | None) -> bool:
+  """Whether `entry`'s step time and MFU come from tools.plan's current HBM traffic count."""
+  return bool(entry) and entry.get("roofline") == plan.ROOFLINE_VERSION
 
 
 def measure(config, topologies: dict, slices: Sequence[str] = SLICES) -> dict:
@@ -226,16 +231,18 @@ def _order(todo: list[tuple[Row, object, str]]) -> list[tuple[Row, object, str]]
 
 
 def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
-        path: str = RESULTS, out=None, kind: str = "rows") -> dict:
+        path: str = RESULTS, out=None, kind: str = "rows", restat: bool = False) -> dict:
   """Measures (`kind` "rows": the train step; "decode": the evals' decode, from the row's train
-  slice up) every row of `selected` whose signature has no result yet (all with `remeasure`),
-  saving after each compile; prints progress with an ETA (to `out`, default stdout)."""
+  slice up) every row of `selected` whose signature has no result yet (all with `remeasure`;
+  with `restat` also those whose roofline is of an older count, compiled again on their slice
+  only), saving after each compile; prints progress with an ETA (to `out`, default stdout)."""
   out = out or sys.stdout
   table_ = results.setdefault(kind, {})
   sign = decode_signature if kind == "decode" else signature
   by_sig = {}  # measured programs (an error, e.g. a sharding bug since fixed, is tried again)
+  stale = lambda e: restat and e.get("slice") and not current_roofline(e)  # noqa: E731
   for entry in table_.values():
-    if not any(t.get("error") for t in entry.get("tried", ())):
+    if not any(t.get("error") for t in entry.get("tried", ())) and not stale(entry):
       by_sig.setdefault(entry.get("signature"), entry)
   todo, done_now = [], set()
   for row in selected:
@@ -243,7 +250,8 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
     sig = sign(config)
     entry = table_.get(row.key)
     failed = entry and any(t.get("error") for t in entry.get("tried", ()))
-    if not remeasure and entry and entry.get("signature") == sig and not failed:
+    if (not remeasure and entry and entry.get("signature") == sig and not failed and
+        not stale(entry)):
       continue
     if not remeasure and sig in by_sig:
       table_[row.key] = dict(by_sig[sig], same_as=by_sig[sig].get("same_as") or
@@ -272,9 +280,15 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
       print(f"[{measured + 1}/{unique}] compiling {row.key} ({row.config}) ...", file=out,
             flush=True)
       try:
+        old = table_.get(row.key)
         if kind == "decode":
           train = results["rows"].get(row.key, {}).get("slice")
-          entry = measure_decode(config, topologies, SLICES[SLICES.index(train) if train else 0:])
+          start_at = old["slice"] if old and stale(old) else train
+          entry = measure_decode(config, topologies,
+                                 SLICES[SLICES.index(start_at) if start_at else 0:])
+        elif old and stale(old) and not remeasure:  # known to fit there and not below
+          entry = measure(config, topologies, [old["slice"]])
+          entry["tried"] = [t for t in old["tried"] if t["slice"] != old["slice"]] + entry["tried"]
         else:
           entry = measure(config, topologies)
       except KeyboardInterrupt:  # Ctrl-C or SIGTERM (main): not a crash; measured again next run
@@ -304,7 +318,8 @@ def _first_key(table_: dict, sig: str) -> str:
 
 def describe(entry: dict) -> str:
   if entry.get("slice"):
-    mfu = f", MFU {100 * entry['mfu']:.1f}%" if entry.get("mfu") is not None else ""
+    mfu = (f", MFU {100 * entry['mfu']:.1f}%" if entry.get("mfu") is not None and
+           current_roofline(entry) else "")
     return f"{slice_name(entry['slice'])}, {entry['gib']:.2f} GiB a chip{mfu}"
   if entry.get("crashed"):
     return f"not measured: the process died in the compile ({entry['crashed']})"
@@ -401,6 +416,8 @@ def table(results: dict, selected: Sequence[Row]) -> str:
     if step and e.get("bounds_s"):
       step += f" ({max(e['bounds_s'], key=e['bounds_s'].get)} bound)"
     mfu = f"{100 * e['mfu']:.1f}%" if e.get("mfu") is not None else ""
+    if e.get("slice") and not current_roofline(e):
+      step, mfu = "(older count: --restat)", ""
     comp = f"{e['compile_s']:.0f} s" if e.get("compile_s") else ""
     where = slice_name(e["slice"]) if e.get("slice") else f"**none** ({describe(e)})"
     gib = f"{e['gib']:.2f}" if e.get("slice") else ""
@@ -425,6 +442,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
   parser.add_argument("--res", type=lambda s: [int(x) for x in split(s)], default=[])
   parser.add_argument("--results", default=RESULTS)
   parser.add_argument("--remeasure", action="store_true")
+  parser.add_argument("--restat", action="store_true",
+                      help="also compile again, on their slice, the rows whose step time and "
+                      "MFU come from an older HBM traffic count (tools.plan.ROOFLINE_VERSION)")
   parser.add_argument("--decode", action="store_true",
                       help="the evals' decode (from each row's train slice up) instead")
   parser.add_argument("--show", action="store_true", help="print the table; compile nothing")
@@ -441,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     return results
   if not flags.show:
     results = run(selected, results, flags.remeasure, flags.results,
-                  kind="decode" if flags.decode else "rows")
+                  kind="decode" if flags.decode else "rows", restat=flags.restat)
   print(table(results, selected))
   return results
 

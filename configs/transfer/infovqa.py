@@ -14,7 +14,7 @@ Published ANLS (test server): PaliGemma 3B 28.46 (224) / 40.47 (448) / 47.75 (89
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_10b,
 pg2_28b); v5e-16 (pg2_3b 6.1). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b
-10.1). 896: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.0).
+10.1). 896: v5e-16 (pg1_3b 8.8, pg2_3b 9.0); not measured yet (pg2_10b, pg2_28b).
 """
 from configs import common
 from configs import published

@@ -14,7 +14,7 @@ Published CIDEr (test): PaliGemma 3B 136.1 / 148.4; PaliGemma 2 3B 138.1 / 151.4
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.2); not measured yet
-(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_3b, pg2_10b, pg2_28b).
+(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 7.5).
 """
 from configs import captions
 from configs import common

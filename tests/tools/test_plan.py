@@ -163,3 +163,79 @@ def test_search_doubles_then_bisects(monkeypatch):
   assert [c[0] for c in calls] == [4, 8] and calls[0][1:] == ("none", "none")
   largest = 3
   assert plan.search_batch(_config(), topo, "none") is None
+
+
+def test_hlo_traffic_of_a_loop_updating_one_row_at_a_time(topo):
+  """A loop that writes one row of a buffer per iteration moves its rows, not the buffer once per
+  iteration (a windowed matmul's accumulator, a scan's stacked outputs)."""
+  rows, width = 64, 1024
+  mesh = jax.make_mesh((4,), ("fsdp",), devices=topo.devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  spec = NamedSharding(mesh, PartitionSpec())
+
+  def fill(buf, src):
+    return jax.lax.fori_loop(0, rows // 2, lambda i, b: b.at[2 * i].set(jnp.tanh(src[i])), buf)
+
+  buf = jax.ShapeDtypeStruct((rows, width), jnp.float32, sharding=spec)
+  src = jax.ShapeDtypeStruct((rows // 2, width), jnp.float32, sharding=spec)
+  stats = plan.hlo_stats(jax.jit(fill, donate_argnums=0).lower(buf, src).compile().as_text())
+  row = width * 4
+  # Each iteration reads a source row and writes a buffer row (x2 for a copy in between at
+  # most), where counting whole buffers would be rows/2 x 256 KiB.
+  assert 2 * (rows // 2) * row <= stats.traffic <= 4 * rows * row + 2 * rows * row
+
+
+HLO_ASYNC_AND_SLICED = """\
+HloModule m, entry_computation_layout={()->f32[]}
+
+%sliced (param_0: s32[], param_1: bf16[8,4096]) -> f32[2,4096] {
+  %param_1 = bf16[8,4096]{1,0} parameter(1)
+  %constant.1 = bf16[] constant(0)
+  %pad.1 = bf16[8,8192]{1,0} pad(%param_1, %constant.1), padding=0_0x0_4096
+  %param_0 = s32[] parameter(0)
+  %dynamic-slice.1 = bf16[2,4096]{1,0} dynamic-slice(%pad.1, %param_0, %param_0), dynamic_slice_sizes={2,4096}
+  ROOT %convert.1 = f32[2,4096]{1,0} convert(%dynamic-slice.1)
+}
+
+%outer (p0: s32[], p1: bf16[8,4096], p2: f32[2,4096]) -> f32[2,4096] {
+  %p0 = s32[] parameter(0)
+  %p1 = bf16[8,4096]{1,0} parameter(1)
+  %inner = f32[2,4096]{1,0} fusion(%p0, %p1), kind=kLoop, calls=%sliced
+  %p2 = f32[2,4096]{1,0} parameter(2)
+  ROOT %add.1 = f32[2,4096]{1,0} add(%inner, %p2)
+}
+
+%carry (q0: bf16[1024,1024], q1: bf16[64,1024], q2: f32[2,4096]) -> (f32[2,4096], bf16[1024,1024], bf16[1024,1024]) {
+  %q0 = bf16[1024,1024]{1,0} parameter(0)
+  %q1 = bf16[64,1024]{1,0} parameter(1)
+  %all-gather.1 = bf16[1024,1024]{1,0} all-gather(%q1), channel_id=1, replica_groups={}, dimensions={0}
+  %q2 = f32[2,4096]{1,0} parameter(2)
+  %exp.1 = f32[2,4096]{1,0} exponential(%q2)
+  ROOT %tuple.1 = (f32[2,4096]{1,0}, bf16[1024,1024]{1,0}, bf16[1024,1024]{1,0}) tuple(%exp.1, %q0, %all-gather.1)
+}
+
+ENTRY %main () -> f32[] {
+  %i = s32[] constant(1)
+  %big = bf16[8,4096]{1,0} constant({...})
+  %acc = f32[2,4096]{1,0} constant({...})
+  %f1 = f32[2,4096]{1,0} fusion(%i, %big, %acc), kind=kLoop, calls=%outer
+  %table = bf16[1024,1024]{1,0} constant({...})
+  %shard = bf16[64,1024]{1,0} constant({...})
+  %f2 = (f32[2,4096]{1,0}, bf16[1024,1024]{1,0}, bf16[1024,1024]{1,0}) fusion(%table, %shard, %f1), kind=kOutput, calls=%carry
+  %alloc = bf16[1024,1024]{1,0} custom-call(), custom_call_target="AllocateBuffer"
+  ROOT %r = f32[] constant(0)
+}
+"""
+
+
+def test_hlo_traffic_reads_what_fusions_use():
+  """By hand: %f1 reads a 2x4096 bf16 slice of `big` (through a nested fusion's pad and slice),
+  `acc` whole (f32) and writes its f32 result; %f2 passes `table` through to its result and
+  all-gathers `shard` (counted as a collective, not as HBM traffic): it reads and writes the
+  f32 2x4096 only; the buffer allocation moves nothing."""
+  stats = plan.hlo_stats(HLO_ASYNC_AND_SLICED)
+  f32_2x4096, bf16_2x4096 = 2 * 4096 * 4, 2 * 4096 * 2
+  f1 = 4 + bf16_2x4096 + f32_2x4096 + f32_2x4096  # the s32 index too
+  f2 = f32_2x4096 + f32_2x4096
+  assert stats.traffic == f1 + f2
+  assert stats.collectives == {"all-gather": 1024 * 1024 * 2}

@@ -80,6 +80,29 @@ def test_one_compile_per_program_saved_as_it_goes_and_a_rerun_compiles_nothing(
   assert len(fake.calls) == 2
 
 
+def test_restat_compiles_rows_of_an_older_traffic_count_again_on_their_slice_only(
+    monkeypatch, tmp_path):
+  path = str(tmp_path / "slices.json")
+  fake = FakeCompiler(monkeypatch, need=2.5 * GIB)  # batch 256 fits v5e-64, batch 64 v5e-16
+  results = plan_table.run(_rows(), {"rows": {}}, path=path)
+  docvqa = results["rows"]["docvqa:pg2_3b:224"]
+  assert docvqa["slice"] == "v5e:8x8" and plan_table.current_roofline(docvqa)
+  older = dict(docvqa, roofline=plan.ROOFLINE_VERSION - 1)
+  results["rows"]["docvqa:pg2_3b:224"] = older
+  results["rows"]["textvqa:pg2_3b:224"] = dict(older, same_as="docvqa:pg2_3b:224")
+  assert "older count" in plan_table.table(results, _rows()[:1])
+  assert "MFU" not in plan_table.describe(older)
+  fake.calls.clear()
+  plan_table.run(_rows(), results, path=path)  # without --restat: nothing to do
+  assert fake.calls == []
+  results = plan_table.run(_rows(), results, path=path, restat=True)
+  assert fake.calls == [(256, "v5e:8x8")]  # one program, its known slice only
+  again = results["rows"]["docvqa:pg2_3b:224"]
+  assert plan_table.current_roofline(again) and again["slice"] == "v5e:8x8"
+  assert [t["slice"] for t in again["tried"]] == ["v5e:4x4", "v5e:4x8", "v5e:8x8"]
+  assert plan_table.current_roofline(results["rows"]["textvqa:pg2_3b:224"])
+
+
 def test_the_search_takes_the_smallest_slice_that_fits(monkeypatch):
   fake = FakeCompiler(monkeypatch, need=2.5 * GIB)  # batch 256: 40 GiB on 16, 20 on 32, 10 on 64
   config = config_lib.load_config("configs/transfer/docvqa.py:res=896,model=pg2_3b", [])
