@@ -24,7 +24,9 @@ larger of each op's operands and result, times the trip counts of the loops arou
 roofline: step time = max(compiled FLOPs / peak, HBM traffic / HBM bandwidth, collective bytes /
 ICI bandwidth), where HBM traffic sums the operands and results of the top-level ops (a fusion is
 one op; of a buffer that an op or fusion slices or updates in place, or passes through, only the
-bytes it touches: hlo_stats), and MFU = model FLOPs / (step time x peak). The roofline assumes perfect overlap: a lower
+bytes it touches; arrays that the compiler keeps in VMEM, memory space S(1) in their layout
+(jax-ml.github.io/scaling-book/profiling/#how-to-read-an-xla-op), not at all: hlo_stats),
+and MFU = model FLOPs / (step time x peak). The roofline assumes perfect overlap: a lower
 bound on the step time, an upper bound on MFU. (XLA's own cost analysis counts a loop body once,
 so a scanned model would look cheaper than it is; hence the HLO is read here.)
 
@@ -63,9 +65,10 @@ from trainers import train as train_lib
 
 GIB = 2**30
 # The version of hlo_stats' counting, recorded with the figures it gave (configs/slices.json):
-# 2 counts a slice's bytes where a fusion or loop reads or writes one (1 counted whole buffers,
-# up to 3x the HBM traffic of libtpu's windowed matmuls and scanned layers).
-ROOFLINE_VERSION = 2
+# 3 counts HBM only (not the arrays the compiler keeps in VMEM) and a slice's bytes where a fusion
+# or loop reads or writes one; 1 counted whole buffers in any memory (PaliGemma 2 3B at 224 on
+# v5e-16: 1.45 TB a step where 3 counts 0.27 TB).
+ROOFLINE_VERSION = 3
 REQUIREMENTS_TPU = "requirements-tpu.txt"
 
 
@@ -276,6 +279,7 @@ def compile_report(report: Report, jitted, *args) -> Report:
 _HEADER = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$")
 _INSTR = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+)\s*=\s*(.*?)\s+([\w\-]+)\((.*)$")
 _SHAPE = re.compile(r"\b(pred|[suf]\d+|bf16|c64)\[([\d,]*)\]")
+_SHAPE_LAYOUT = re.compile(r"\b(pred|[suf]\d+|bf16|c64)\[([\d,]*)\](\{[^}]*\})?")
 _NO_TRAFFIC = ("parameter", "get-tuple-element", "tuple", "constant", "bitcast", "while",
                "conditional", "call", "after-all", "partition-id", "replica-id")
 
@@ -285,9 +289,12 @@ def _dims(shape_text: str) -> list[int]:
   return [int(d) for d in m.group(2).split(",") if d] if m else []
 
 
-def _bytes(shape_text: str) -> int:
+def _bytes(shape_text: str, hbm: bool = False) -> int:
+  """Bytes of the arrays in `shape_text`; with `hbm`, of those in HBM only (a layout's S(n), n > 0,
+  puts an array in another memory: the TPU's on-chip VMEM, or SMEM for scalars)."""
   return sum(_DTYPE_BYTES.get(dt, 4) * math.prod(int(d) for d in dims.split(",") if d)
-             for dt, dims in _SHAPE.findall(shape_text))
+             for dt, dims, layout in _SHAPE_LAYOUT.findall(shape_text)
+             if not (hbm and re.search(r"S\([1-9]\d*\)", layout)))
 
 
 @dataclasses.dataclass
@@ -415,10 +422,12 @@ def _fusion_io(body: list[tuple], root: str | None,
     if _is_collective(op) or (op == "custom-call" and _NO_TRAFFIC_CALL.search(args)):
       return 0.0  # the collective's bytes are counted as such
     if op == "dynamic-update-slice" and len(names) > 1 and origin.get(names[0], names[0]) in params:
-      return float(_bytes(shapes.get(names[1], "")))
+      in_hbm = _bytes(shapes.get(name, ""), hbm=True) > 0
+      return float(_bytes(shapes.get(names[1], ""))) if in_hbm else 0.0
     if op == "tuple":
       parts = [0.0 if origin.get(a, a) in params else written(a) for a in names]
-      return float(sum(_bytes(shapes.get(a, "")) if w is None else w for a, w in zip(names, parts)))
+      return float(sum(_bytes(shapes.get(a, ""), hbm=True) if w is None else w
+                       for a, w in zip(names, parts)))
     return None
 
   return read, written(root) if root else None
@@ -461,7 +470,7 @@ def hlo_stats(hlo: str) -> HloStats:
   def per_iteration(shape_text: str, trip: int) -> float:
     # A loop body reads and writes one layer's slice of a stacked [L, ...] buffer per iteration.
     dims = _dims(shape_text)
-    return _bytes(shape_text) / (trip if trip > 1 and dims and dims[0] == trip else 1)
+    return _bytes(shape_text, hbm=True) / (trip if trip > 1 and dims and dims[0] == trip else 1)
 
   def fusion_io(comp: str) -> tuple[dict[int, float], float | None]:
     if comp not in io:
@@ -473,21 +482,26 @@ def hlo_stats(hlo: str) -> HloStats:
     names = _operands(args)
     if op.endswith("-done"):
       return 0.0  # counted at its -start
-    if op.endswith("-start"):  # (operands, result, context): the result's bytes are copied
-      return 2.0 * max(0, _bytes(out) - sum(_bytes(shapes.get(a, "")) for a in names))
+    ins = [shapes.get(a, "") for a in names]
+    from_hbm = any(_bytes(i, hbm=True) for i in ins[:1])
+    if op.endswith("-start"):  # out: (operands, result, context); the result's bytes are copied
+      context = sum(_DTYPE_BYTES.get(dt, 4) for dt, dims, _ in _SHAPE_LAYOUT.findall(out)
+                    if not dims)  # scalars
+      result = _bytes(out) - sum(_bytes(i) for i in ins) - context
+      return max(0, _bytes(out, hbm=True) - sum(_bytes(i, hbm=True) for i in ins)) + (
+          result if from_hbm else 0)
     if op == "custom-call" and _NO_TRAFFIC_CALL.search(args):
       return 0.0
     if op in ("slice", "dynamic-slice"):
-      return 2.0 * _bytes(out)
-    if op == "dynamic-update-slice" and len(names) > 1:
-      return 2.0 * _bytes(shapes.get(names[1], ""))
+      return (_bytes(out) if from_hbm else 0) + _bytes(out, hbm=True)
+    if op == "dynamic-update-slice" and len(ins) > 1:
+      return _bytes(ins[1], hbm=True) + (_bytes(ins[1]) if _bytes(out, hbm=True) else 0)
     read, wrote = {}, None
     callee = re.search(r"calls=%([\w.\-]+)", args) if op == "fusion" else None
     if callee:
       read, wrote = fusion_io(callee.group(1))
     return (per_iteration(out, trip) if wrote is None else wrote) + sum(
-        read[i] if i in read else per_iteration(shapes.get(a, ""), trip)
-        for i, a in enumerate(names))
+        min(read.get(i, math.inf), per_iteration(a, trip)) for i, a in enumerate(ins))
 
   def visit(comp: str, times: float, fused: bool, depth: int = 0, trip: int = 1) -> None:
     body = comps.get(comp, [])

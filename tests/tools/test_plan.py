@@ -214,6 +214,11 @@ HloModule m, entry_computation_layout={()->f32[]}
   ROOT %tuple.1 = (f32[2,4096]{1,0}, bf16[1024,1024]{1,0}, bf16[1024,1024]{1,0}) tuple(%exp.1, %q0, %all-gather.1)
 }
 
+%ex (e0: f32[2,4096]) -> f32[2,4096] {
+  %e0 = f32[2,4096]{1,0:T(8,128)S(1)} parameter(0)
+  ROOT %exp.2 = f32[2,4096]{1,0:T(8,128)} exponential(%e0)
+}
+
 ENTRY %main () -> f32[] {
   %i = s32[] constant(1)
   %big = bf16[8,4096]{1,0} constant({...})
@@ -223,6 +228,9 @@ ENTRY %main () -> f32[] {
   %shard = bf16[64,1024]{1,0} constant({...})
   %f2 = (f32[2,4096]{1,0}, bf16[1024,1024]{1,0}, bf16[1024,1024]{1,0}) fusion(%table, %shard, %f1), kind=kOutput, calls=%carry
   %alloc = bf16[1024,1024]{1,0} custom-call(), custom_call_target="AllocateBuffer"
+  %prefetch = (f32[2,4096]{1,0:T(8,128)}, f32[2,4096]{1,0:T(8,128)S(1)}, u32[]{:S(2)}) copy-start(%acc)
+  %vmem = f32[2,4096]{1,0:T(8,128)S(1)} copy-done(%prefetch)
+  %f3 = f32[2,4096]{1,0:T(8,128)} fusion(%vmem), kind=kLoop, calls=%ex
   ROOT %r = f32[] constant(0)
 }
 """
@@ -232,10 +240,12 @@ def test_hlo_traffic_reads_what_fusions_use():
   """By hand: %f1 reads a 2x4096 bf16 slice of `big` (through a nested fusion's pad and slice),
   `acc` whole (f32) and writes its f32 result; %f2 passes `table` through to its result and
   all-gathers `shard` (counted as a collective, not as HBM traffic): it reads and writes the
-  f32 2x4096 only; the buffer allocation moves nothing."""
+  f32 2x4096 only; the buffer allocation moves nothing; the prefetch of `acc` into VMEM (memory
+  space S(1)) reads it from HBM once, and %f3, reading it there, writes its result only."""
   stats = plan.hlo_stats(HLO_ASYNC_AND_SLICED)
   f32_2x4096, bf16_2x4096 = 2 * 4096 * 4, 2 * 4096 * 2
   f1 = 4 + bf16_2x4096 + f32_2x4096 + f32_2x4096  # the s32 index too
   f2 = f32_2x4096 + f32_2x4096
-  assert stats.traffic == f1 + f2
+  prefetch, f3 = f32_2x4096, f32_2x4096
+  assert stats.traffic == f1 + f2 + prefetch + f3
   assert stats.collectives == {"all-gather": 1024 * 1024 * 2}
