@@ -65,10 +65,12 @@ from trainers import train as train_lib
 
 GIB = 2**30
 # The version of hlo_stats' counting, recorded with the figures it gave (configs/slices.json):
-# 3 counts HBM only (not the arrays the compiler keeps in VMEM) and a slice's bytes where a fusion
-# or loop reads or writes one; 1 counted whole buffers in any memory (PaliGemma 2 3B at 224 on
-# v5e-16: 1.45 TB a step where 3 counts 0.27 TB).
-ROOFLINE_VERSION = 3
+# 4 reads a loop's trip count from its counter (init, limit and step), counts HBM only (not the
+# arrays the compiler keeps in VMEM) and a slice's bytes where a fusion or loop reads or writes
+# one; 1 took the limit for the trip count (libtpu's windowed matmuls step by 2: twice their
+# FLOPs) and counted whole buffers in any memory (PaliGemma 2 3B at 224 on v5e-16: 1.46e14 FLOPs
+# and 1.45 TB a step where 4 counts 0.96e14 and 0.21 TB).
+ROOFLINE_VERSION = 4
 REQUIREMENTS_TPU = "requirements-tpu.txt"
 
 
@@ -433,6 +435,59 @@ def _fusion_io(body: list[tuple], root: str | None,
   return read, written(root) if root else None
 
 
+def _callee(args: str, key: str) -> str:
+  m = re.search(key + r"=%([\w.\-]+)", args)
+  return m.group(1) if m else ""
+
+
+def _constant(body: list[tuple], name: str) -> int | None:
+  line = next((r for r in body if r[0] == name and r[2] == "constant"), None)
+  m = re.match(r"(-?\d+)\)", line[3]) if line else None
+  return int(m.group(1)) if m else None
+
+
+def _counted_loop(cond: list[tuple], cond_root: str | None, body: list[tuple],
+                  body_root: str | None, caller: list[tuple], while_args: str) -> int | None:
+  """The trip count of a while loop `for (i = init; i < limit; i += step)`, read from its
+  condition (a compare of tuple element k with a constant), its body (element k's update: an add
+  of a constant) and its init tuple in `caller`; None if the loop is not of that form. (libtpu's
+  windowed matmuls step by 2 towards their limit: the limit alone would count twice.)"""
+  line = next((r for r in cond if r[0] == cond_root and r[2] == "compare"), None)
+  if line is None:
+    return None
+  names, direction = _operands(line[3]), re.search(r"direction=(\w+)", line[3])
+  index = {n: int(m.group(1)) for n, _, op, a in cond if op == "get-tuple-element"
+           for m in [re.search(r"index=(\d+)", a)] if m}
+  if len(names) != 2 or not direction:
+    return None
+  if names[0] in index and _constant(cond, names[1]) is not None and direction.group(1) == "LT":
+    k, limit = index[names[0]], _constant(cond, names[1])
+  elif names[1] in index and _constant(cond, names[0]) is not None and direction.group(1) == "GT":
+    k, limit = index[names[1]], _constant(cond, names[0])
+  else:
+    return None
+  root = next((r for r in body if r[0] == body_root and r[2] == "tuple"), None)
+  update = _operands(root[3])[k] if root and k < len(_operands(root[3])) else None
+  add = next((r for r in body if r[0] == update and r[2] == "add"), None)
+  body_index = {n: int(m.group(1)) for n, _, op, a in body if op == "get-tuple-element"
+                for m in [re.search(r"index=(\d+)", a)] if m}
+  step = None
+  if add:
+    x, y = (_operands(add[3]) + [None, None])[:2]
+    for var, const in ((x, y), (y, x)):
+      if body_index.get(var) == k and _constant(body, const) is not None:
+        step = _constant(body, const)
+  if not step or step <= 0:
+    return None
+  init_tuple = _operands(while_args)
+  init_line = next((r for r in caller if init_tuple and r[0] == init_tuple[0] and
+                    r[2] == "tuple"), None)
+  init_name = _operands(init_line[3])[k] if init_line and k < len(_operands(init_line[3])) else None
+  init = _constant(caller, init_name) if init_name else None
+  init = 0 if init is None else init
+  return max(1, -(-(limit - init) // step))
+
+
 def hlo_stats(hlo: str) -> HloStats:
   """HloStats of a compiled module's text. A while loop's body counts its trip count times (the
   known_trip_count, else the largest integer constant of its condition); an async collective
@@ -458,12 +513,18 @@ def hlo_stats(hlo: str) -> HloStats:
         roots[name] = instr.group(1)
   stats, seen, io = HloStats(), set(), {}
 
-  def trips(line_args: str) -> int:
+  def trips(line_args: str, caller: list[tuple]) -> int:
     known = re.search(r'"known_trip_count":\{"n":"(\d+)"', line_args)
     if known:
       return int(known.group(1))
     cond = re.search(r"condition=%([\w.\-]+)", line_args)
-    consts = [int(m.group(1)) for _, _, op, a in comps.get(cond.group(1) if cond else "", ())
+    cond_body = comps.get(cond.group(1) if cond else "", [])
+    counted = _counted_loop(cond_body, roots.get(cond.group(1)) if cond else None,
+                            comps.get(_callee(line_args, "body"), []),
+                            roots.get(_callee(line_args, "body")), caller, line_args)
+    if counted is not None:
+      return counted
+    consts = [int(m.group(1)) for _, _, op, a in cond_body
               for m in [re.match(r"(\d+)\)", a)] if op == "constant" and m]
     return max(consts, default=1)
 
@@ -524,7 +585,7 @@ def hlo_stats(hlo: str) -> HloStats:
       if op == "while":
         loop = re.search(r"body=%([\w.\-]+)", args)
         if loop:
-          n = trips(args)
+          n = trips(args, body)
           visit(loop.group(1), times * n, False, depth + 1, n)
       for callee in re.findall(r"calls=%([\w.\-]+)", args):
         visit(callee, times, fused or op == "fusion", depth + 1, trip)

@@ -249,3 +249,42 @@ def test_hlo_traffic_reads_what_fusions_use():
   prefetch, f3 = f32_2x4096, f32_2x4096
   assert stats.traffic == f1 + f2 + prefetch + f3
   assert stats.collectives == {"all-gather": 1024 * 1024 * 2}
+
+
+HLO_STEP_TWO_LOOP = """\
+HloModule m, entry_computation_layout={()->f32[8,8]}
+
+%cond (c: (u32[], f32[8,8], f32[8,8])) -> pred[] {
+  %c = (u32[], f32[8,8]{1,0}, f32[8,8]{1,0}) parameter(0)
+  %i = u32[] get-tuple-element(%c), index=0
+  %limit = u32[] constant(8)
+  ROOT %lt = pred[] compare(%i, %limit), direction=LT
+}
+
+%body (b: (u32[], f32[8,8], f32[8,8])) -> (u32[], f32[8,8], f32[8,8]) {
+  %b = (u32[], f32[8,8]{1,0}, f32[8,8]{1,0}) parameter(0)
+  %j = u32[] get-tuple-element(%b), index=0
+  %two = u32[] constant(2)
+  %next = u32[] add(%j, %two)
+  %x = f32[8,8]{1,0} get-tuple-element(%b), index=1
+  %w = f32[8,8]{1,0} get-tuple-element(%b), index=2
+  %y = f32[8,8]{1,0} dot(%x, %w), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+  ROOT %t = (u32[], f32[8,8]{1,0}, f32[8,8]{1,0}) tuple(%next, %y, %w)
+}
+
+ENTRY %main () -> f32[8,8] {
+  %start = u32[] constant(2)
+  %x0 = f32[8,8]{1,0} constant({...})
+  %w0 = f32[8,8]{1,0} constant({...})
+  %init = (u32[], f32[8,8]{1,0}, f32[8,8]{1,0}) tuple(%start, %x0, %w0)
+  %loop = (u32[], f32[8,8]{1,0}, f32[8,8]{1,0}) while(%init), condition=%cond, body=%body
+  ROOT %out = f32[8,8]{1,0} get-tuple-element(%loop), index=1
+}
+"""
+
+
+def test_hlo_loop_trip_count_from_its_counter():
+  """i = 2; while (i < 8) i += 2: three iterations of an 8x8x8 matmul (the limit alone, 8, would
+  count libtpu's step-2 windowed-matmul loops twice over)."""
+  stats = plan.hlo_stats(HLO_STEP_TWO_LOOP)
+  assert stats.matmul_flops == 3 * 2 * 8 * 8 * 8
