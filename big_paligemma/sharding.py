@@ -5,7 +5,10 @@ devices; "auto" (AUTO_MESH, the configs' default) is the backend's choice: on CP
 takes every device, on accelerators the "fsdp" axis does (every parameter sharded over all devices,
 as big_vision's transfers do; measured with `python -m tools.plan`), the other auto axes get 1;
 given the parameters (make_mesh's `shardable`), the auto fsdp axis shrinks to the largest size
-they all divide and the auto data axis takes the rest (e.g. fsdp 128 x data 2 on a v5e-256).
+they all divide and the auto data axis takes the rest (e.g. fsdp 128 x data 2 on a v5e-256); given
+the global batch (make_mesh's `batch_size`), an auto tensor axis takes the smallest factor of the
+accelerators that the batch lacks to split over the rest (`tensor_for_batch`: batch 32 on a v5e-64
+is fsdp 32 x tensor 2, the heads and MLP width split over the tensor pairs).
 
 Parameter rules: `[(regex, tactic)]` over slash paths, first full match wins, and every parameter
 must be matched (end the list with `(".*", "replicate")`). A tactic is one item or a tuple of items:
@@ -57,7 +60,7 @@ LOGICAL_RULES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_MESH = (("data", -1), ("fsdp", 1), ("tensor", 1))
 AUTO = "auto"
-AUTO_MESH = (("data", AUTO), ("fsdp", AUTO), ("tensor", 1))
+AUTO_MESH = (("data", AUTO), ("fsdp", AUTO), ("tensor", AUTO))
 
 
 def _auto_size(name: str, platform: str) -> int:
@@ -67,11 +70,23 @@ def _auto_size(name: str, platform: str) -> int:
   return -1 if name == takes_rest else 1
 
 
+def tensor_for_batch(devices: int, batch_size: int) -> int | None:
+  """The smallest t dividing `devices` such that `batch_size` splits over devices // t: what an
+  auto tensor axis takes on accelerators (1 when the batch splits over them all; None: no t)."""
+  return next((t for t in range(1, devices + 1)
+               if devices % t == 0 and batch_size % (devices // t) == 0), None)
+
+
 def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
               devices: Sequence[jax.Device] | None = None,
-              shardable: Callable[[dict[str, int]], bool] | None = None) -> Mesh:
+              shardable: Callable[[dict[str, int]], bool] | None = None,
+              batch_size: int | None = None) -> Mesh:
   """A Mesh with the named axes of `mesh_spec`; one size may be -1 (the rest of the devices).
 
+  batch_size: the global batch (per step of the optimizer's micro-batches). With it, an "auto"
+  tensor axis on accelerators (AUTO_MESH) takes the smallest factor of the auto fsdp axis that
+  the batch does not split over (`tensor_for_batch`; batch 32 on 64 chips: fsdp 32 x tensor 2),
+  logged; else it is 1.
   shardable: whether the parameters shard over mesh axis sizes {name: size} (see
   `params_shard_over`). With it, an "auto" fsdp axis that takes all the accelerators (AUTO_MESH)
   shrinks to the largest divisor of its size over which every parameter has a dimension to shard,
@@ -95,10 +110,27 @@ def make_mesh(mesh_spec: Sequence[tuple[str, int]] = DEFAULT_MESH,
   if math.prod(sizes) != len(devices):
     raise ValueError(f"mesh sizes {dict(zip(names, sizes))} multiply to {math.prod(sizes)}, but "
                      f"there are {len(devices)} devices; make them match or use -1 for one axis.")
+  if batch_size and {"fsdp", "tensor"} <= autos and sizes[names.index("fsdp")] > 1:
+    sizes = _fit_batch(names, sizes, batch_size)
   if shardable is not None and {"data", "fsdp"} <= autos and sizes[names.index("fsdp")] > 1:
     sizes = _fit_fsdp(names, sizes, shardable)
   auto = (jax.sharding.AxisType.Auto,) * len(names)
   return jax.make_mesh(tuple(sizes), tuple(names), axis_types=auto, devices=devices)
+
+
+def _fit_batch(names: list[str], sizes: list[int], batch_size: int) -> list[int]:
+  """`sizes` with the fsdp axis giving the tensor axis the factor that `batch_size` does not split
+  over (unchanged if none does: check_batch_size then says what to do)."""
+  f, t = names.index("fsdp"), names.index("tensor")
+  ways = math.prod(sizes[names.index(a)] for a in LOGICAL_RULES[BATCH] if a in names)
+  factor = tensor_for_batch(ways, batch_size)
+  if factor is None or factor == 1 or sizes[f] % factor:
+    return sizes
+  trial = list(sizes)
+  trial[f], trial[t] = sizes[f] // factor, sizes[t] * factor
+  logging.warning("mesh: fsdp %d x tensor %d: the batch of %d does not split over %d devices "
+                  "(set config.mesh to choose).", trial[f], trial[t], batch_size, ways)
+  return trial
 
 
 def _fit_fsdp(names: list[str], sizes: list[int], shardable) -> list[int]:

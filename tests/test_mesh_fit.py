@@ -59,3 +59,33 @@ def test_paligemma2_28b_at_896_shards_over_a_v5e_256():
   # On 64 chips everything divides: all of them are FSDP.
   mesh = train_lib.build_mesh(config, devices[:64])
   assert dict(mesh.shape) == {"data": 1, "fsdp": 64, "tensor": 1}
+
+
+def test_auto_tensor_takes_what_the_batch_does_not_split_over(caplog):
+  """PaliGemma 2 28B InfoVQA at 896 has the published batch 32: on a v5e-64 the auto mesh is fsdp
+  32 x tensor 2 (measured: 14.5 GiB a chip with tools.plan, BENCHMARKS.md), the heads and MLP
+  width of the LLM split over the tensor pairs; batch 256 on the same chips stays all-FSDP."""
+  devices = _devices("v5e:8x8")
+  assert sharding.tensor_for_batch(64, 32) == 2 and sharding.tensor_for_batch(64, 256) == 1
+  assert sharding.tensor_for_batch(256, 32) == 8 and sharding.tensor_for_batch(64, 48) == 4
+  config = config_lib.load_config("configs/transfer/infovqa.py:res=896,model=pg2_28b", [])
+  assert config.input.batch_size == 32
+  with caplog.at_level(logging.WARNING):
+    mesh = train_lib.build_mesh(config, devices)
+  assert dict(mesh.shape) == {"data": 1, "fsdp": 32, "tensor": 2}
+  assert "fsdp 32 x tensor 2: the batch of 32 does not split over 64 devices" in caplog.text
+  sharding.check_batch_size(mesh, 32, "batch")
+  model_cfg = build.model_config(config, "tpu")
+  specs = {p: s.spec for p, s in sharding.tree_lib.flatten(
+      build.param_shardings(model_cfg, config.sharding_rules, mesh)).items()}
+  assert "tensor" in specs["llm/layers/mlp/gating_einsum"]
+  assert "fsdp" in specs["llm/layers/mlp/gating_einsum"]
+  # grad_accum splits the batch first: micro-batches of 8 need tensor 8 on 64 chips.
+  config.grad_accum = 4
+  assert dict(train_lib.build_mesh(config, devices).shape)["tensor"] == 8
+  config.grad_accum, config.input.batch_size = 1, 256
+  assert dict(train_lib.build_mesh(config, devices).shape) == {"data": 1, "fsdp": 64,
+                                                               "tensor": 1}
+  # On CPU the auto mesh is data-parallel whatever the batch.
+  cpu = sharding.make_mesh(sharding.AUTO_MESH, jax.devices("cpu")[:1], batch_size=3)
+  assert dict(cpu.shape) == {"data": 1, "fsdp": 1, "tensor": 1}

@@ -38,6 +38,7 @@ import jax
 
 from big_paligemma import config as config_lib
 from big_paligemma import fs
+from big_paligemma import sharding
 from configs import published
 from tools import plan
 
@@ -155,12 +156,21 @@ def current_roofline(entry: dict | None) -> bool:
   return bool(entry) and entry.get("roofline") == plan.ROOFLINE_VERSION
 
 
+def batch_splits(config, chips_: int) -> bool:
+  """Whether `config`'s (micro-)batch splits over the batch axes of its mesh on `chips_` chips:
+  all of them, or, with an auto tensor axis (sharding.AUTO_MESH), those it leaves."""
+  micro = config.input.batch_size // max(1, config.get("grad_accum", 1) or 1)
+  if dict(config.mesh).get("tensor") == sharding.AUTO:
+    return sharding.tensor_for_batch(chips_, micro) is not None
+  return micro % chips_ == 0
+
+
 def measure(config, topologies: dict, slices: Sequence[str] = SLICES) -> dict:
   """The smallest of `slices` where `config`'s train step fits, with its report's figures; a
   batch that does not divide over a slice's chips ends the search there (slice None)."""
   tried = []
   for name in slices:
-    if config.input.batch_size % chips(name):
+    if not batch_splits(config, chips(name)):
       why = f"batch {config.input.batch_size} does not divide over {chips(name)} chips"
       tried.append({"slice": name, "fits": False, "why": why})
       return _entry(None, None, tried)

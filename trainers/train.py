@@ -104,7 +104,8 @@ def optimizer_config(config, plan: Plan) -> dict[str, Any]:
 
 def build_mesh(config, devices: Sequence[jax.Device] | None = None):
   """config.mesh over `devices` (default: all of them); an auto fsdp axis only as large as every
-  parameter can shard over (sharding.make_mesh)."""
+  parameter can shard over, and an auto tensor axis taking what the batch (config.input.batch_size
+  over config.grad_accum micro-batches) does not split over (sharding.make_mesh)."""
   devices = list(jax.devices() if devices is None else devices)
   check = []  # built once, on the first call (only for an auto fsdp axis over accelerators)
 
@@ -114,7 +115,9 @@ def build_mesh(config, devices: Sequence[jax.Device] | None = None):
       check.append(sharding_lib.params_shard_over(build.abstract_params(model_cfg),
                                                   config.sharding_rules))
     return check[0](axis_sizes)
-  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices, shardable)
+  micro = config.input.batch_size // max(1, config.get("grad_accum", 1) or 1)
+  return sharding_lib.make_mesh([tuple(axis) for axis in config.mesh], devices, shardable,
+                                batch_size=micro)
 
 
 def build_optimizer(config, model_cfg, plan: Plan):

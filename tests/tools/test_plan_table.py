@@ -111,13 +111,22 @@ def test_the_search_takes_the_smallest_slice_that_fits(monkeypatch):
   assert [t["fits"] for t in entry["tried"]] == [False, False, True]
   assert entry["slice"] == "v5e:8x8" and entry["gib"] == pytest.approx(10.0)
   assert plan_table.describe(entry).startswith("v5e-64, 10.00 GiB")
-  # A batch that does not divide over the next slice's chips ends the search: no fit.
+  # A batch smaller than the chips: the auto mesh's tensor axis takes the factor it lacks (32
+  # rows on 64 chips: fsdp 32 x tensor 2), so the search goes on.
   fake.calls.clear()
   config.input.batch_size = 32
-  fake.need = 16 * GIB
+  fake.need = 16 * GIB  # 32 GiB on 16 chips, 16 on 32, 8 on 64
+  assert plan_table.batch_splits(config, 64) and plan_table.batch_splits(config, 256)
+  entry = plan_table.measure(config, {})
+  assert entry["slice"] == "v5e:8x8" and len(fake.calls) == 3
+  # With a mesh the config fixes (tensor 1) it ends the search: no fit.
+  fake.calls.clear()
+  config.mesh = [("data", "auto"), ("fsdp", "auto"), ("tensor", 1)]
   entry = plan_table.measure(config, {})
   assert entry["slice"] is None and len(fake.calls) == 2  # v5e-16 and -32; 32 rows < 64 chips
   assert "batch 32 does not divide over 64 chips" in plan_table.describe(entry)
+  config.input.batch_size, config.grad_accum = 64, 4  # micro-batches of 16 on 32 chips
+  assert not plan_table.batch_splits(config, 32) and plan_table.batch_splits(config, 16)
 
 
 def test_a_compile_that_killed_the_process_is_recorded_once_not_retried(monkeypatch, tmp_path):
@@ -254,3 +263,15 @@ def test_the_measured_rows_are_rows_and_carry_their_figures():
     if e.get("slice"):
       assert e["slice"] in plan_table.SLICES and 0 < e["gib"] <= 15.75, key
       assert e["tried"][-1]["fits"] and not any(t["fits"] for t in e["tried"][:-1]), key
+
+
+def test_the_measured_rows_are_of_the_configs_as_they_are():
+  """Every row of configs/slices.json was measured with its config's current program (its
+  signature): a config change that alters the program leaves its rows to measure again
+  (`python -m tools.plan_table`), not standing as measured."""
+  results = plan_table.load_results()
+  rows = {r.key: r for r in plan_table.rows()}
+  stale = [key for key, e in results["rows"].items()
+           if e.get("signature") != plan_table.signature(
+               config_lib.load_config(rows[key].config, []))]
+  assert not stale, f"measured with another program: {stale[:5]} ({len(stale)})"
