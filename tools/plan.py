@@ -206,6 +206,7 @@ class Report:
   compile_s: float = 0.0
   error: str = ""
   hlo: str = ""  # the compiled module's text
+  mesh: str = ""  # e.g. "fsdp 32 x tensor 2" (axes of size 1 left out)
 
   @property
   def roofline(self) -> dict[str, float]:
@@ -228,6 +229,12 @@ class Report:
     if not (self.step_s and self.chip.peak_flops and self.model_flops):
       return None
     return self.model_flops / (self.step_s * self.chip.peak_flops)
+
+
+def mesh_text(mesh) -> str:
+  """"fsdp 32 x tensor 2": the mesh's axes larger than 1 (all of them if none is)."""
+  axes = [f"{name} {size}" for name, size in mesh.shape.items() if size > 1]
+  return " x ".join(axes or [f"{name} {size}" for name, size in mesh.shape.items()])
 
 
 def per_device_bytes(abstract: Any) -> float:
@@ -622,7 +629,8 @@ def plan_train(config, topo: Topology, batch_size: int | None = None) -> Report:
   report = Report("train step", topo.name, batch_size, topo.chip, True,
                   params=per_device_bytes(abstract.params),
                   opt_state=per_device_bytes(abstract.opt_state) + per_device_bytes(abstract.lora),
-                  batch=per_device_bytes(batch), model_flops=flops * batch_size / n)
+                  batch=per_device_bytes(batch), model_flops=flops * batch_size / n,
+                  mesh=mesh_text(mesh))
   return compile_report(report, step, abstract, batch)
 
 
@@ -650,7 +658,7 @@ def plan_decode(config, topo: Topology) -> list[Report]:
         model, p, b, max_decode_len=n, platform=topo.devices[0].platform, **kw).tokens)
     report = Report(f"decode {name} ({cfg.max_decode_len} tokens)", topo.name, cfg.batch_size,
                     topo.chip, True, params=per_device_bytes(params),
-                    batch=per_device_bytes(batch))
+                    batch=per_device_bytes(batch), mesh=mesh_text(mesh))
     reports.append(compile_report(report, fn, params, batch))
     seen[key] = reports[-1]
   return reports
@@ -697,8 +705,9 @@ def format_report(r: Report) -> str:
   """The report as a few lines of text."""
   hbm = f" of {_gib(r.chip.hbm_bytes)}" if r.chip.hbm_bytes else ""
   verdict = "FITS" if r.fits else "DOES NOT FIT"
-  head = (f"{r.what} on {r.topology} ({r.chip.name}), global batch {r.batch_size}: {verdict} "
-          f"({_gib(r.total)}{hbm} per chip; compiled in {r.compile_s:.0f} s)")
+  mesh = f", mesh {r.mesh}" if r.mesh else ""
+  head = (f"{r.what} on {r.topology} ({r.chip.name}{mesh}), global batch {r.batch_size}: "
+          f"{verdict} ({_gib(r.total)}{hbm} per chip; compiled in {r.compile_s:.0f} s)")
   lines = [head]
   if r.error:
     lines.append(f"  compiler: {r.error}")

@@ -148,7 +148,8 @@ def _entry(report: plan.Report | None, topology: str | None, tried: list[dict]) 
               step_s=round(report.step_s, 3) if report.step_s else None,
               bounds_s={k: round(v, 3) for k, v in report.roofline.items()},
               mfu=round(report.mfu, 4) if report.mfu is not None else None,
-              roofline=plan.ROOFLINE_VERSION, compile_s=round(report.compile_s, 1))
+              roofline=plan.ROOFLINE_VERSION, compile_s=round(report.compile_s, 1),
+              mesh=report.mesh)
 
 
 def current_roofline(entry: dict | None) -> bool:

@@ -85,9 +85,11 @@ def test_decode_of_the_evaluators_compiles(topo):
 
 def test_default_mesh_on_tpu_is_fsdp(topo, default):
   report = default  # the configs' "auto" mesh: fsdp over the 4 chips
+  assert report.mesh == "fsdp 4" and "mesh fsdp 4" in plan.format_report(report)
   config = _config()
   config.mesh = [("data", -1), ("fsdp", 1), ("tensor", 1)]
   replicated = plan.plan_train(config, topo)
+  assert replicated.mesh == "data 4"
   assert report.params == pytest.approx(replicated.params / 4, rel=0.05)
   assert report.collectives.get("all-gather", 0) > 0 == replicated.collectives.get("all-gather", 0)
 
