@@ -12,9 +12,9 @@ Published: PaliGemma 3B 57.1 / 71.4 (mean of human and augmented; augmented 74.2
 68.9 / 85.1, human 3B 42.0 / 54.0, 10B 48.4 / 66.4, 28B 46.8 / 61.3 (224 / 448).
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.6, pg2_3b 6.1); not
-measured yet (pg2_10b, pg2_28b). 448: v5e-16 (pg1_3b 10.9, pg2_3b 10.3); not measured yet (pg2_10b,
-pg2_28b).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.6, pg2_3b 6.1,
+pg2_10b 13.9); v5e-64 (pg2_28b 13.3). 448: v5e-16 (pg1_3b 10.9, pg2_3b 10.3); v5e-32 (pg2_10b 11.7);
+v5e-64 (pg2_28b 14.1).
 """
 from configs import common
 from configs import published

@@ -12,9 +12,10 @@ Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896);
 (its paper's Table 13) 3B 73.4 / 75.7, 10B 74.7 / 76.3, 28B 75.3 / 76.6 (224 / 448).
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.2). 896:
-v5e-32 (pg1_3b 13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); v5e-128 (pg2_28b 12.1).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.2, pg2_3b 7.9,
+pg2_10b 14.1); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 8.3, pg2_3b 9.2); v5e-32 (pg2_10b 11.0);
+v5e-64 (pg2_28b 14.2). 896: v5e-32 (pg1_3b 13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); v5e-128
+(pg2_28b 12.1).
 """
 from configs import common
 from configs import published

@@ -20,9 +20,10 @@ Published mIoU (val): RefCOCO PaliGemma 3B 73.4 / 75.6 / 76.9 (224 / 448 / 896),
 Own data in jsonl files: tools/make_seg_targets.py writes the same targets offline.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_10b,
-pg2_28b); v5e-16 (pg2_3b 6.1). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b
-10.3). 896: v5e-16 (pg1_3b 13.6, pg2_3b 13.7); v5e-32 (pg2_10b 13.3); not measured yet (pg2_28b).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.6, pg2_3b 6.1,
+pg2_10b 13.9); v5e-64 (pg2_28b 13.3). 448: v5e-16 (pg1_3b 10.9, pg2_3b 10.3); v5e-32 (pg2_10b 11.7);
+v5e-64 (pg2_28b 14.1). 896: v5e-16 (pg1_3b 13.6, pg2_3b 13.7); v5e-32 (pg2_10b 13.3); v5e-64
+(pg2_28b 14.5).
 """
 from configs import common
 from configs import published

@@ -15,8 +15,9 @@ Published accuracy (test, train+val): PaliGemma 3B 95.39 / 95.93 (224 / 448); Pa
 paper's Table 13) 3B 96.1 / 96.2, 10B 98.2 / 98.5, 28B 98.2 / 98.6.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 12.0).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 10.1, pg2_3b 10.6);
+v5e-32 (pg2_10b 10.6); v5e-64 (pg2_28b 13.8). 448: v5e-16 (pg1_3b 11.1, pg2_3b 12.0); v5e-32
+(pg2_10b 11.9); v5e-64 (pg2_28b 15.4).
 """
 from configs import common
 from configs import published

@@ -13,9 +13,10 @@ Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (89
 (val, its paper's Table 13) 3B 61.9 / 80.5, 10B 64.3 / 82.0, 28B 65.1 / 81.8 (224 / 448).
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.1). 896: not
-measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 9.0).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.6, pg2_3b 6.1,
+pg2_10b 13.8); v5e-64 (pg2_28b 13.3). 448: v5e-16 (pg1_3b 8.4, pg2_3b 10.1); v5e-32 (pg2_10b 11.6);
+v5e-64 (pg2_28b 14.1). 896: v5e-16 (pg1_3b 8.8, pg2_3b 9.0); v5e-32 (pg2_10b 10.8); v5e-64 (pg2_28b
+14.5).
 """
 from configs import common
 from configs import published

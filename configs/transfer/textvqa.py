@@ -11,9 +11,10 @@ Published accuracy (test-std): PaliGemma 3B 55.47 (224) / 73.15 (448) / 76.48 (8
 (val, its paper's Table 13) 3B 59.6 / 75.2, 10B 64.0 / 76.6, 28B 64.7 / 76.2 (224 / 448).
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9); not measured yet
-(pg2_3b, pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.0).
-896: v5e-64 (pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); v5e-256 (pg2_28b 12.0).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9, pg2_3b 7.6,
+pg2_10b 14.4); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 10.6, pg2_3b 10.0); v5e-32 (pg2_10b 12.5);
+v5e-64 (pg2_28b 14.0). 896: v5e-64 (pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); v5e-256
+(pg2_28b 12.0).
 """
 from configs import common
 from configs import published

@@ -13,8 +13,9 @@ Published accuracy (test-std): PaliGemma 3B 73.7 (224) / 75.52 (448); PaliGemma 
 paper's Table 13) 3B 76.4 / 77.5, 10B 78.1 / 78.6, 28B 78.7 / 78.9.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
-configs/slices.json): train step at the published batch, 224: not measured yet (pg1_3b, pg2_3b,
-pg2_10b, pg2_28b). 448: not measured yet (pg1_3b, pg2_10b, pg2_28b); v5e-16 (pg2_3b 10.1).
+configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.6, pg2_3b 6.1,
+pg2_10b 13.8); v5e-64 (pg2_28b 13.3). 448: v5e-16 (pg1_3b 10.9, pg2_3b 10.1); v5e-32 (pg2_10b 11.6);
+v5e-64 (pg2_28b 14.1).
 """
 from configs import common
 from configs import published
