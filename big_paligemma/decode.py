@@ -32,7 +32,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from big_paligemma import decode_cpu, registry
+from big_paligemma import decode_cpu, registry, sharding
 from big_paligemma.models import gemma
 
 SAMPLERS = ("greedy", "sample", "beam")
@@ -190,6 +190,13 @@ class Prefix:
 # ---------------------------------------------------------------- prefill and extension
 
 
+def _on_batch_axes(cache: gemma.KVCache) -> gemma.KVCache:
+  """The cache's rows kept on the mesh's batch axes (under `sharding.activation_mesh`; else
+  unchanged): left to itself, the compiler may replicate the whole batch's cache on every chip."""
+  rows = lambda arrays: tuple(sharding.constrain_batch(a) for a in arrays)  # noqa: E731
+  return cache.replace(k=rows(cache.k), v=rows(cache.v), pos=sharding.constrain_batch(cache.pos))
+
+
 def prefill(model, params, batch: dict, max_decode_len: int, weights: tuple | None = None
             ) -> Prefix:
   """Runs the prompt through the decoder into a fresh cache of T + max_decode_len slots.
@@ -198,7 +205,7 @@ def prefill(model, params, batch: dict, max_decode_len: int, weights: tuple | No
   which copies no weight up front)."""
   x, positions, attn_mask, input_mask = model.apply({"params": params}, batch, method="prepare")
   b, t = input_mask.shape
-  cache = gemma.init_cache(llm_config(model), b, t + max_decode_len)
+  cache = _on_batch_axes(gemma.init_cache(llm_config(model), b, t + max_decode_len))
   mask = jnp.pad(attn_mask, ((0, 0), (0, 0), (0, max_decode_len)))  # [B,T,S]
   last = jnp.max(jnp.where(input_mask, jnp.arange(t), -1), axis=1)  # [B]
   logits, cache = model.apply({"params": params}, x, positions, mask, cache, weights, last,
@@ -413,9 +420,9 @@ def _beam_loop(model, params, weights, prefix: Prefix, settings: Settings) -> Ou
 # ---------------------------------------------------------------- entry point
 
 
-@functools.partial(jax.jit, static_argnames=("model", "settings", "cpu"))
-def _generate_jit(model, params, batch, rng, settings: Settings, weights=None, cpu=False
-                  ) -> Output:
+@functools.partial(jax.jit, static_argnames=("model", "settings", "cpu", "mesh"))
+def _generate_jit(model, params, batch, rng, settings: Settings, weights=None, cpu=False,
+                  mesh=None) -> Output:
   if weights is None:  # Made once, outside the token loop, which reads them in place.
     rows = batch["text"].shape[0] * settings.beam_size
     weights = _layer_weights_jit(model, params, rows, cpu)
@@ -423,7 +430,11 @@ def _generate_jit(model, params, batch, rng, settings: Settings, weights=None, c
   first = weights
   if isinstance(weights, decode_cpu.CpuWeights) and weights.out_in:
     first = decode_cpu.CpuWeights(None)
-  prefix = prefill(model, params, batch, settings.max_decode_len, first)
+  # The prompt's pass is a forward pass over the whole batch: its activations and the cache it
+  # fills stay on the mesh's batch axes (the weights gathered, as in training). The token loop is
+  # left to the compiler: a few rows per chip, it keeps the weights in place and moves the rows.
+  with sharding.activation_mesh(mesh):
+    prefix = prefill(model, params, batch, settings.max_decode_len, first)
   if settings.sampler == "beam":
     return _beam_loop(model, params, weights, prefix, settings)
   return _sample_loop(model, params, weights, prefix, rng, settings)
@@ -433,7 +444,7 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
              rng: jax.Array | None = None, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, beam_size: int = 1, length_penalty: float = 0.0,
              eos_id: int = 1, pad_id: int = 0, layer_weights: Any = None,
-             platform: str | None = None) -> Output:
+             platform: str | None = None, mesh: jax.sharding.Mesh | None = None) -> Output:
   """Decodes up to `max_decode_len` tokens after each prompt of `batch`, all inside one jit.
 
   batch: the model's `prepare` input, right-padded ("text" [B,T], "mask_input" [B,T], plus
@@ -445,6 +456,10 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
   layer_weights: `layer_weights(model, params, rows)` made once for many calls (None: made at each
   call). platform: the platform the decode runs on ("cpu" takes `decode_cpu`'s layouts; None: the
   params' devices, or the default backend under an outer jit).
+  mesh: the mesh that `params` and `batch` are sharded over (an evaluator's): the prompt's pass
+  then keeps its activations and the KV cache on the mesh's batch axes, as the trainer keeps its
+  step's (`sharding.activation_mesh`); without it the compiler lays them out as it likes, which
+  for long prompts on an FSDP mesh may hold the whole batch's on every chip.
   """
   settings = Settings(max_decode_len=max_decode_len, sampler=sampler, temperature=temperature,
                       top_k=top_k, top_p=top_p, beam_size=beam_size,
@@ -454,4 +469,4 @@ def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = 
   if rng is None:
     rng = jax.random.key(0)
   return _generate_jit(decodable(model), params, batch, rng, settings, layer_weights,
-                       _on_cpu(params, platform))
+                       _on_cpu(params, platform), mesh)

@@ -8,7 +8,7 @@ The one place that decides what a weights path is (`model_init`, `evaluators.run
                                   workdir/merged: the `params` of the saved train state only
 """
 import json
-from typing import Any
+from typing import Any, Callable
 
 from big_paligemma import checkpoint
 from big_paligemma import fs
@@ -16,6 +16,7 @@ from big_paligemma import sharding as sharding_lib
 from big_paligemma import tree as tree_lib
 from big_paligemma.interop import big_vision
 from big_paligemma.interop import hf
+from big_paligemma.interop import hf_io
 from big_paligemma.models import build
 from big_paligemma.models import gemma3
 from big_paligemma.models import paligemma
@@ -73,16 +74,23 @@ def load_params(path: str, model_cfg: build.ModelConfig, shardings: Any) -> Any:
   return params
 
 
-def load_model(path: str, config=None, step: int | None = None):
+def load_model(path: str, config=None, step: int | None = None,
+               shardings_for: Callable[[Any], Any] | None = None):
   """(Flax module, params) from an HF directory (its own config.json) or from one of our runs
-  with `config` (a run config: its `model` entry builds the model)."""
+  with `config` (a run config: its `model` entry builds the model). shardings_for: model config
+  -> the params' shardings (e.g. FSDP over the devices, so a model larger than one chip loads);
+  None: the first device."""
   if kind(path) == "hf":
-    _, model_cfg, params = hf.load_hf(path)
+    hf_cfg = hf_io.read_config(path)
+    model_cfg = hf.architecture(hf_cfg).config_fn(hf_cfg, None)
+    shardings = shardings_for(model_cfg) if shardings_for else None
+    _, model_cfg, params = hf.load_hf(path, sharding=shardings)
     return build.make_model(model_cfg), params
   if config is None:
     raise ValueError(f"{path} is not an HF directory: pass --config to build its model.")
   model_cfg = build.model_config(config)
-  return build.make_model(model_cfg), restore_run_params(path, model_cfg, step=step)
+  shardings = shardings_for(model_cfg) if shardings_for else None
+  return build.make_model(model_cfg), restore_run_params(path, model_cfg, shardings, step=step)
 
 
 def _check_hf_architecture(path: str, model_cfg) -> None:

@@ -305,6 +305,52 @@ def check_batch_size(mesh: Mesh, batch_size: int, key: str) -> None:
                      "(config.mesh).")
 
 
+def mesh_for_batch(mesh: Mesh, batch_size: int, key: str) -> Mesh:
+  """`mesh` if `batch_size` splits over its batch axes; else a mesh over the same devices whose
+  fsdp axis gives the tensor axis the factor the batch lacks (an eval batch of 64 on a 128-chip
+  fsdp mesh: fsdp 64 x tensor 2, each tensor group adjacent devices), logged. Raises naming `key`
+  (check_batch_size) when neither splits it."""
+  names = [str(n) for n in mesh.axis_names]
+  sizes = [mesh.shape[n] for n in names]
+  ways = math.prod(mesh.shape[a] for a in LOGICAL_RULES[BATCH] if a in names)
+  if batch_size % ways == 0 or not {"fsdp", "tensor"} <= set(names):
+    check_batch_size(mesh, batch_size, key)
+    return mesh
+  fitted = _fit_batch(names, sizes, batch_size)
+  if fitted == sizes:
+    check_batch_size(mesh, batch_size, key)
+  new = Mesh(mesh.devices.reshape(fitted), tuple(names),
+             axis_types=(jax.sharding.AxisType.Auto,) * len(names))
+  check_batch_size(new, batch_size, key)
+  return new
+
+
+def _spec_on(spec: PartitionSpec, shape: Sequence[int], mesh: Mesh) -> PartitionSpec:
+  """`spec` (of an array of `shape`) on `mesh`: a dimension whose mesh axes no longer divide it
+  is replicated instead."""
+  out = []
+  for dim, axes in enumerate(tuple(spec) + (None,) * (len(shape) - len(spec))):
+    names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+    ways = math.prod(mesh.shape[a] for a in names)
+    out.append(axes if names and shape[dim] % ways == 0 else None)
+  return PartitionSpec(*out)
+
+
+def onto_mesh(tree: Any, mesh: Mesh) -> Any:
+  """`tree`'s arrays (or ShapeDtypeStructs) with NamedShardings moved onto `mesh` (another mesh
+  over the same devices, e.g. `mesh_for_batch`'s), each keeping its PartitionSpec where the new
+  axis sizes divide its dimensions; other leaves and those already on `mesh` are unchanged."""
+  def one(leaf):
+    old = getattr(leaf, "sharding", None)
+    if not isinstance(old, NamedSharding) or old.mesh == mesh:
+      return leaf
+    new = NamedSharding(mesh, _spec_on(old.spec, leaf.shape, mesh))
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+      return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=new)
+    return jax.device_put(leaf, new)
+  return jax.tree.map(one, tree)
+
+
 _ACTIVATION_MESH: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar(
     "activation_mesh", default=None)
 

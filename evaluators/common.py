@@ -158,9 +158,12 @@ class Evaluator:
     self.cfg = check_config(name, _plain(cfg), self.DEFAULTS)
     self.every = self.cfg["every"]
     self.model = model
-    self.mesh = mesh
-    self.sharding = data_sharding or sharding_lib.batch_sharding(mesh)
-    sharding_lib.check_batch_size(mesh, self.cfg["batch_size"], f"evals.{name}.batch_size")
+    # The train mesh, or one over the same devices that this eval's batch splits over (an eval
+    # batch smaller than the slice: the rest of its factor on the tensor axis); `run` then moves
+    # the params onto it.
+    self.mesh = sharding_lib.mesh_for_batch(mesh, self.cfg["batch_size"],
+                                            f"evals.{name}.batch_size")
+    self.sharding = data_sharding or sharding_lib.batch_sharding(self.mesh)
     self.tokenizer = Tokenizer.load(tokenizer_path)
     self.pp_fn = pp.get_preprocess_fn(self.cfg["pp"], tokenizer_path=tokenizer_path)
 
@@ -171,6 +174,7 @@ class Evaluator:
 
   def run(self, params) -> dict[str, float]:
     """Evaluates `params` on the whole split; {"<name>/<metric>": value}."""
+    params = sharding_lib.onto_mesh(params, self.mesh)
     return {f"{self.name}/{k}": float(v) for k, v in self.evaluate(params).items()}
 
   def evaluate(self, params) -> dict[str, float]:
@@ -222,7 +226,8 @@ class DecodingEvaluator(Evaluator):
     def fn(batch, i):
       out = decode.generate(self.model, params, batch, max_decode_len=self.cfg["max_decode_len"],
                             rng=jax.random.fold_in(jax.random.key(seed), i), eos_id=tok.eos_id,
-                            pad_id=tok.pad_id, layer_weights=weights, **kwargs)
+                            pad_id=tok.pad_id, layer_weights=weights, mesh=self.mesh,
+                            **kwargs)
       return {"tokens": out.tokens}
 
     def detokenize(records):

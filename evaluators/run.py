@@ -17,11 +17,22 @@ from big_paligemma import config as config_lib
 from big_paligemma import fs
 from big_paligemma import loading
 from big_paligemma import sharding
+from big_paligemma.models import build
 import evaluators
 
 
-def replicate(params, mesh):
-  return jax.device_put(params, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+def load(ckpt: str, config, step: int | None):
+  """(model, params) of `ckpt`, the params sharded by config.sharding_rules over config.mesh (as
+  the trainer shards them: on accelerators FSDP over every device, so a 28B model loads on a
+  slice of 16 GiB chips; an auto fsdp axis only as large as every parameter shards over)."""
+  devices = jax.devices()
+  rules = [tuple(r) for r in config.get("sharding_rules") or [(".*", "replicate")]]
+
+  def shardings_for(model_cfg):
+    shardable = sharding.params_shard_over(build.abstract_params(model_cfg), rules)
+    mesh = sharding.make_mesh(config.get("mesh") or sharding.DEFAULT_MESH, devices, shardable)
+    return build.param_shardings(model_cfg, rules, mesh)
+  return loading.load_model(ckpt, config, step, shardings_for=shardings_for)
 
 
 def main(argv=None) -> dict[str, float]:
@@ -33,9 +44,8 @@ def main(argv=None) -> dict[str, float]:
   parser.add_argument("--out", default=None, help="also write all metrics to this JSON file")
   args = parser.parse_args(argv)
   config = config_lib.load_config(args.config)
-  mesh = sharding.make_mesh(config.get("mesh") or sharding.DEFAULT_MESH)
-  model, params = loading.load_model(args.ckpt, config, args.step)
-  params = replicate(params, mesh)
+  model, params = load(args.ckpt, config, args.step)
+  mesh = next(iter(jax.tree.leaves(params))).sharding.mesh
   evals = evaluators.make_evaluators(config, model=model, mesh=mesh)
   if args.only:
     names = args.only.split(",")

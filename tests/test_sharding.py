@@ -100,6 +100,38 @@ def test_batch_size_must_split_over_the_data_parallel_axes():
     sharding.check_batch_size(mesh, 6, "config.input.batch_size")
 
 
+def test_an_eval_batch_smaller_than_the_mesh_gets_a_tensor_axis():
+  """An eval batch of 4 on an fsdp-8 mesh runs on fsdp 4 x tensor 2 over the same devices (each
+  tensor pair adjacent); arrays moved onto it keep their values and, where the new sizes divide,
+  their specs (fsdp 8 -> 4); a batch that splits keeps the mesh; without fsdp and tensor axes to
+  trade, a batch that does not split raises."""
+  mesh = sharding.make_mesh([("data", 1), ("fsdp", -1), ("tensor", 1)])
+  assert sharding.mesh_for_batch(mesh, 16, "evals.x.batch_size") is mesh
+  small = sharding.mesh_for_batch(mesh, 4, "evals.x.batch_size")
+  assert dict(small.shape) == {"data": 1, "fsdp": 4, "tensor": 2}
+  assert list(small.devices.flat) == list(mesh.devices.flat)
+  sharding.check_batch_size(small, 4, "evals.x.batch_size")
+  odd = sharding.mesh_for_batch(mesh, 3, "evals.x.batch_size")  # 3 rows on every device
+  assert dict(odd.shape) == {"data": 1, "fsdp": 1, "tensor": 8}
+  data_only = sharding.make_mesh([("data", -1)])
+  with pytest.raises(ValueError, match=r"batch_size=4 does not split .*\(data=8 = 8 ways\)"):
+    sharding.mesh_for_batch(data_only, 4, "evals.x.batch_size")
+
+  w = np.arange(8 * 6, dtype=np.float32).reshape(8, 6)
+  tree = {"w": jax.device_put(w, NamedSharding(mesh, P("fsdp", None))),
+          "odd": jax.device_put(w[:6], NamedSharding(mesh, P(None, None))), "n": 3}
+  moved = sharding.onto_mesh(tree, small)
+  assert moved["w"].sharding == NamedSharding(small, P("fsdp", None))
+  assert moved["w"].addressable_shards[0].data.shape == (2, 6)
+  np.testing.assert_array_equal(np.asarray(moved["w"]), w)
+  assert moved["odd"].sharding.mesh == small and moved["n"] == 3
+  # A spec whose new axis sizes do not divide the dimension is replicated on that dimension.
+  spec_t = {"t": jax.ShapeDtypeStruct((6, 3), jnp.float32,
+                                      sharding=NamedSharding(mesh, P(None, "tensor")))}
+  assert sharding.onto_mesh(spec_t, small)["t"].sharding.spec == P(None, None)
+  assert sharding.onto_mesh(tree, mesh)["w"] is tree["w"]
+
+
 def gemma_like():
   s = jax.ShapeDtypeStruct
   return {"llm": {"embedder": {"input_embedding": s((300, 64), jnp.float32)},

@@ -636,12 +636,19 @@ def plan_train(config, topo: Topology, batch_size: int | None = None) -> Report:
 
 def plan_decode(config, topo: Topology) -> list[Report]:
   """Compiles the decode (prefill + token loop, `decode.generate`) of every decoding eval of
-  `config` (those with max_decode_len) at its batch size, params sharded as in training."""
+  `config` (those with max_decode_len) at its batch size, as the trainer's evaluators run it: on
+  the train mesh, or the one over the same devices that the eval batch splits over
+  (`sharding.mesh_for_batch`, the params moved onto it), the activations and KV cache on its batch
+  axes. The total also counts what stays in HBM meanwhile: the train state (optimizer state, LoRA
+  adapters, and the params themselves when the decode reads a copy: moved or LoRA-merged)."""
   mesh = train_lib.build_mesh(config, topo.devices)
   model_cfg = build.model_config(config, topo.devices[0].platform)
   model = build.make_model(model_cfg)
-  p_shardings = build.param_shardings(model_cfg, config.sharding_rules, mesh)
-  params = sharding_lib.with_shardings(build.abstract_params(model_cfg), p_shardings)
+  plan = train_lib.make_plan(config, STAND_IN_STEPS_PER_EPOCH * config.input.batch_size)
+  tx, _ = train_lib.build_optimizer(config, model_cfg, plan)
+  state, _ = train_lib.abstract_state(config, model_cfg, tx, mesh)
+  train_params = state.params
+  others = per_device_bytes(state.opt_state) + per_device_bytes(state.lora)
   reports, seen = [], {}
   for name, cfg in (config.get("evals") or {}).items():
     if not cfg.get("max_decode_len"):
@@ -653,13 +660,21 @@ def plan_decode(config, topo: Topology) -> list[Report]:
       reports.append(dataclasses.replace(seen[key], what=f"decode {name} ({cfg.max_decode_len} "
                                          f"tokens; the program of {seen[key].what})"))
       continue
-    batch = abstract_batch(shape, cfg.batch_size, sharding_lib.batch_sharding(mesh))
-    fn = jax.jit(lambda p, b, kw=kwargs, n=cfg.max_decode_len: decode.generate(
-        model, p, b, max_decode_len=n, platform=topo.devices[0].platform, **kw).tokens)
+    eval_mesh = sharding_lib.mesh_for_batch(mesh, cfg.batch_size, f"evals.{name}.batch_size")
+    params = sharding_lib.onto_mesh(train_params, eval_mesh)
+    batch = abstract_batch(shape, cfg.batch_size, sharding_lib.batch_sharding(eval_mesh))
+    fn = jax.jit(lambda p, b, kw=kwargs, n=cfg.max_decode_len, m=eval_mesh: decode.generate(
+        model, p, b, max_decode_len=n, platform=topo.devices[0].platform, mesh=m, **kw).tokens)
+    copy = eval_mesh is not mesh or state.lora is not None
+    resident = others + (per_device_bytes(train_params) if copy else 0.0)
     report = Report(f"decode {name} ({cfg.max_decode_len} tokens)", topo.name, cfg.batch_size,
-                    topo.chip, True, params=per_device_bytes(params),
-                    batch=per_device_bytes(batch), mesh=mesh_text(mesh))
-    reports.append(compile_report(report, fn, params, batch))
+                    topo.chip, True, params=per_device_bytes(params), opt_state=resident,
+                    batch=per_device_bytes(batch), mesh=mesh_text(eval_mesh))
+    report = compile_report(report, fn, params, batch)
+    if report.total and not report.error:  # the train state stays in HBM during the decode
+      report.total += resident
+      report.fits = report.chip.hbm_bytes is None or report.total <= report.chip.hbm_bytes
+    reports.append(report)
     seen[key] = reports[-1]
   return reports
 
@@ -712,7 +727,8 @@ def format_report(r: Report) -> str:
   if r.error:
     lines.append(f"  compiler: {r.error}")
     return "\n".join(lines)
-  lines.append(f"  per chip: params {_gib(r.params)}, optimizer state {_gib(r.opt_state)}, "
+  kept = "train state kept" if r.what.startswith("decode") else "optimizer state"
+  lines.append(f"  per chip: params {_gib(r.params)}, {kept} {_gib(r.opt_state)}, "
                f"batch {_gib(r.batch)}, temporaries {_gib(r.temporaries)}, total {_gib(r.total)}")
   if r.model_flops:
     lines.append(f"  FLOPs per chip: compiled {r.compiled_flops:.3g}, model {r.model_flops:.3g} "

@@ -15,6 +15,7 @@ import pytest
 from pycocoevalcap.bleu import bleu
 from pycocoevalcap.cider import cider
 
+from big_paligemma import sharding
 from big_paligemma.models import gemma
 from big_paligemma.models import paligemma
 from big_paligemma.models import siglip
@@ -154,17 +155,22 @@ def test_storepreds_writes_docvqa_submission(tmp_path, tok_path, mesh):
   assert written == [{"questionId": r["question_id"], "answer": r["prefix"]} for r in rows]
 
 
-def test_tiny_paligemma_runs_every_type_of_decoding(tmp_path, tok_path, mesh):
+def _tiny_paligemma(tok_path, num_layers=1, num_kv_heads=1):
+  """(model, random params) of a tiny PaliGemma over the session tokenizer's vocabulary."""
   vocab = Tokenizer.load(tok_path).vocab_size
   config = paligemma.PaliGemmaConfig(
       img=siglip.SigLIPConfig(width=16, depth=1, mlp_dim=32, num_heads=2, patch_size=8,
                               image_size=16),
-      llm=gemma.GemmaConfig(vocab_size=vocab, num_layers=1, num_heads=2, num_kv_heads=1,
-                            width=16, mlp_dim=32, head_dim=8))
+      llm=gemma.GemmaConfig(vocab_size=vocab, num_layers=num_layers, num_heads=2,
+                            num_kv_heads=num_kv_heads, width=16, mlp_dim=32, head_dim=8))
   model = paligemma.PaliGemma(config)
   batch = {"image": jnp.zeros((1, 16, 16, 3)), "text": jnp.ones((1, 4), jnp.int32),
            "mask_ar": jnp.zeros((1, 4), jnp.int32), "mask_input": jnp.ones((1, 4), jnp.int32)}
-  params = jax.jit(model.init)(jax.random.key(0), batch)["params"]
+  return model, jax.jit(model.init)(jax.random.key(0), batch)["params"]
+
+
+def test_tiny_paligemma_runs_every_type_of_decoding(tmp_path, tok_path, mesh):
+  model, params = _tiny_paligemma(tok_path)
   path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
   for sampler in ("greedy", {"name": "sample", "temperature": 2.0, "seed": 3},
                   {"name": "beam", "beam_size": 2}):
@@ -172,6 +178,29 @@ def test_tiny_paligemma_runs_every_type_of_decoding(tmp_path, tok_path, mesh):
                model=model, params=params)
     assert set(out) == {"ev/anls", "ev/exact"}
     assert all(0.0 <= v <= 1.0 for v in out.values())
+
+
+def test_an_eval_batch_smaller_than_the_fsdp_mesh_decodes_as_on_a_data_mesh(tmp_path, tok_path,
+                                                                            mesh):
+  """Params FSDP-sharded over 8 devices and an eval batch of 4 (fewer rows than devices, as an
+  eval batch of 64 on a 128-chip slice): the evaluator decodes on fsdp 4 x tensor 2 over the same
+  devices, the params moved there, and predicts what the data-parallel mesh predicts."""
+  model, params = _tiny_paligemma(tok_path, num_layers=2, num_kv_heads=2)
+  fsdp = sharding.make_mesh([("data", 1), ("fsdp", -1), ("tensor", 1)])
+  rules = [(".*/(bias|scale)", "replicate"), (".*", "fsdp")]
+  sharded = jax.device_put(params, sharding.infer_param_shardings(params, rules, fsdp,
+                                                                  strict=False))
+  path = stub_model.write_jsonl(str(tmp_path), _qa_rows())
+  evs = {m: common.make_evaluator("ev", {"type": "anls", **_cfg(path, batch_size=b)}, model=model,
+                                  tokenizer_path=tok_path, mesh=m)
+         for m, b in ((fsdp, 4), (mesh, 8))}
+  assert dict(evs[fsdp].mesh.shape) == {"data": 1, "fsdp": 4, "tensor": 2}
+  assert evs[mesh].mesh is mesh
+  moved = sharding.onto_mesh(sharded, evs[fsdp].mesh)
+  preds = {m: [r["tokens"] for r in ev.predict(moved if m is fsdp else params)]
+           for m, ev in evs.items()}
+  assert len(preds[fsdp]) == N and preds[fsdp] == preds[mesh]
+  assert evs[fsdp].run(sharded) == evs[mesh].run(params)
 
 
 def test_make_evaluators_from_config_and_errors(tmp_path, tok_path, mesh):

@@ -47,6 +47,17 @@ def test_run_cli_loads_the_saved_params_and_scores(tmp_path, demo_dir):
   for (_, a), (_, b) in zip(flat(loaded), flat(params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
+  # The params are placed as the trainer places them: by config.sharding_rules over config.mesh
+  # (here FSDP over the 8 devices, as the auto mesh does on accelerators), not replicated.
+  fsdp = config_lib.load_config(spec)
+  fsdp.mesh = [("data", 1), ("fsdp", -1), ("tensor", 1)]
+  _, placed = run.load(str(tmp_path / "work"), fsdp, None)
+  emb = placed["llm"]["embedder"]["input_embedding"]
+  assert "fsdp" in tuple(emb.sharding.spec) and emb.sharding.mesh.shape["fsdp"] == 8
+  assert emb.addressable_shards[0].data.shape[0] * 8 == emb.shape[0]
+  np.testing.assert_array_equal(np.asarray(emb),
+                                np.asarray(params["llm"]["embedder"]["input_embedding"]))
+
   out = str(tmp_path / "metrics.json")
   metrics = run.main(["--config", spec, "--ckpt", str(tmp_path / "work"), "--out", out])
   assert {"docvqa_validation/anls", "docvqa_validation/exact",

@@ -11,7 +11,7 @@ def test_one_host_of_four_reads_its_local_batch_a_step(tmp_path):
   steps = 12
   out = bench_input.measure(path, image_bytes, hosts=4, batch=16, steps=steps, warmup=2)
   # Reads in flight differ at the two ends by at most the prefetch buffer (2 local batches).
-  assert out["local_batch"] == 4 and abs(out["counted_per_step"] - 4) <= 8 / steps
+  assert out["local_batch"] == 4 and abs(out["counted_per_step"] - 4) <= 8 / steps + 1e-9
   assert abs(out["records_per_step"] - 4) <= 8 / steps + 0.5  # bytes read: its rows' images
   assert out["examples_per_s"] > 0
 

@@ -81,6 +81,48 @@ def test_decode_of_the_evaluators_compiles(topo):
   assert [r.what.split()[1] for r in reports] == decoding and decoding
   for r in reports:
     assert r.fits and r.compiled_flops > 0 and r.params > 0, plan.format_report(r)
+    # The train state stays in HBM while the trainer evaluates: adam's mu and nu, counted.
+    assert r.opt_state == pytest.approx(2 * r.params, rel=0.01) and r.mesh == "fsdp 4"
+    assert r.params + r.opt_state <= r.total and "train state kept" in plan.format_report(r)
+  # An eval batch smaller than the slice (64 rows on a 128-chip fsdp mesh, here 2 on 4): decoded
+  # on fsdp 2 x tensor 2 over the same chips, the params moved there (a copy: counted as kept).
+  name = decoding[0]
+  config.evals[name].batch_size = 2
+  small = plan.plan_decode(config, topo)[0]
+  assert small.fits and small.mesh == "fsdp 2 x tensor 2", plan.format_report(small)
+  assert small.opt_state == pytest.approx(reports[0].opt_state + reports[0].params, rel=0.01)
+
+
+def test_decode_keeps_the_prompts_pass_on_the_batch_axes(topo):
+  """With the evaluator's mesh, the prompt's pass constrains its activations and the KV cache it
+  fills to the batch axes (as the trainer's step): left to itself, the compiler held PaliGemma 2
+  3B's whole-batch prefill at 896 on every chip (65.96 GiB a chip on a v5e-64; 5.12 with it)."""
+  from big_paligemma import decode, sharding  # pylint: disable=import-outside-toplevel
+  from big_paligemma.models import build  # pylint: disable=import-outside-toplevel
+  from trainers import train as train_lib  # pylint: disable=import-outside-toplevel
+  config = _config()
+  mesh = train_lib.build_mesh(config, topo.devices)
+  model_cfg = build.model_config(config, "tpu")
+  params = sharding.with_shardings(build.abstract_params(model_cfg), build.param_shardings(
+      model_cfg, config.sharding_rules, mesh))
+  ev = next(ev for ev in config.evals.values() if ev.get("max_decode_len"))
+  batch = plan.abstract_batch(plan.batch_shape(ev.pp, "pp"), 16, sharding.batch_sharding(mesh))
+  llm = model_cfg.llm
+  slots = plan.batch_shape(ev.pp, "pp").text_len + (model_cfg.img.image_size //
+                                                     model_cfg.img.patch_size) ** 2 + 8
+  cache = f"tensor<16x{llm.num_kv_heads}x{slots}x{llm.head_dim}x"
+
+  def constraints(mesh_arg):
+    fn = jax.jit(lambda p, b: decode.generate(build.make_model(model_cfg), p, b, max_decode_len=8,
+                                              platform="tpu", mesh=mesh_arg).tokens)
+    text = fn.lower(params, batch).as_text()
+    return [line for line in text.splitlines() if "sharding_constraint" in line]
+
+  assert constraints(None) == []
+  found = constraints(mesh)
+  on_batch = [line for line in found if '[{"data", "fsdp"}' in line]
+  assert len(on_batch) == len(found) > 0
+  assert sum(cache in line for line in on_batch) == 2 * llm.num_layers, found
 
 
 def test_default_mesh_on_tpu_is_fsdp(topo, default):

@@ -2,12 +2,16 @@
 import json
 import shutil
 
+import jax
 import numpy as np
 from PIL import Image
 import pytest
 import torch
 import transformers
 
+from big_paligemma import loading
+from big_paligemma import sharding
+from big_paligemma.models import build
 from big_paligemma.tokenizer import Tokenizer
 from tests import tokenizer_fixture
 from tools import predict
@@ -88,3 +92,24 @@ def test_missing_tokenizer_is_an_error(hf_dir, tmp_path):
   shutil.copytree(path, bare, ignore=shutil.ignore_patterns("tokenizer.model"))
   with pytest.raises(ValueError, match="--tokenizer"):
     predict.main(["--ckpt", str(bare), "--image", image, "--prompt", "caption en"])
+
+
+def test_hf_directory_loads_onto_the_given_shardings(hf_dir):
+  """loading.load_model places an HF directory's params on the shardings its model config asks
+  for (evaluators.run: FSDP over the devices, so a model larger than one chip loads)."""
+  path, _ = hf_dir
+  mesh = sharding.make_mesh([("data", 1), ("fsdp", -1), ("tensor", 1)])
+  rules = [(".*/(bias|scale)", "replicate"), (".*", "fsdp")]
+  seen = []
+
+  def shardings_for(model_cfg):
+    seen.append(model_cfg)
+    return sharding.infer_param_shardings(build.abstract_params(model_cfg), rules, mesh,
+                                          strict=False)
+  model, placed = loading.load_model(path, shardings_for=shardings_for)
+  _, plain = loading.load_model(path)
+  assert len(seen) == 1 and seen[0].llm.width == model.config.llm.width == 16
+  emb = placed["llm"]["embedder"]["input_embedding"]
+  assert emb.sharding.mesh == mesh and "fsdp" in tuple(emb.sharding.spec)
+  for a, b in zip(jax.tree.leaves(placed), jax.tree.leaves(plain)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
