@@ -448,6 +448,11 @@ def test_two_processes_agree_on_the_step_that_restores(tmp_path):
                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
   try:
     outs = [proc.communicate(timeout=240)[0] for proc in procs]
+  except subprocess.TimeoutExpired:
+    for proc in procs:
+      proc.kill()
+    tails = [proc.communicate()[0][-3000:] for proc in procs]  # what each had done by then
+    pytest.fail(f"the two processes did not finish in 240 s; their output: {tails}")
   finally:
     for proc in procs:
       proc.kill()

@@ -102,12 +102,13 @@ def signature(config) -> str:
 
 
 def decode_signature(config) -> str:
-  """A hash of everything in `config` that shapes the evaluators' decode programs."""
+  """A hash of everything in `config` that shapes the evaluators' decode programs and what stays
+  in HBM beside them: the evals, and the train step's `signature` (the model, the train state
+  kept during evals, and the train mesh and slice the evals run on)."""
   evals = sorted((name, plan.batch_shape(ev.pp, name), ev.batch_size, ev.max_decode_len,
                   ev.get("sampler", "greedy")) for name, ev in (config.get("evals") or {}).items()
                  if ev.get("max_decode_len"))
-  key = {"model": config.model.to_dict(), "evals": [e[1:] for e in evals],
-         "mesh": list(config.mesh), "rules": [list(r) for r in config.sharding_rules]}
+  key = {"train": signature(config), "evals": [e[1:] for e in evals]}
   text = json.dumps(key, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 

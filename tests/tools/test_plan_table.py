@@ -43,6 +43,19 @@ def test_the_signature_changes_with_the_program_not_with_the_learning_rate():
   assert same != _signature("widgetcap.py:res=224,model=pg2_3b")  # batch 64
 
 
+def test_the_decode_signature_follows_the_evals_and_the_train_state_beside_them():
+  """The evals' decode runs on the train mesh with the train state in HBM: configs whose decode
+  programs are equal but whose train state (a frozen tower: no optimizer state) or train batch
+  (the mesh) differ are measured apart."""
+  sig = lambda arg: plan_table.decode_signature(  # noqa: E731
+      config_lib.load_config(f"configs/transfer/{arg}", []))
+  base = sig("docvqa.py:res=224,model=pg2_3b")
+  assert base == sig("docvqa.py:res=224,model=pg2_3b")
+  assert base != sig("docvqa.py:res=224,model=pg2_3b,freeze_vit=True")
+  assert base != sig("docvqa.py:res=224,model=pg2_3b,batch_size=32")
+  assert base != sig("docvqa.py:res=448,model=pg2_3b")
+
+
 class FakeCompiler:
   """plan.plan_train standing in for the compiler: `need` bytes of program per example spread
   over the chips, against the topology's HBM; records what it was asked to compile."""
