@@ -340,15 +340,24 @@ def onto_mesh(tree: Any, mesh: Mesh) -> Any:
   """`tree`'s arrays (or ShapeDtypeStructs) with NamedShardings moved onto `mesh` (another mesh
   over the same devices, e.g. `mesh_for_batch`'s), each keeping its PartitionSpec where the new
   axis sizes divide its dimensions; other leaves and those already on `mesh` are unchanged."""
-  def one(leaf):
+  def moves(leaf) -> bool:
     old = getattr(leaf, "sharding", None)
-    if not isinstance(old, NamedSharding) or old.mesh == mesh:
-      return leaf
-    new = NamedSharding(mesh, _spec_on(old.spec, leaf.shape, mesh))
-    if isinstance(leaf, jax.ShapeDtypeStruct):
-      return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=new)
-    return jax.device_put(leaf, new)
-  return jax.tree.map(one, tree)
+    return isinstance(old, NamedSharding) and old.mesh != mesh
+
+  def target(leaf):
+    return NamedSharding(mesh, _spec_on(leaf.sharding.spec, leaf.shape, mesh))
+
+  leaves, treedef = jax.tree.flatten(tree)
+  arrays = [i for i, leaf in enumerate(leaves) if moves(leaf) and isinstance(leaf, jax.Array)]
+  if arrays:  # one program for all of them (a jit, so that every process of a pod takes part)
+    moved = jax.jit(lambda xs: xs, out_shardings=[target(leaves[i]) for i in arrays])(
+        [leaves[i] for i in arrays])
+    for i, array in zip(arrays, moved):
+      leaves[i] = array
+  for i, leaf in enumerate(leaves):
+    if moves(leaf) and isinstance(leaf, jax.ShapeDtypeStruct):
+      leaves[i] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=target(leaf))
+  return jax.tree.unflatten(treedef, leaves)
 
 
 _ACTIVATION_MESH: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar(
