@@ -120,11 +120,12 @@ def layer_weights(model: Any, params: dict, rows: int, platform: str | None = No
   return _layer_weights_jit(model, params, rows, _on_cpu(params, platform))
 
 
-def _logits(module, x, positions, mask, cache, weights, last=None):
+def _logits(module, x, positions, mask, cache, weights, last=None, mesh=None):
   """(logits [B,V] float32 of query `last` [B] (None: the only query, T = 1), new cache).
 
   A Gemma decoder runs on the per-layer `weights` (None: scanned over the stacked ones) and
-  projects only those rows to the vocabulary; another model through its own `decode`."""
+  projects only those rows to the vocabulary (on `mesh`: each device onto its slice of the
+  vocabulary, `sharding.split_vocab`); another model through its own `decode`."""
   rows = lambda a: a[:, 0] if last is None else a[jnp.arange(a.shape[0]), last]  # noqa: E731
   llm = _gemma_decoder(module)
   if llm is None:
@@ -136,7 +137,8 @@ def _logits(module, x, positions, mask, cache, weights, last=None):
   else:
     llm = gemma.Gemma(llm.config)
   h, cache = llm.apply(params, x, positions, mask, cache, layer_weights=weights, method="hidden")
-  return llm.apply(params, rows(h)[:, None], method="logits")[:, 0], cache
+  project = lambda v: llm.apply(params, v, method="logits")  # noqa: E731
+  return sharding.split_vocab(project, rows(h)[:, None], mesh)[:, 0], cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,8 +199,8 @@ def _on_batch_axes(cache: gemma.KVCache) -> gemma.KVCache:
   return cache.replace(k=rows(cache.k), v=rows(cache.v), pos=sharding.constrain_batch(cache.pos))
 
 
-def prefill(model, params, batch: dict, max_decode_len: int, weights: tuple | None = None
-            ) -> Prefix:
+def prefill(model, params, batch: dict, max_decode_len: int, weights: tuple | None = None,
+            mesh=None) -> Prefix:
   """Runs the prompt through the decoder into a fresh cache of T + max_decode_len slots.
   weights: plain per-layer weights (`gemma.layer_weights`, in a `decode_cpu.CpuWeights` on XLA:CPU)
   when they exist anyway (None or CpuWeights(None): the layers are scanned over the stacked params,
@@ -209,13 +211,13 @@ def prefill(model, params, batch: dict, max_decode_len: int, weights: tuple | No
   mask = jnp.pad(attn_mask, ((0, 0), (0, 0), (0, max_decode_len)))  # [B,T,S]
   last = jnp.max(jnp.where(input_mask, jnp.arange(t), -1), axis=1)  # [B]
   logits, cache = model.apply({"params": params}, x, positions, mask, cache, weights, last,
-                              method=_logits)
+                              mesh, method=_logits)
   return Prefix(cache=cache, slot_valid=jnp.pad(input_mask, ((0, 0), (0, max_decode_len))),
                 next_pos=positions[jnp.arange(b), last] + 1, logits=logits)
 
 
-def extend(model, params, prefix: Prefix, tokens: jax.Array, weights: tuple | None = None
-           ) -> Prefix:
+def extend(model, params, prefix: Prefix, tokens: jax.Array, weights: tuple | None = None,
+           mesh=None) -> Prefix:
   """Appends one token per row (tokens [B] int) at slot `cache.index`; returns the next Prefix.
   weights: `layer_weights(model, params, B)` (None: made here, i.e. at every call)."""
   if weights is None:
@@ -225,7 +227,7 @@ def extend(model, params, prefix: Prefix, tokens: jax.Array, weights: tuple | No
   valid = jax.lax.dynamic_update_slice(prefix.slot_valid, jnp.ones((tokens.shape[0], 1), bool),
                                        (0, slot))
   logits, cache = model.apply({"params": params}, x, prefix.next_pos[:, None], valid[:, None, :],
-                              prefix.cache, weights, method=_logits)
+                              prefix.cache, weights, None, mesh, method=_logits)
   return Prefix(cache=cache, slot_valid=valid, next_pos=prefix.next_pos + 1, logits=logits)
 
 
@@ -300,7 +302,8 @@ def _write(st: _State, settings: Settings, rng) -> _State:
                 scores=st.scores + jnp.where(st.done, 0.0, logp))
 
 
-def _sample_loop(model, params, weights, prefix: Prefix, rng, settings: Settings) -> Output:
+def _sample_loop(model, params, weights, prefix: Prefix, rng, settings: Settings, mesh=None
+                 ) -> Output:
   b = prefix.logits.shape[0]
   st = _State(step=jnp.zeros((), jnp.int32), prefix=prefix,
               tokens=jnp.full((b, settings.max_decode_len), settings.pad_id, jnp.int32),
@@ -313,7 +316,7 @@ def _sample_loop(model, params, weights, prefix: Prefix, rng, settings: Settings
 
   def body(st):
     last = jax.lax.dynamic_index_in_dim(st.tokens, st.step - 1, axis=1, keepdims=False)
-    st = st.replace(prefix=extend(model, params, st.prefix, last, weights))
+    st = st.replace(prefix=extend(model, params, st.prefix, last, weights, mesh))
     return _write(st, settings, rng)
 
   st = jax.lax.while_loop(cond, body, st)
@@ -393,7 +396,8 @@ def _repeat_beams(prefix: Prefix, w: int) -> Prefix:
   return _gather_beams(prefix, idx)
 
 
-def _beam_loop(model, params, weights, prefix: Prefix, settings: Settings) -> Output:
+def _beam_loop(model, params, weights, prefix: Prefix, settings: Settings, mesh=None
+               ) -> Output:
   w, l = settings.beam_size, settings.max_decode_len
   b = prefix.logits.shape[0]
   init_logp = jnp.where(jnp.arange(w) == 0, 0.0, _NEG_INF)
@@ -409,7 +413,7 @@ def _beam_loop(model, params, weights, prefix: Prefix, settings: Settings) -> Ou
 
   def body(bs):
     last = jax.lax.dynamic_index_in_dim(bs.alive_tokens, bs.step - 1, axis=2, keepdims=False)
-    bs = bs.replace(prefix=extend(model, params, bs.prefix, last.reshape(-1), weights))
+    bs = bs.replace(prefix=extend(model, params, bs.prefix, last.reshape(-1), weights, mesh))
     return _beam_step(bs, settings)
 
   bs = jax.lax.while_loop(cond, body, bs)
@@ -434,10 +438,10 @@ def _generate_jit(model, params, batch, rng, settings: Settings, weights=None, c
   # fills stay on the mesh's batch axes (the weights gathered, as in training). The token loop is
   # left to the compiler: a few rows per chip, it keeps the weights in place and moves the rows.
   with sharding.activation_mesh(mesh):
-    prefix = prefill(model, params, batch, settings.max_decode_len, first)
+    prefix = prefill(model, params, batch, settings.max_decode_len, first, mesh)
   if settings.sampler == "beam":
-    return _beam_loop(model, params, weights, prefix, settings)
-  return _sample_loop(model, params, weights, prefix, rng, settings)
+    return _beam_loop(model, params, weights, prefix, settings, mesh)
+  return _sample_loop(model, params, weights, prefix, rng, settings, mesh)
 
 
 def generate(model, params, batch: dict, *, max_decode_len: int, sampler: str = "greedy",

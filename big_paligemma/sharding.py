@@ -325,27 +325,41 @@ def mesh_for_batch(mesh: Mesh, batch_size: int, key: str) -> Mesh:
   return new
 
 
-def _spec_on(spec: PartitionSpec, shape: Sequence[int], mesh: Mesh) -> PartitionSpec:
-  """`spec` (of an array of `shape`) on `mesh`: a dimension whose mesh axes no longer divide it
-  is replicated instead."""
+def _spec_on(spec: PartitionSpec, shape: Sequence[int], old: Mesh, mesh: Mesh) -> PartitionSpec:
+  """`spec` (of an array of `shape` on `old`) on `mesh`. A dimension sharded over fsdp alone,
+  where `mesh` took part of fsdp into tensor (`mesh_for_batch`) and the array has no other
+  dimension on tensor, goes over ("fsdp", "tensor"): the same devices hold the same shards (the
+  mesh is a reshape of the old one), so nothing moves and nothing is replicated. A dimension whose
+  new axis sizes do not divide it is replicated instead."""
+  entries = tuple(spec) + (None,) * (len(shape) - len(spec))
+  names = [() if a is None else (a,) if isinstance(a, str) else tuple(a) for a in entries]
+  uses_tensor = any("tensor" in n for n in names)
+  split = ("fsdp" in mesh.shape and "tensor" in mesh.shape and "fsdp" in old.shape and
+           mesh.shape["fsdp"] * mesh.shape["tensor"] == old.shape["fsdp"] * old.shape.get(
+               "tensor", 1) and mesh.shape["fsdp"] < old.shape["fsdp"])
   out = []
-  for dim, axes in enumerate(tuple(spec) + (None,) * (len(shape) - len(spec))):
-    names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
-    ways = math.prod(mesh.shape[a] for a in names)
-    out.append(axes if names and shape[dim] % ways == 0 else None)
+  for dim, axes in enumerate(names):
+    if split and axes == ("fsdp",) and not uses_tensor:
+      axes = ("fsdp", "tensor")
+    ways = math.prod(mesh.shape[a] for a in axes)
+    if not axes or shape[dim] % ways:
+      out.append(None)
+    else:
+      out.append(axes[0] if len(axes) == 1 else axes)
   return PartitionSpec(*out)
 
 
 def onto_mesh(tree: Any, mesh: Mesh) -> Any:
   """`tree`'s arrays (or ShapeDtypeStructs) with NamedShardings moved onto `mesh` (another mesh
-  over the same devices, e.g. `mesh_for_batch`'s), each keeping its PartitionSpec where the new
-  axis sizes divide its dimensions; other leaves and those already on `mesh` are unchanged."""
+  over the same devices, e.g. `mesh_for_batch`'s), each with its PartitionSpec carried over
+  (`_spec_on`: FSDP shards stay where they are); other leaves and those already on `mesh` are
+  unchanged."""
   def moves(leaf) -> bool:
     old = getattr(leaf, "sharding", None)
     return isinstance(old, NamedSharding) and old.mesh != mesh
 
   def target(leaf):
-    return NamedSharding(mesh, _spec_on(leaf.sharding.spec, leaf.shape, mesh))
+    return NamedSharding(mesh, _spec_on(leaf.sharding.spec, leaf.shape, leaf.sharding.mesh, mesh))
 
   leaves, treedef = jax.tree.flatten(tree)
   arrays = [i for i, leaf in enumerate(leaves) if moves(leaf) and isinstance(leaf, jax.Array)]
@@ -376,6 +390,24 @@ def activation_mesh(mesh: Mesh | None):
     yield
   finally:
     _ACTIVATION_MESH.reset(token)
+
+
+def split_vocab(project: Callable[[jax.Array], jax.Array], h: jax.Array,
+                mesh: Mesh | None) -> jax.Array:
+  """`project(h)` (h [B,T,D] -> [B,T,V], a projection onto a vocabulary-sharded embedding) for a
+  few rows, as decoding needs: h replicated on every device and the output's vocabulary axis
+  split over the mesh's batch axes, so each device projects onto its own slice of the table and
+  none gathers the whole table (PaliGemma 2 10B: 1.72 GiB a chip, twice); returned on the batch
+  axes. The models' own constraints are off inside (they would ask for the rows on the batch
+  axes). mesh None: `project(h)`."""
+  if mesh is None:
+    return project(h)
+  axes = tuple(a for a in LOGICAL_RULES[BATCH] if a in mesh.axis_names)
+  with activation_mesh(None):
+    out = project(jax.lax.with_sharding_constraint(h, NamedSharding(mesh, PartitionSpec())))
+    out = jax.lax.with_sharding_constraint(
+        out, NamedSharding(mesh, PartitionSpec(*(None,) * (out.ndim - 1), axes)))
+  return with_logical_constraint(out, (BATCH,) + (None,) * (out.ndim - 1), mesh)
 
 
 def constrain_batch(x: jax.Array) -> jax.Array:

@@ -102,8 +102,8 @@ def test_batch_size_must_split_over_the_data_parallel_axes():
 
 def test_an_eval_batch_smaller_than_the_mesh_gets_a_tensor_axis():
   """An eval batch of 4 on an fsdp-8 mesh runs on fsdp 4 x tensor 2 over the same devices (each
-  tensor pair adjacent); arrays moved onto it keep their values and, where the new sizes divide,
-  their specs (fsdp 8 -> 4); a batch that splits keeps the mesh; without fsdp and tensor axes to
+  tensor pair adjacent); arrays moved onto it keep their values and their shards where they were
+  (fsdp 8 -> fsdp 4 x tensor 2); a batch that splits keeps the mesh; without fsdp and tensor axes to
   trade, a batch that does not split raises."""
   mesh = sharding.make_mesh([("data", 1), ("fsdp", -1), ("tensor", 1)])
   assert sharding.mesh_for_batch(mesh, 16, "evals.x.batch_size") is mesh
@@ -121,8 +121,10 @@ def test_an_eval_batch_smaller_than_the_mesh_gets_a_tensor_axis():
   tree = {"w": jax.device_put(w, NamedSharding(mesh, P("fsdp", None))),
           "odd": jax.device_put(w[:6], NamedSharding(mesh, P(None, None))), "n": 3}
   moved = sharding.onto_mesh(tree, small)
-  assert moved["w"].sharding == NamedSharding(small, P("fsdp", None))
-  assert moved["w"].addressable_shards[0].data.shape == (2, 6)
+  # The fsdp dimension goes over fsdp x tensor: each device keeps the row it had.
+  assert moved["w"].sharding == NamedSharding(small, P(("fsdp", "tensor"), None))
+  before = {s.device: s.index for s in tree["w"].addressable_shards}
+  assert {s.device: s.index for s in moved["w"].addressable_shards} == before
   np.testing.assert_array_equal(np.asarray(moved["w"]), w)
   assert moved["odd"].sharding.mesh == small and moved["n"] == 3
   # A spec whose new axis sizes do not divide the dimension is replicated on that dimension.

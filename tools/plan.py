@@ -658,7 +658,8 @@ def plan_decode(config, topo: Topology) -> list[Report]:
     key = repr((shape, cfg.batch_size, cfg.max_decode_len, sorted(kwargs.items())))
     if key in seen:  # the same program as an earlier eval's (e.g. POPE's three sets)
       reports.append(dataclasses.replace(seen[key], what=f"decode {name} ({cfg.max_decode_len} "
-                                         f"tokens; the program of {seen[key].what})"))
+                                         f"tokens; the program of {seen[key].what})",
+                                         compile_s=0.0))  # not compiled again
       continue
     eval_mesh = sharding_lib.mesh_for_batch(mesh, cfg.batch_size, f"evals.{name}.batch_size")
     params = sharding_lib.onto_mesh(train_params, eval_mesh)

@@ -91,12 +91,15 @@ def test_decode_of_the_evaluators_compiles(topo):
   small = plan.plan_decode(config, topo)[0]
   assert small.fits and small.mesh == "fsdp 2 x tensor 2", plan.format_report(small)
   assert small.opt_state == pytest.approx(reports[0].opt_state + reports[0].params, rel=0.01)
+  assert small.params == pytest.approx(reports[0].params, rel=0.01)  # sharded as in training
 
 
 def test_decode_keeps_the_prompts_pass_on_the_batch_axes(topo):
   """With the evaluator's mesh, the prompt's pass constrains its activations and the KV cache it
   fills to the batch axes (as the trainer's step): left to itself, the compiler held PaliGemma 2
-  3B's whole-batch prefill at 896 on every chip (65.96 GiB a chip on a v5e-64; 5.12 with it)."""
+  3B's whole-batch prefill at 896 on every chip (65.96 GiB a chip on a v5e-64; 5.12 with it).
+  The logits of the rows decoded are split over the vocabulary (`sharding.split_vocab`): left
+  to the batch axes, every chip gathered the whole embedding (PaliGemma 2 10B: 1.72 GiB, twice)."""
   from big_paligemma import decode, sharding  # pylint: disable=import-outside-toplevel
   from big_paligemma.models import build  # pylint: disable=import-outside-toplevel
   from trainers import train as train_lib  # pylint: disable=import-outside-toplevel
@@ -121,8 +124,15 @@ def test_decode_keeps_the_prompts_pass_on_the_batch_axes(topo):
   assert constraints(None) == []
   found = constraints(mesh)
   on_batch = [line for line in found if '[{"data", "fsdp"}' in line]
-  assert len(on_batch) == len(found) > 0
   assert sum(cache in line for line in on_batch) == 2 * llm.num_layers, found
+  # The logits of the few rows decoded (the prompt's last position, then each new token): the
+  # rows replicated and the vocabulary split over the batch axes (no chip gathers the table).
+  split = f'[{{}}, {{}}, {{"data", "fsdp"}}]> : tensor<16x1x{llm.vocab_size}xf32>'
+  vocab = [line for line in found if split in line]
+  whole = f'[{{}}, {{}}, {{}}]> : tensor<16x1x{llm.width}x'
+  replicated = [line for line in found if whole in line]
+  assert len(vocab) == len(replicated) == 2, found  # prefill and the token loop
+  assert len(on_batch) + len(vocab) + len(replicated) == len(found)
 
 
 def test_default_mesh_on_tpu_is_fsdp(topo, default):
