@@ -71,6 +71,11 @@ GIB = 2**30
 # FLOPs) and counted whole buffers in any memory (PaliGemma 2 3B at 224 on v5e-16: 1.46e14 FLOPs
 # and 1.45 TB a step where 4 counts 0.96e14 and 0.21 TB).
 ROOFLINE_VERSION = 4
+# The version of the evaluators' decode as `plan_decode` compiles it, part of tools.plan_table's
+# decode signature (a change to the decode's program leaves the old figures to measure again):
+# 2 keeps the prompt's pass on the batch axes, decodes an eval batch smaller than the slice on its
+# own mesh, splits the logits over the vocabulary and counts the train state kept in HBM.
+DECODE_VERSION = 2
 REQUIREMENTS_TPU = "requirements-tpu.txt"
 
 

@@ -108,7 +108,8 @@ def decode_signature(config) -> str:
   evals = sorted((name, plan.batch_shape(ev.pp, name), ev.batch_size, ev.max_decode_len,
                   ev.get("sampler", "greedy")) for name, ev in (config.get("evals") or {}).items()
                  if ev.get("max_decode_len"))
-  key = {"train": signature(config), "evals": [e[1:] for e in evals]}
+  key = {"train": signature(config), "evals": [e[1:] for e in evals],
+         "version": plan.DECODE_VERSION}
   text = json.dumps(key, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -280,11 +280,17 @@ def test_the_measured_rows_are_rows_and_carry_their_figures():
 
 def test_the_measured_rows_are_of_the_configs_as_they_are():
   """Every row of configs/slices.json was measured with its config's current program (its
-  signature): a config change that alters the program leaves its rows to measure again
-  (`python -m tools.plan_table`), not standing as measured."""
+  signature; for the evals' decode also tools.plan.DECODE_VERSION): a change that alters the
+  program leaves its rows to measure again (`python -m tools.plan_table [--decode]`), not
+  standing as measured."""
   results = plan_table.load_results()
   rows = {r.key: r for r in plan_table.rows()}
   stale = [key for key, e in results["rows"].items()
            if e.get("signature") != plan_table.signature(
                config_lib.load_config(rows[key].config, []))]
   assert not stale, f"measured with another program: {stale[:5]} ({len(stale)})"
+  decode_rows = {r.key: r for r in plan_table.rows(decode=True)}
+  stale = [key for key, e in results.get("decode", {}).items()
+           if e.get("signature") != plan_table.decode_signature(
+               config_lib.load_config(decode_rows[key].config, []))]
+  assert not stale, f"decode measured with another program: {stale[:5]} ({len(stale)})"
