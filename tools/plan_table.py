@@ -4,6 +4,7 @@
   python -m tools.plan_table --transfers docvqa,chartqa --models pg2_3b --res 224
   python -m tools.plan_table --write_docstrings           # the configs' "Slices" paragraphs
   python -m tools.plan_table --show                       # the table, as measured so far
+  python -m tools.plan_table --write_benchmarks           # BENCHMARKS.md's counts and table
 
 For each row (`configs/transfer/<transfer>.py:res=R,model=M`; Gemma 3's config with its three
 sizes at 896) `tools.plan` compiles the trainer's own train step with libtpu's compiler for TPU
@@ -44,6 +45,7 @@ from tools import plan
 
 RESULTS = fs.join(fs.dirname(fs.dirname(fs.abspath(__file__))), "configs", "slices.json")
 TRANSFER_DIR = fs.join(fs.dirname(RESULTS), "transfer")
+BENCHMARKS = fs.join(fs.dirname(fs.dirname(RESULTS)), "BENCHMARKS.md")
 SLICES = ("v5e:4x4", "v5e:4x8", "v5e:8x8", "v5e:8x16", "v5e:16x16")
 # Configs outside configs/published.py: their models and resolutions.
 GEMMA3 = {"gemma3_docvqa": (("gemma3_4b", "gemma3_12b", "gemma3_27b"), (896,))}
@@ -420,10 +422,14 @@ def table(results: dict, selected: Sequence[Row]) -> str:
   lines = [("| transfer | model | res | smallest v5e slice | GiB per chip | step (roofline) | "
            "MFU (roofline) | compile | measured as | evals' decode |"),
            "|---|---|---|---|---|---|---|---|---|---|"]
+  trained = set(rows())
   for r in selected:
     e = results["rows"].get(r.key)
+    d = results.get("decode", {}).get(r.key)
+    dec = f"{_where(d)}, {d['gib']:.2f} GiB" if d and d.get("slice") else _where(d)
     if e is None:
-      lines.append(f"| {r.transfer} | {r.model} | {r.res} | not measured | | | | | | |")
+      what = "not measured" if r in trained else "evaluation only (no train step)"
+      lines.append(f"| {r.transfer} | {r.model} | {r.res} | {what} | | | | | | {dec} |")
       continue
     step = f"{e['step_s']:.2f} s" if e.get("step_s") else ""
     if step and e.get("bounds_s"):
@@ -434,11 +440,74 @@ def table(results: dict, selected: Sequence[Row]) -> str:
     comp = f"{e['compile_s']:.0f} s" if e.get("compile_s") else ""
     where = slice_name(e["slice"]) if e.get("slice") else f"**none** ({describe(e)})"
     gib = f"{e['gib']:.2f}" if e.get("slice") else ""
-    d = results.get("decode", {}).get(r.key)
-    dec = f"{_where(d)}, {d['gib']:.2f} GiB" if d and d.get("slice") else _where(d)
     lines.append(f"| {r.transfer} | {r.model} | {r.res} | {where} | {gib} | {step} | {mfu} | "
                  f"{comp} | {e.get('same_as') or 'compiled'} | {dec} |")
   return "\n".join(lines)
+
+
+def counts(results: dict) -> tuple[str, str]:
+  """BENCHMARKS.md's two lines on how much of the table is measured: the train step's, then the
+  evals' decode's."""
+  train, decode = rows(), rows(decode=True)
+  got = {r.key: results["rows"][r.key] for r in train if r.key in results["rows"]}
+  compiled = sum(1 for e in got.values() if not e.get("same_as"))
+  programs = len({e.get("signature") for e in got.values()})
+  current = sum(1 for e in got.values() if e.get("slice") and current_roofline(e))
+  line = (f"Measured so far: {len(got)} of {len(train)} rows ({compiled} compiles of the "
+          f"{programs} distinct programs; the others share a measured row's program, column "
+          f'"measured as"); {current} of them with the current roofline count (ROOFLINE_VERSION '
+          f'{plan.ROOFLINE_VERSION}; the others say "older count" until `python -m '
+          "tools.plan_table --restat` compiles them again).")
+  dec = {r.key: results.get("decode", {})[r.key] for r in decode
+         if r.key in results.get("decode", {})}
+  fit = [k for k, e in dec.items() if e.get("slice")]
+  above = [k for k in fit if results["rows"].get(k, {}).get("slice")
+           and SLICES.index(dec[k]["slice"]) > SLICES.index(results["rows"][k]["slice"])]
+  worst = max(fit, key=lambda k: dec[k]["gib"], default=None)
+  line2 = (f"Evals' decode measured so far: {len(dec)} of {len(decode)} rows "
+           f"({len({e.get('signature') for e in dec.values()})} distinct programs); "
+           f"{len(fit)} fit")
+  line2 += (f", {len(above)} of them only on a larger slice than the train step's "
+            f"({', '.join(sorted(above))})" if above else ", each on its row's train slice")
+  if worst:
+    line2 += (f"; the most a chip: {worst}, {dec[worst]['gib']:.2f} GiB on "
+              f"{slice_name(dec[worst]['slice'])}")
+  missing = [k for k in dec if k not in fit]
+  if missing:
+    line2 += f"; {len(missing)} not measured or fitting none: {', '.join(sorted(missing))}"
+  line2 += (". The rows that say \"not measured yet\" are measured by `python -m tools.plan_table "
+            "--decode`, which goes on where it stopped." if len(dec) < len(decode) else ".")
+  return line, line2
+
+
+def benchmarks_text(text: str, results: dict) -> str:
+  """`text` (BENCHMARKS.md) with its "Measured so far:" and "Evals' decode measured so far:"
+  lines and its table of every row rewritten from `results`."""
+  line, line2 = counts(results)
+  out, lines, i = [], text.split("\n"), 0
+  found = set()
+  header = table(results, [])[:40]
+  while i < len(lines):
+    if lines[i].startswith("Measured so far:"):
+      out.append(line)
+      found.add("train")
+    elif lines[i].startswith("Evals' decode measured so far:"):
+      out.append(line2)
+      found.add("decode")
+    elif lines[i].startswith(header):
+      while i < len(lines) and lines[i].startswith("|"):
+        i += 1
+      out.append(table(results, rows(decode=True)))
+      found.add("table")
+      continue
+    else:
+      out.append(lines[i])
+    i += 1
+  if found != {"train", "decode", "table"}:
+    raise ValueError(f"BENCHMARKS.md lacks {sorted({'train', 'decode', 'table'} - found)}: the "
+                     "lines that start 'Measured so far:' and \"Evals' decode measured so far:\" "
+                     "and the table (header as tools.plan_table.table writes it)")
+  return "\n".join(out)
 
 
 def _interrupt(signum, frame):
@@ -463,6 +532,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
   parser.add_argument("--show", action="store_true", help="print the table; compile nothing")
   parser.add_argument("--write_docstrings", action="store_true",
                       help="rewrite the configs' Slices paragraphs; compile nothing")
+  parser.add_argument("--write_benchmarks", action="store_true",
+                      help="rewrite BENCHMARKS.md's counts and table; compile nothing")
   flags = parser.parse_args(sys.argv[1:] if argv is None else argv)
   signal.signal(signal.SIGTERM, _interrupt)  # a preempted or killed job: as Ctrl-C
   selected = rows(flags.transfers, flags.models, flags.res, decode=flags.decode)
@@ -471,6 +542,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     names = sorted({r.transfer for r in rows(flags.transfers, decode=True)})
     for path in write_docstrings(results, names):
       print(f"wrote {path}")
+    return results
+  if flags.write_benchmarks:
+    fs.write_text(BENCHMARKS, benchmarks_text(fs.read_text(BENCHMARKS), results))
+    print(f"wrote {BENCHMARKS}")
     return results
   if not flags.show:
     results = run(selected, results, flags.remeasure, flags.results,

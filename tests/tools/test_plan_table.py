@@ -294,3 +294,38 @@ def test_the_measured_rows_are_of_the_configs_as_they_are():
            if e.get("signature") != plan_table.decode_signature(
                config_lib.load_config(decode_rows[key].config, []))]
   assert not stale, f"decode measured with another program: {stale[:5]} ({len(stale)})"
+
+
+def test_benchmarks_counts_name_the_decodes_that_need_more_than_the_train_slice():
+  results = {"rows": {"docvqa:pg2_3b:896": {"slice": "v5e:8x8", "gib": 9.0, "tried": [],
+                                            "signature": "a"},
+                      "nlvr2:pg2_3b:224": {"slice": "v5e:4x4", "gib": 7.0, "tried": [],
+                                           "signature": "b"}},
+             "decode": {"docvqa:pg2_3b:896": {"slice": "v5e:8x16", "gib": 5.0, "signature": "c"},
+                        "nlvr2:pg2_3b:224": {"slice": "v5e:4x4", "gib": 3.0, "signature": "d"},
+                        "pope:pg2_3b:224": {"slice": None, "tried": [{"slice": "v5e:16x16"}],
+                                            "signature": "e"}}}
+  train, decode = plan_table.counts(results)
+  assert train.startswith(f"Measured so far: 2 of {len(plan_table.rows())} rows (2 compiles of "
+                          "the 2 distinct programs")
+  assert f"3 of {len(plan_table.rows(decode=True))} rows (3 distinct programs); 2 fit" in decode
+  assert "1 of them only on a larger slice than the train step's (docvqa:pg2_3b:896)" in decode
+  assert "the most a chip: docvqa:pg2_3b:896, 5.00 GiB on v5e-128" in decode
+  assert "1 not measured or fitting none: pope:pg2_3b:224" in decode
+  text = plan_table.benchmarks_text(
+      "intro\nMeasured so far: old\nEvals' decode measured so far: old\n\n"
+      + plan_table.table({"rows": {}}, plan_table.rows(["ai2d"])) + "\n\nafter\n", results)
+  lines = text.split("\n")
+  assert lines[:3] == ["intro", train, decode] and lines[-2:] == ["after", ""]
+  assert "| docvqa | pg2_3b | 896 | v5e-64 | 9.00 |" in text and "| ai2d |" in text
+  assert "| pope | pg2_3b | 224 | evaluation only (no train step) |" in text
+  with pytest.raises(ValueError, match="Evals' decode measured so far"):
+    plan_table.benchmarks_text("Measured so far: x\n" + plan_table.table(results, []), results)
+
+
+def test_benchmarks_table_and_counts_are_as_measured():
+  """BENCHMARKS.md's counts and table equal configs/slices.json: refresh them with
+  `python -m tools.plan_table --write_benchmarks`."""
+  with open(plan_table.BENCHMARKS, encoding="utf-8") as f:
+    text = f.read()
+  assert text == plan_table.benchmarks_text(text, plan_table.load_results())
