@@ -41,7 +41,9 @@ Chip figures (CHIPS, per chip; a topology whose devices are TensorCores divides 
        memory_stats; no bandwidth figures (that term of the roofline is left out).
 """
 import argparse
+import copy
 import dataclasses
+import hashlib
 import importlib.util
 import math
 import os
@@ -257,12 +259,39 @@ def _is_oom(error: Exception) -> bool:
                                  "exceeds the memory", "Exceeded hbm capacity"))
 
 
-def compile_report(report: Report, jitted, *args) -> Report:
+# Programs compiled in this process with `compile_report(..., share=True)`: (topology, sha256 of
+# the lowered program) -> the compiled figures. tools.plan_table's rows whose evals lower to the
+# same decode (same model, mesh, parameter shardings, batch and decode length; another optimizer,
+# loss or learning rate) share one compile: only the train state kept beside it differs.
+_COMPILED: dict[tuple[str, str], dict] = {}
+_SHARED_FIELDS = ("temporaries", "total", "compiled_flops", "bytes_accessed", "collectives",
+                  "fits", "error")
+
+
+def compile_report(report: Report, jitted, *args, share: bool = False) -> Report:
   """Lowers and compiles `jitted(*args)`; fills the memory, FLOPs and collectives of `report`
-  (a compile-time out-of-memory error gives fits=False with the compiler's message)."""
+  (a compile-time out-of-memory error gives fits=False with the compiler's message). With
+  `share`, a program that this process already compiled for the same topology (the same lowered
+  text) is not compiled again: its figures are copied, with compile_s 0 and no HLO text."""
   start = time.perf_counter()
+  lowered = jitted.lower(*args)
+  key = None
+  if share:
+    key = (report.topology, hashlib.sha256(lowered.as_text().encode()).hexdigest())
+    if key in _COMPILED:
+      for name, value in _COMPILED[key].items():
+        setattr(report, name, copy.deepcopy(value))
+      report.compile_s, report.hlo = 0.0, ""
+      return report
+  report = _compile(report, lowered, start)
+  if key is not None:
+    _COMPILED[key] = {name: copy.deepcopy(getattr(report, name)) for name in _SHARED_FIELDS}
+  return report
+
+
+def _compile(report: Report, lowered, start: float) -> Report:
   try:
-    compiled = jitted.lower(*args).compile()
+    compiled = lowered.compile()
   except Exception as e:  # pylint: disable=broad-except  (XlaRuntimeError has no stable type)
     if not _is_oom(e):
       raise
@@ -676,7 +705,7 @@ def plan_decode(config, topo: Topology) -> list[Report]:
     report = Report(f"decode {name} ({cfg.max_decode_len} tokens)", topo.name, cfg.batch_size,
                     topo.chip, True, params=per_device_bytes(params), opt_state=resident,
                     batch=per_device_bytes(batch), mesh=mesh_text(eval_mesh))
-    report = compile_report(report, fn, params, batch)
+    report = compile_report(report, fn, params, batch, share=True)
     if report.total and not report.error:  # the train state stays in HBM during the decode
       report.total += resident
       report.fits = report.chip.hbm_bytes is None or report.total <= report.chip.hbm_bytes

@@ -94,6 +94,22 @@ def test_decode_of_the_evaluators_compiles(topo):
   assert small.params == pytest.approx(reports[0].params, rel=0.01)  # sharded as in training
 
 
+def test_a_decode_already_compiled_is_shared_and_only_the_train_state_differs(topo):
+  """tools.plan_table's rows with the same decode program (here: another optimizer, sgd, no
+  state beside the params but its step count) share its compile; each counts its own train state kept."""
+  adam, sgd = _config(), _config()
+  sgd.optim.optax_name, sgd.optim.optax = "sgd", {}
+  first = plan.plan_decode(adam, topo)[0]
+  second = plan.plan_decode(sgd, topo)[0]
+  assert second.compile_s == 0.0 and not second.hlo
+  assert second.temporaries == first.temporaries and second.collectives == first.collectives
+  assert second.opt_state < 1024 < first.opt_state  # sgd: a step count
+  assert second.total == pytest.approx(first.total - first.opt_state)
+  # Another program (a longer decode) is compiled.
+  adam.evals[first.what.split()[1]].max_decode_len *= 2
+  assert plan.plan_decode(adam, topo)[0].compile_s > 0
+
+
 def test_decode_keeps_the_prompts_pass_on_the_batch_axes(topo):
   """With the evaluator's mesh, the prompt's pass constrains its activations and the KV cache it
   fills to the batch axes (as the trainer's step): left to itself, the compiler held PaliGemma 2
