@@ -77,7 +77,9 @@ ROOFLINE_VERSION = 4
 # decode signature (a change to the decode's program leaves the old figures to measure again):
 # 2 keeps the prompt's pass on the batch axes, decodes an eval batch smaller than the slice on its
 # own mesh, splits the logits over the vocabulary and counts the train state kept in HBM; 3 scans
-# the decoder's layers in the prompt's pass (Gemma 3 12B at 896 on v5e-64: 13.30 -> 4.26 GiB).
+# the decoder's layers in the prompt's pass (Gemma 3 12B at 896 on v5e-64: 13.30 -> 4.26 GiB)
+# and reorders beams within their example (a change to beam programs only: greedy ones lower to
+# the same text as before it).
 DECODE_VERSION = 3
 REQUIREMENTS_TPU = "requirements-tpu.txt"
 
