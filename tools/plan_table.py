@@ -468,7 +468,8 @@ def counts(results: dict) -> tuple[str, str]:
            f"({len({e.get('signature') for e in dec.values()})} distinct programs); "
            f"{len(fit)} fit")
   line2 += (f", {len(above)} of them only on a larger slice than the train step's "
-            f"({', '.join(sorted(above))})" if above else ", each on its row's train slice")
+            f"({', '.join(sorted(above))})" if above
+            else ", none on a larger slice than its train step's")
   if worst:
     line2 += (f"; the most a chip: {worst}, {dec[worst]['gib']:.2f} GiB on "
               f"{slice_name(dec[worst]['slice'])}")

@@ -22,7 +22,8 @@ data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 896: v5e-64 (gemma3_4b 13.8, gemma3_12b
-15.5); v5e-128 (gemma3_27b 14.2).
+15.5); v5e-128 (gemma3_27b 14.2). Evals' decode at their batch, 896: v5e-64 (gemma3_4b 2.2,
+gemma3_12b 4.3); v5e-128 (gemma3_27b 5.7).
 """
 from big_paligemma import fs
 from big_paligemma.models import build
