@@ -16,7 +16,7 @@ Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and 
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.5, pg2_3b 8.1,
 pg2_10b 14.9); v5e-64 (pg2_28b 13.5). 448: v5e-16 (pg1_3b 11.6, pg2_3b 11.2); v5e-32 (pg2_10b 12.3);
 v5e-64 (pg2_28b 14.7). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.8, pg2_3b 3.0, pg2_10b
-9.8); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.8); v5e-32 (pg2_10b 5.8); v5e-64
+9.8); v5e-64 (pg2_28b 7.6). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.8); v5e-32 (pg2_10b 5.8); v5e-64
 (pg2_28b 7.9).
 """
 from configs import common

@@ -15,7 +15,7 @@ Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and 
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9, pg2_3b 7.6,
 pg2_10b 14.4); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 10.6, pg2_3b 10.0); v5e-32 (pg2_10b 12.5);
 v5e-64 (pg2_28b 14.0). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.9, pg2_3b 3.3, pg2_10b
-9.9); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 4.7); v5e-32 (pg2_10b 7.4); v5e-64
+9.9); v5e-64 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 4.7); v5e-32 (pg2_10b 7.4); v5e-64
 (pg2_28b 7.9).
 """
 from configs import captions

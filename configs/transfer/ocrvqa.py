@@ -16,8 +16,8 @@ configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.2
 pg2_10b 14.1); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 8.3, pg2_3b 9.2); v5e-32 (pg2_10b 11.0);
 v5e-64 (pg2_28b 14.2). 896: v5e-32 (pg1_3b 13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); v5e-128
 (pg2_28b 12.1). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5); not
-measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); not measured yet
-(pg2_28b). 896: v5e-32 (pg1_3b 5.6, pg2_3b 6.4); v5e-64 (pg2_10b 4.7); v5e-128 (pg2_28b 8.0).
+measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); v5e-64 (pg2_28b
+7.8). 896: v5e-32 (pg1_3b 5.6, pg2_3b 6.4); v5e-64 (pg2_10b 4.7); v5e-128 (pg2_28b 8.0).
 """
 from configs import common
 from configs import published

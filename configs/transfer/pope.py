@@ -13,8 +13,8 @@ Published accuracy (random / popular / adversarial), PaliGemma 3B VQAv2 transfer
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.8, pg2_3b 3.0, pg2_10b
-9.5); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6, pg2_10b 11.2); v5e-32
-(pg2_28b 14.3).
+9.5); v5e-32 (pg2_28b 13.3). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6, pg2_10b 11.2); v5e-32 (pg2_28b
+14.3).
 """
 from big_paligemma import config as config_lib
 from configs import common

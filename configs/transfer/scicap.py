@@ -15,7 +15,7 @@ Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and 
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.8, pg2_3b 7.3,
 pg2_10b 14.7); v5e-64 (pg2_28b 13.4). 448: v5e-16 (pg1_3b 12.0, pg2_3b 10.9); v5e-32 (pg2_10b 12.1);
 v5e-64 (pg2_28b 14.6). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.8, pg2_3b 3.0, pg2_10b
-9.7); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.7); v5e-32 (pg2_10b 5.8); v5e-64
+9.7); v5e-64 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.7); v5e-32 (pg2_10b 5.8); v5e-64
 (pg2_28b 7.8).
 """
 from big_paligemma.data.datasets import scicap as scicap_data
