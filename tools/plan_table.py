@@ -40,6 +40,8 @@ import jax
 from big_paligemma import config as config_lib
 from big_paligemma import fs
 from big_paligemma import sharding
+from big_paligemma.models import attention
+from big_paligemma.models import build
 from configs import published
 from tools import plan
 
@@ -99,6 +101,10 @@ def signature(config) -> str:
          "optax": (config.optim.optax_name, dict(config.optim.get("optax") or {})),
          "clip": config.optim.get("grad_clip_norm"), "loss": config.loss.to_dict(),
          "mesh": list(config.mesh), "rules": [list(r) for r in config.sharding_rules]}
+  img = build.model_config(config, "tpu").img
+  if (img.num_patches if img else 0) + shape.text_len > attention.BLOCKWISE_MIN_QUERIES:
+    # the program attends in query blocks (896)
+    key["query_blocks"] = [attention.BLOCKWISE_MIN_QUERIES, attention.QUERY_BLOCK]
   text = json.dumps(key, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 

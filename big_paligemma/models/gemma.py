@@ -50,6 +50,9 @@ class GemmaConfig:
   scaling). `query_scale` None means head_dim**-0.5. `scan_unroll` 1 = a scanned loop, num_layers =
   fully unrolled; the parameter tree is the same either way. dtype / param_dtype are names and
   remat_policy "none" or a `jax.checkpoint_policies` name, as for SigLIP (`choices`).
+  attn_query_block: above `attention.BLOCKWISE_MIN_QUERIES` tokens (896's prefix) the attention
+  runs this many queries at a time (less memory, its logits recomputed in the backward pass);
+  0 = all at once, as SigLIP's.
   """
   vocab_size: int
   num_layers: int
@@ -77,6 +80,7 @@ class GemmaConfig:
   scan_unroll: int = 1
   remat_policy: str = choices.NO_REMAT
   attn_impl: str = "auto"
+  attn_query_block: int = attention.QUERY_BLOCK
   # Local layers also let a query see every key of its own bidirectional block (keys it sees and
   # that see it), whatever the window: HF PaliGemma 2's (causal AND window) OR prefix-block rule.
   # False: the window applies inside blocks too (HF Gemma 3: window AND (causal OR image block)).
@@ -102,6 +106,9 @@ class GemmaConfig:
     choices.check_dtype("GemmaConfig", "param_dtype", self.param_dtype)
     choices.check_remat_policy("GemmaConfig", self.remat_policy)
     self._check_choice("attn_impl", attention.IMPLS)
+    if not isinstance(self.attn_query_block, int) or self.attn_query_block < 0:
+      raise ValueError(f"GemmaConfig.attn_query_block={self.attn_query_block!r}: must be a "
+                       "positive int, or 0 for all queries at once.")
     if self.attn_impl == "xla" and self.attn_logit_softcap:
       raise ValueError("GemmaConfig.attn_impl='xla' cannot apply attn_logit_softcap="
                        f"{self.attn_logit_softcap}; use attn_impl='einsum' or 'auto'.")
@@ -293,7 +300,7 @@ class Attention(nn.Module):
       (k, v), layout = new_cache, "BKSH"
     out = attention.attend(q, k.astype(dt), v.astype(dt), mask, scale=c.scale,
                            softcap=c.attn_logit_softcap, impl=c.attention_impl, kv_layout=layout,
-                           einsum=self.einsum)
+                           einsum=self.einsum, query_block=c.attn_query_block)
     w_out = Weight((n, h, d), n * h, dt, pdt, name="attn_vec_einsum")()
     return sharding.constrain_batch(self.einsum("BTNH,NHD->BTD", out, w_out)), new_cache
 

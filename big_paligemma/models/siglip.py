@@ -52,6 +52,9 @@ class SigLIPConfig:
   Gemma: `choices.DTYPES`). scan_unroll is the `unroll` of the scan over blocks (1 = rolled, depth =
   fully unrolled). remat_policy is "none" or a `jax.checkpoint_policies` name, e.g.
   "nothing_saveable" (`choices.remat_policy_names()`, the same names as Gemma's).
+  attn_query_block: above `attention.BLOCKWISE_MIN_QUERIES` patches (896) the attention runs this
+  many queries at a time (less memory, its logits recomputed in the backward pass); 0 = all at
+  once (faster where the slice has the memory), as Gemma's.
   """
   width: int
   depth: int
@@ -65,8 +68,12 @@ class SigLIPConfig:
   param_dtype: str = "float32"
   scan_unroll: int = 1
   remat_policy: str = choices.NO_REMAT
+  attn_query_block: int = attention.QUERY_BLOCK
 
   def __post_init__(self):
+    if not isinstance(self.attn_query_block, int) or self.attn_query_block < 0:
+      raise ValueError(f"SigLIPConfig.attn_query_block={self.attn_query_block!r}: must be a "
+                       "positive int, or 0 for all queries at once.")
     for key in ("width", "depth", "mlp_dim", "num_heads", "patch_size", "image_size", "scan_unroll"):
       value = getattr(self, key)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -174,6 +181,7 @@ class MultiHeadDotProductAttention(nn.Module):
   num_heads: int
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  query_block: int = 0
 
   @nn.compact
   def __call__(self, x_q: jax.Array, x_kv: jax.Array) -> jax.Array:
@@ -184,7 +192,7 @@ class MultiHeadDotProductAttention(nn.Module):
     q = proj("query")(x_q)  # [B, T, N, H]
     k = proj("key")(x_kv)  # [B, S, N, H]
     v = proj("value")(x_kv)  # [B, S, N, H]
-    out = attention.attend(q, k, v, scale=h ** -0.5)
+    out = attention.attend(q, k, v, scale=h ** -0.5, query_block=self.query_block)
     return sharding.constrain_batch(nn.DenseGeneral(
         d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out))
 
@@ -198,7 +206,8 @@ class Encoder1DBlock(nn.Module):
     c = self.config
     x = sharding.constrain_batch(x)
     y = _layer_norm(x, c.norm_eps, c.param_dtype)
-    y = MultiHeadDotProductAttention(c.num_heads, c.dtype, c.param_dtype)(y, y)
+    y = MultiHeadDotProductAttention(c.num_heads, c.dtype, c.param_dtype,
+                                     c.attn_query_block)(y, y)
     x = x + y
     y = _layer_norm(x, c.norm_eps, c.param_dtype)
     x = x + MlpBlock(c.mlp_dim, c.dtype, c.param_dtype)(y)

@@ -14,7 +14,7 @@ Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and 
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.2, pg2_3b 7.9,
 pg2_10b 14.1); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 8.3, pg2_3b 9.2); v5e-32 (pg2_10b 11.0);
 v5e-64 (pg2_28b 14.2). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b
-9.5); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); v5e-64
+9.5); v5e-64 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); v5e-64
 (pg2_28b 7.8).
 """
 from configs import common

@@ -10,16 +10,16 @@ with ANLS on the validation split, lower-cased as big_vision does. `final_split`
 train+validation and stores predictions for the test split (no public answers).
 Published ANLS: PaliGemma 3B 43.7 (224) / 78.0 (448) / 84.8 (896) (test server); PaliGemma 2
 (val, its paper's Table 13) 3B 39.9 / 73.6, 10B 43.9 / 76.6, 28B 44.9 / 76.1 (224 / 448).
-On a v5e-16, PaliGemma 2 3B at 896 fits with `--config.grad_accum=4` (4 x 64 examples a step;
-15.71 of 15.75 GiB a chip, `python -m tools.plan`; BENCHMARKS.md "Will it fit?").
+On a v5e-16, PaliGemma 2 3B at 896 also fits with `--config.grad_accum=4` (4 x 64 examples a
+step; 11.11 of 15.75 GiB a chip, roofline 18.3 s a step, `python -m tools.plan`, 2026-12-07).
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.9, pg2_3b 7.6,
 pg2_10b 14.4); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 10.6, pg2_3b 10.0); v5e-32 (pg2_10b 12.5);
-v5e-64 (pg2_28b 14.0). 896: v5e-64 (pg1_3b 10.1, pg2_3b 10.8); v5e-128 (pg2_10b 9.7); v5e-256
-(pg2_28b 12.0). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5);
+v5e-64 (pg2_28b 14.0). 896: v5e-32 (pg1_3b 14.3, pg2_3b 15.2); v5e-64 (pg2_10b 12.5); v5e-128
+(pg2_28b 12.6). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5);
 v5e-64 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); v5e-64 (pg2_28b
-7.8). 896: v5e-64 (pg1_3b 1.6, pg2_3b 1.7); v5e-128 (pg2_10b 4.0); v5e-256 (pg2_28b 7.9).
+7.8). 896: v5e-32 (pg1_3b 2.4, pg2_3b 3.0); v5e-64 (pg2_10b 4.7); v5e-128 (pg2_28b 6.7).
 """
 from configs import common
 from configs import published

@@ -14,10 +14,10 @@ Published accuracy (test): PaliGemma 3B 73.24 (224) / 75.60 (448) / 75.90 (896);
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.2, pg2_3b 7.9,
 pg2_10b 14.1); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 8.3, pg2_3b 9.2); v5e-32 (pg2_10b 11.0);
-v5e-64 (pg2_28b 14.2). 896: v5e-32 (pg1_3b 13.4, pg2_3b 13.4); v5e-64 (pg2_10b 10.9); v5e-128
-(pg2_28b 12.1). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5); not
-measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); v5e-64 (pg2_28b
-7.8). 896: v5e-32 (pg1_3b 5.6, pg2_3b 6.4); v5e-64 (pg2_10b 4.7); v5e-128 (pg2_28b 8.0).
+v5e-64 (pg2_28b 14.2). 896: v5e-16 (pg1_3b 14.8, pg2_3b 14.6); v5e-32 (pg2_10b 14.6); v5e-64
+(pg2_28b 15.0). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5);
+v5e-64 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.6); v5e-64 (pg2_28b
+7.8). 896: v5e-16 (pg1_3b 4.8, pg2_3b 5.9); v5e-32 (pg2_10b 8.3); v5e-64 (pg2_28b 9.1).
 """
 from configs import common
 from configs import published

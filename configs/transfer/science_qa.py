@@ -18,7 +18,7 @@ Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and 
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 10.1, pg2_3b 10.6);
 v5e-32 (pg2_10b 10.6); v5e-64 (pg2_28b 13.8). 448: v5e-16 (pg1_3b 11.1, pg2_3b 12.0); v5e-32
 (pg2_10b 11.9); v5e-64 (pg2_28b 15.4). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.8, pg2_3b
-3.4); v5e-32 (pg2_10b 5.8); not measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.6, pg2_3b 4.3); v5e-32
+3.4); v5e-32 (pg2_10b 5.8); v5e-64 (pg2_28b 7.8). 448: v5e-16 (pg1_3b 3.6, pg2_3b 4.3); v5e-32
 (pg2_10b 6.7); v5e-64 (pg2_28b 8.1).
 """
 from configs import common

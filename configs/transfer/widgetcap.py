@@ -15,8 +15,8 @@ Published CIDEr (test): PaliGemma 3B 136.1 / 148.4; PaliGemma 2 3B 138.1 / 151.4
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 6.2, pg2_3b 6.7,
 pg2_10b 14.1); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 6.9, pg2_3b 7.5, pg2_10b 14.2); v5e-64
-(pg2_28b 13.3). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5); not
-measured yet (pg2_28b). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6, pg2_10b 11.1); v5e-64 (pg2_28b 7.8).
+(pg2_28b 13.3). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.7, pg2_3b 2.9, pg2_10b 9.5);
+v5e-64 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6, pg2_10b 11.1); v5e-64 (pg2_28b 7.8).
 """
 from configs import captions
 from configs import common

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from big_paligemma import config as config_lib
+from big_paligemma.models import attention
 from configs import published
 from tools import plan, plan_table
 
@@ -41,6 +42,17 @@ def test_the_signature_changes_with_the_program_not_with_the_learning_rate():
   assert same != _signature("docvqa.py:res=448,model=pg2_3b")
   assert same != _signature("docvqa.py:res=224,model=pg1_3b")
   assert same != _signature("widgetcap.py:res=224,model=pg2_3b")  # batch 64
+
+
+def test_the_signature_of_an_896_program_follows_its_attention_blocks(monkeypatch):
+  """Attention in query blocks (more than attention.BLOCKWISE_MIN_QUERIES tokens: 896 only) is
+  part of the program: a change to the blocks re-measures the 896 rows and no others."""
+  rows = ("docvqa.py:res=896,model=pg2_3b", "docvqa.py:res=448,model=pg2_3b",
+          "gemma3_docvqa.py:res=896,model=gemma3_4b")
+  before = [_signature(r) for r in rows]
+  monkeypatch.setattr(attention, "QUERY_BLOCK", 256)
+  after = [_signature(r) for r in rows]
+  assert [b != a for b, a in zip(before, after)] == [True, False, True]
 
 
 def test_the_decode_signature_follows_the_evals_and_the_train_state_beside_them():
