@@ -462,8 +462,9 @@ def counts(results: dict) -> tuple[str, str]:
   line = (f"Measured so far: {len(got)} of {len(train)} rows ({compiled} compiles of the "
           f"{programs} distinct programs; the others share a measured row's program, column "
           f'"measured as"); {current} of them with the current roofline count (ROOFLINE_VERSION '
-          f'{plan.ROOFLINE_VERSION}; the others say "older count" until `python -m '
-          "tools.plan_table --restat` compiles them again).")
+          f"{plan.ROOFLINE_VERSION}")
+  line += ("; the others say \"older count\" until `python -m tools.plan_table --restat` "
+           "compiles them again)." if current < len(got) else ").")
   dec = {r.key: results.get("decode", {})[r.key] for r in decode
          if r.key in results.get("decode", {})}
   fit = [k for k, e in dec.items() if e.get("slice")]
