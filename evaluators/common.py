@@ -23,7 +23,6 @@ import tqdm
 from big_paligemma import decode
 from big_paligemma import registry
 from big_paligemma import sharding as sharding_lib
-from big_paligemma.data import input_pipeline
 from big_paligemma.models import build
 from big_paligemma.tokenizer import Tokenizer
 import pp
@@ -108,6 +107,7 @@ def run_batches(iterator, fn: Callable[[dict, int], dict], *, sharding, desc: st
   time instead of the whole split's.
   """
   records, outputs = [], []
+  from big_paligemma.data import input_pipeline  # pylint: disable=import-outside-toplevel (TF)
   bar = tqdm.tqdm(iterator, total=iterator.num_batches, desc=desc, unit="batch",
                   disable=jax.process_index() != 0)
   for i, batch in enumerate(bar):
@@ -168,6 +168,7 @@ class Evaluator:
     self.pp_fn = pp.get_preprocess_fn(self.cfg["pp"], tokenizer_path=tokenizer_path)
 
   def iterator(self):
+    from big_paligemma.data import input_pipeline  # pylint: disable=import-outside-toplevel
     return input_pipeline.make_eval_iterator(
         self.cfg["data"], self.pp_fn, global_batch_size=self.cfg["batch_size"],
         skip_bad_examples=self.cfg["skip_bad_examples"])

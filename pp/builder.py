@@ -9,12 +9,24 @@ dicts), positional or keyword; quoted strings may contain `|`, `(` and escaped q
 import ast
 import dataclasses
 import difflib
+import importlib
 import inspect
 from typing import Any, Callable
 
 from big_paligemma import registry
 from big_paligemma.tokenizer import Tokenizer
-from pp import ops_general
+
+# The modules of the ops (TensorFlow), imported by `register_ops` when a spec is built, not when
+# `pp` is imported: building and parsing spec strings (the configs, tools.plan) needs no
+# TensorFlow.
+OP_MODULES = ("pp.boxes", "pp.ops_choices", "pp.ops_gemma3", "pp.ops_general", "pp.ops_image",
+              "pp.ops_seg", "pp.ops_text")
+
+
+def register_ops() -> None:
+  """Registers every op as `pp.<name>` (imports OP_MODULES; once)."""
+  for name in OP_MODULES:
+    importlib.import_module(name)
 
 
 class SpecError(ValueError):
@@ -148,6 +160,8 @@ def get_preprocess_fn(spec: str, *, tokenizer_path: str | None = None,
   Ops that take a `tokenizer` get the `Tokenizer` loaded from the op's own `tokenizer="path"`
   argument or else from `tokenizer_path`; each path is loaded once per call of this function.
   """
+  register_ops()
+  from pp import ops_general  # pylint: disable=import-outside-toplevel  (TensorFlow)
   cache: dict[str, Tokenizer] = {}
   ops = parse_spec(spec)
   fns = [_build_op(spec, op, tokenizer_path, cache) for op in ops]

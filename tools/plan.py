@@ -38,7 +38,12 @@ Chip figures (CHIPS, per chip; a topology whose devices are TensorCores divides 
   v5p: 459 TFLOP/s, 95 GiB, 2765 GB/s, ICI 1200 GB/s bidirectional (cloud.google.com/tpu/docs/v5p).
   v6e: 918 TFLOP/s, 32 GB, 1638 GB/s, ICI 800 GB/s bidirectional (cloud.google.com/tpu/docs/v6e).
   local: peak FLOP/s from trainers/logging.PEAK_FLOPS by device kind, HBM from the device's
-       memory_stats; no bandwidth figures (that term of the roofline is left out).
+       memory_stats, HBM bandwidth from LOCAL_HBM_BW by device kind (NVIDIA's datasheets: H100
+       SXM 3.35 TB/s, H200 4.8 TB/s, A100 80GB SXM 2,039 GB/s; other kinds leave that term of the
+       roofline out); no interconnect figures (one device: no collectives).
+On a GPU the compiled matmuls are cuBLAS custom calls (`__cublas$gemm`, `__cublas$lt$matmul`) or
+fusions around a dot (Triton, cuDNN): both are counted. `python -m tools.bench_plan` runs the
+compiled step on the local devices and sets the measured peak memory and step time beside these.
 """
 import argparse
 import copy
@@ -144,10 +149,15 @@ def topology(name: str) -> Topology:
   return Topology(name, devices, CHIPS[gen].per_device(max(1, len(devices) // chips)))
 
 
+# HBM bandwidth in bytes/s of the local device kinds (the names jax gives; sources above).
+LOCAL_HBM_BW = {"NVIDIA H100 80GB HBM3": 3.35e12, "NVIDIA H200": 4.8e12,
+                "NVIDIA A100-SXM4-80GB": 2.039e12}
+
+
 def local_chip(device) -> Chip:
   stats = device.memory_stats() or {}
   return Chip(device.device_kind, log_lib.PEAK_FLOPS.get(device.device_kind),
-              stats.get("bytes_limit"), None, None)
+              stats.get("bytes_limit"), LOCAL_HBM_BW.get(device.device_kind), None)
 
 
 # ----------------------------------------------------------------------------- batch shapes
@@ -217,6 +227,9 @@ class Report:
   error: str = ""
   hlo: str = ""  # the compiled module's text
   mesh: str = ""  # e.g. "fsdp 32 x tensor 2" (axes of size 1 left out)
+  # The compiled program, kept only when asked (`plan_train(..., keep=True)`): tools.bench_plan
+  # runs it.
+  executable: Any = dataclasses.field(default=None, repr=False, compare=False)
 
   @property
   def roofline(self) -> dict[str, float]:
@@ -271,11 +284,13 @@ _SHARED_FIELDS = ("temporaries", "total", "compiled_flops", "bytes_accessed", "c
                   "fits", "error")
 
 
-def compile_report(report: Report, jitted, *args, share: bool = False) -> Report:
+def compile_report(report: Report, jitted, *args, share: bool = False,
+                   keep: bool = False) -> Report:
   """Lowers and compiles `jitted(*args)`; fills the memory, FLOPs and collectives of `report`
   (a compile-time out-of-memory error gives fits=False with the compiler's message). With
   `share`, a program that this process already compiled for the same topology (the same lowered
-  text) is not compiled again: its figures are copied, with compile_s 0 and no HLO text."""
+  text) is not compiled again: its figures are copied, with compile_s 0 and no HLO text. With
+  `keep`, the compiled program is kept in `report.executable`."""
   start = time.perf_counter()
   lowered = jitted.lower(*args)
   key = None
@@ -286,13 +301,13 @@ def compile_report(report: Report, jitted, *args, share: bool = False) -> Report
         setattr(report, name, copy.deepcopy(value))
       report.compile_s, report.hlo = 0.0, ""
       return report
-  report = _compile(report, lowered, start)
+  report = _compile(report, lowered, start, keep)
   if key is not None:
     _COMPILED[key] = {name: copy.deepcopy(getattr(report, name)) for name in _SHARED_FIELDS}
   return report
 
 
-def _compile(report: Report, lowered, start: float) -> Report:
+def _compile(report: Report, lowered, start: float, keep: bool = False) -> Report:
   try:
     compiled = lowered.compile()
   except Exception as e:  # pylint: disable=broad-except  (XlaRuntimeError has no stable type)
@@ -317,6 +332,7 @@ def _compile(report: Report, lowered, start: float) -> Report:
   report.collectives = stats.collectives
   hbm = report.chip.hbm_bytes
   report.fits = hbm is None or report.total <= hbm
+  report.executable = compiled if keep else None
   return report
 
 
@@ -352,11 +368,22 @@ class HloStats:
   collectives: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
+# The GPU compiler's matmuls outside fusions: cuBLAS calls, their dimension numbers in the
+# backend_config ("lhs_contracting_dimensions":["1"]), their result the first of a tuple beside
+# the workspace.
+_GEMM_CALL = re.compile(r'custom_call_target="__cublas\$(gemm|lt\$matmul[\w$]*)"')
+
+
 def _matmul_flops(op: str, out: str, args: str, shapes: dict[str, str]) -> float:
   names = re.findall(r"%([\w.\-]+)", args.split(")")[0])
   if len(names) < 2 or names[0] not in shapes or names[1] not in shapes:
     return 0.0
   out_elems = math.prod(_dims(out))
+  if op == "custom-call":
+    lhs = _dims(shapes[names[0]])
+    m = re.search(r'"lhs_contracting_dimensions":\[([^\]]*)\]', args)
+    dims = re.findall(r"\d+", m.group(1)) if m else []
+    return 2.0 * out_elems * math.prod(lhs[int(d)] for d in dims)
   if op == "dot":
     lhs = _dims(shapes[names[0]])
     m = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", args)
@@ -612,7 +639,7 @@ def hlo_stats(hlo: str) -> HloStats:
     body = comps.get(comp, [])
     shapes = {n: out for n, out, _, _ in body}
     for n, out, op, args in body:
-      if op in ("dot", "convolution"):
+      if op in ("dot", "convolution") or (op == "custom-call" and _GEMM_CALL.search(args)):
         stats.matmul_flops += times * _matmul_flops(op, out, args, shapes)
       coll = next((c for c in COLLECTIVES if op in (c, c + "-start", c + "-done")), None)
       channel = re.search(r"channel_id=(\d+)", args)
@@ -647,8 +674,10 @@ def hlo_stats(hlo: str) -> HloStats:
 STAND_IN_STEPS_PER_EPOCH = 1000  # for the schedule's length only: it changes no shape
 
 
-def plan_train(config, topo: Topology, batch_size: int | None = None) -> Report:
-  """Compiles `trainers.train`'s step for `config` (at `batch_size`, default its own) on `topo`."""
+def plan_train(config, topo: Topology, batch_size: int | None = None,
+               keep: bool = False) -> Report:
+  """Compiles `trainers.train`'s step for `config` (at `batch_size`, default its own) on `topo`
+  (with `keep`, the compiled program stays in the report's `executable`)."""
   batch_size = batch_size or config.input.batch_size
   mesh = train_lib.build_mesh(config, topo.devices)
   sharding_lib.check_batch_size(mesh, batch_size, "the batch size")
@@ -668,7 +697,7 @@ def plan_train(config, topo: Topology, batch_size: int | None = None) -> Report:
                   opt_state=per_device_bytes(abstract.opt_state) + per_device_bytes(abstract.lora),
                   batch=per_device_bytes(batch), model_flops=flops * batch_size / n,
                   mesh=mesh_text(mesh))
-  return compile_report(report, step, abstract, batch)
+  return compile_report(report, step, abstract, batch, keep=keep)
 
 
 def plan_decode(config, topo: Topology) -> list[Report]:

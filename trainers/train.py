@@ -38,7 +38,6 @@ from big_paligemma import fs
 from big_paligemma import loading
 from big_paligemma import optim
 from big_paligemma import sharding as sharding_lib
-from big_paligemma.data import input_pipeline
 from big_paligemma.models import build
 import evaluators as evaluators_lib  # registers the evaluator types that config.evals names
 from trainers import logging as log_lib
@@ -137,17 +136,20 @@ def build_train_step(config, model, tx, lr_fn, shardings, mesh):
 
 @dataclasses.dataclass
 class Data:
-  iterator: input_pipeline.Iterator
+  iterator: Any  # input_pipeline.Iterator
   sharding: Any
   epoch_examples: int
 
   def next(self) -> dict[str, jax.Array]:
+    from big_paligemma.data import input_pipeline  # pylint: disable=import-outside-toplevel
     return input_pipeline.make_global_arrays(next(self.iterator), self.sharding)
 
 
 def build_data(config, mesh) -> Data:
   """The training iterator (this host's rows of each global batch) and the global batch sharding."""
-  import pp  # pylint: disable=import-outside-toplevel  (TensorFlow; only the data path needs it)
+  # TensorFlow: only the data path needs it (tools.plan and the benchmarks run without it).
+  import pp  # pylint: disable=import-outside-toplevel
+  from big_paligemma.data import input_pipeline  # pylint: disable=import-outside-toplevel
   sharding_lib.check_batch_size(mesh, config.input.batch_size, "config.input.batch_size")
   pp_fn = pp.get_preprocess_fn(config.input.pp, tokenizer_path=config.tokenizer)
   data_cfg = config.input.data.to_dict()

@@ -29,9 +29,9 @@ from big_paligemma import fs
 from big_paligemma.models import build
 from big_paligemma.models import presets
 from configs import common
-from pp import ops_gemma3
+from pp import builder_gemma3
 
-PREFIX = ops_gemma3.BOI + "answer en {question}"
+PREFIX = builder_gemma3.BOI + "answer en {question}"
 TEXT_LEN = 32  # question + "\n" + answer + eos, as PaliGemma's DocVQA transfer
 IMAGE_BLOCK_LEN = 8  # bos, "\n\n" twice (1 token each in Gemma 3, up to 2 in the demo), boi, eoi
 
@@ -46,14 +46,14 @@ def get_config(arg: str | None = None):
   n, image_id = model_cfg.tokens_per_image, model_cfg.image_token_id
   text_len = n + IMAGE_BLOCK_LEN + TEXT_LEN
   c.input.data = common.tfds_source("docvqa", "train", args)
-  c.input.pp = ops_gemma3.gemma3_train_pp(res, text_len, PREFIX, "answers", n, image_id,
+  c.input.pp = builder_gemma3.gemma3_train_pp(res, text_len, PREFIX, "answers", n, image_id,
                                           suffix_is_list=True)
   c.input.batch_size = 256
   c.total_epochs = 10
   c.optim = common.transfer_optim()
   c.evals = {"docvqa_validation": dict(
       type="anls", data=common.tfds_source("docvqa", "validation", args),
-      pp=ops_gemma3.gemma3_eval_pp(res, text_len, PREFIX, n, image_id,
+      pp=builder_gemma3.gemma3_eval_pp(res, text_len, PREFIX, n, image_id,
                                    keep_keys=("answers", "question_id")),
       batch_size=64, every="1 epochs", max_decode_len=TEXT_LEN)}
   if args.demo:

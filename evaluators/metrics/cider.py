@@ -18,8 +18,6 @@ BENCHMARKS.md), seconds beside the decoding of the same split: no reason to keep
 """
 from typing import Hashable, Mapping, Sequence
 
-from pycocoevalcap.cider.cider import Cider
-
 
 def cider_d(refs: Mapping[Hashable, Sequence[str]], cands: Mapping[Hashable, str],
             n: int = 4, sigma: float = 6.0) -> tuple[float, dict]:
@@ -34,6 +32,7 @@ def cider_d(refs: Mapping[Hashable, Sequence[str]], cands: Mapping[Hashable, str
   Returns:
     (the corpus CIDEr-D, the pycocoevalcap value; {image id: its score}).
   """
+  from pycocoevalcap.cider.cider import Cider  # pylint: disable=import-outside-toplevel (coco.py)
   check_ids(refs, cands)
   ids = list(refs)
   score, scores = Cider(n=n, sigma=sigma).compute_score(

@@ -3,13 +3,12 @@
 All are pycocoevalcap 1.2's scorers. BLEU and ROUGE-L are pure Python there, so pre-tokenized text
 needs no Java (the copies of them we had were 1.05x-1.1x and 1.3x-1.5x faster on 5000 COCO-sized
 images, 1.5-2.5 s each, tools/bench_metrics.py: not worth keeping second copies equal). PTB
-tokenization and METEOR run pycocoevalcap's Java jars, which need a `java` binary.
+tokenization and METEOR run pycocoevalcap's Java jars, which need a `java` binary. pycocoevalcap
+(about 100 MB with its jars) is imported where a score is computed, so importing the evaluators
+(config validation, tools.plan on a machine with only JAX) does not need it.
 """
 import shutil
 from typing import Hashable, Mapping, Sequence
-
-from pycocoevalcap.bleu.bleu import Bleu
-from pycocoevalcap.rouge.rouge import Rouge
 
 from evaluators.metrics import cider
 
@@ -52,6 +51,7 @@ def _lists(refs: Mapping, cands: Mapping) -> tuple[dict, dict]:
 def bleu(refs: Mapping[Hashable, Sequence[str]], cands: Mapping[Hashable, str],
          n: int = 4) -> list[float]:
   """Corpus BLEU-1..n as pycocoevalcap's Bleu(n) ("closest" reference length), tokenized input."""
+  from pycocoevalcap.bleu.bleu import Bleu  # pylint: disable=import-outside-toplevel
   scores, _ = Bleu(n).compute_score(*_lists(refs, cands), verbose=0)
   return [float(s) for s in scores]
 
@@ -63,6 +63,7 @@ def bleu4(refs: Mapping[Hashable, Sequence[str]], cands: Mapping[Hashable, str])
 
 def rouge_l(refs: Mapping[Hashable, Sequence[str]], cands: Mapping[Hashable, str]) -> float:
   """Mean ROUGE-L (beta 1.2) over images, as pycocoevalcap's Rouge (tokens split on " ")."""
+  from pycocoevalcap.rouge.rouge import Rouge  # pylint: disable=import-outside-toplevel
   score, _ = Rouge().compute_score(*_lists(refs, cands))
   return float(score)
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import pp
-from pp import ops_gemma3
+from pp import builder_gemma3
 from tools import make_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -66,7 +66,7 @@ def test_train_spec_layout(setup):
                                          text=["<start_of_image>what is it?"])["input_ids"])[0])
   tok = processor.tokenizer
   sep, suffix = tok.encode("\n", add_special_tokens=False), tok.encode("red", add_special_tokens=False)
-  spec = ops_gemma3.gemma3_train_pp(SIZE, 40, "<start_of_image>{q}", "a", N, image_id)
+  spec = builder_gemma3.gemma3_train_pp(SIZE, 40, "<start_of_image>{q}", "a", N, image_id)
   image = tf.io.encode_png(np.full((10, 14, 3), 255, np.uint8))
   ex = _ours(path, spec, image=image, q="what is it?", a="red")
   assert sorted(ex) == ["_truncated", "images", "mask_ar", "mask_input", "mask_loss", "text"]
@@ -84,7 +84,7 @@ def test_train_spec_layout(setup):
 def test_eval_spec_is_the_prompt(setup):
   path, processor = setup
   image_id = processor.tokenizer.image_token_id
-  spec = ops_gemma3.gemma3_eval_pp(SIZE, 30, "<start_of_image>{q}", N, image_id, ("id",))
+  spec = builder_gemma3.gemma3_eval_pp(SIZE, 30, "<start_of_image>{q}", N, image_id, ("id",))
   ex = _ours(path, spec, image=tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)), q="what", id="7")
   n = int(ex["mask_input"].sum())
   assert (ex["text"][:n] == image_id).sum() == N and ex["text"][0] == processor.tokenizer.bos_token_id
@@ -100,4 +100,4 @@ def test_missing_pieces_and_wrong_image_count_are_errors(setup, paligemma_tokeni
   with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="num_images=1"):
     _ours(path, "gemma3_tok(key='p', tokens_per_image=4)", p="no image here")
   with pytest.raises(ValueError, match="must hold one <start_of_image>"):
-    ops_gemma3.gemma3_train_pp(SIZE, 40, "{q}", "a", N, 99)
+    builder_gemma3.gemma3_train_pp(SIZE, 40, "{q}", "a", N, 99)

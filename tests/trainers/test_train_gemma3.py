@@ -23,7 +23,7 @@ from trainers import train
 VOCAB = 1666  # make_gemma3_tokenizer's pieces; the image token is the next id
 TINY_CONFIG = textwrap.dedent('''
     from configs import common
-    from pp import ops_gemma3
+    from pp import builder_gemma3
     from big_paligemma import config as config_lib
 
     def get_config(arg=None):
@@ -37,8 +37,8 @@ TINY_CONFIG = textwrap.dedent('''
           tokens_per_image=4, image_token_id=1666)
       c.tokenizer = args.tokenizer
       c.input.data = {"jsonl": args.data}
-      prefix = ops_gemma3.BOI + "{prefix}"
-      c.input.pp = ops_gemma3.gemma3_train_pp(16, 24, prefix, "suffix", 4, 1666)
+      prefix = builder_gemma3.BOI + "{prefix}"
+      c.input.pp = builder_gemma3.gemma3_train_pp(16, 24, prefix, "suffix", 4, 1666)
       c.input.batch_size = 8
       c.input.num_parallel = 1
       c.total_steps = args.steps
@@ -50,7 +50,7 @@ TINY_CONFIG = textwrap.dedent('''
       if args.evals:
         c.evals = {"val": dict(type="vqa", data={"jsonl": args.data}, answers_key="suffix",
                                metrics=("exact",), batch_size=8, every="100%", max_decode_len=4,
-                               pp=ops_gemma3.gemma3_eval_pp(16, 24, prefix, 4, 1666,
+                               pp=builder_gemma3.gemma3_eval_pp(16, 24, prefix, 4, 1666,
                                                             keep_keys=("suffix",)))}
       return c
 ''')
