@@ -144,6 +144,32 @@ def transfer_model(args, llm: dict | None = None) -> dict:
   return preset_model(args.res, args.unroll, llm, args.model)
 
 
+# Rows (config name, model, res) whose slice (the smallest v5e slice that fits the train step with
+# attention of 512 queries at a time, the default past 2048 queries: models/attention.py) also has
+# the memory for every query at once, with 1 GiB of the chip's 15.75 left free, and where that is
+# at least 10% faster: the logits written once instead of recomputed in the backward pass.
+# Measured with tools.plan on v5e, train step at the published batch, blocks -> all at once
+# (roofline step; BENCHMARKS.md "Attention blocks per row"): RefCOCO at 896 on v5e-16, PaliGemma
+# 3B 9.86 -> 13.61 GiB, 4.02 -> 3.15 s, PaliGemma 2 3B 9.92 -> 13.66 GiB, 4.58 -> 3.44 s;
+# InfoVQA / ST-VQA at 896 on v5e-16, PaliGemma 3B 7.56 -> 8.75 GiB, 1.89 -> 1.53 s, PaliGemma 2 3B
+# 8.39 -> 9.01 GiB, 2.16 -> 1.66 s; Gemma 3 27B DocVQA at 896 on v5e-128 12.93 -> 14.23 GiB, 1.68
+# -> 1.46 s. Not chosen: Gemma 3 12B on v5e-64 (12.12 -> 15.48 GiB, 0.27 GiB left; 2.67 -> 2.41 s),
+# PaliGemma 2 10B and 28B at 896 (under 3% faster on their slices), DocVQA, TextVQA, TallyQA and
+# OCR-VQA 3B (all at once needs twice the chips).
+ALL_QUERIES_AT_ONCE = frozenset(
+    [(name, model, 896) for name in ("refcoco_det", "refcoco_seg", "infovqa", "stvqa")
+     for model in ("pg1_3b", "pg2_3b")] + [("gemma3_docvqa", "gemma3_27b", 896)])
+
+
+def choose_attention_blocks(c: ml_collections.ConfigDict, name: str, model: str,
+                            res: int) -> None:
+  """Both towers attend every query at once (attn_query_block=0) on the rows of
+  ALL_QUERIES_AT_ONCE; elsewhere the model's default stays (512 at a time past 2048 queries)."""
+  if (name, model, res) in ALL_QUERIES_AT_ONCE and c.model.get("preset"):
+    for tower in ("img", "llm"):
+      c.model.overrides[tower]["attn_query_block"] = 0
+
+
 def set_llm_dropout(c: ml_collections.ConfigDict, rate: float) -> None:
   """The decoder's dropout rate, for a preset model or explicit llm fields."""
   if c.model.preset:
@@ -167,6 +193,8 @@ def apply_recipe(c: ml_collections.ConfigDict, transfer: published.Transfer, arg
   c.loss.label_smoothing = recipe.label_smoothing
   set_llm_dropout(c, recipe.llm_dropout)
   freeze_towers(c, args, recipe)
+  if not args.demo:
+    choose_attention_blocks(c, transfer.name, args.model, args.res)
 
 
 def published_sweep(hyper, transfer: published.Transfer, args) -> list[dict]:

@@ -101,9 +101,12 @@ def signature(config) -> str:
          "optax": (config.optim.optax_name, dict(config.optim.get("optax") or {})),
          "clip": config.optim.get("grad_clip_norm"), "loss": config.loss.to_dict(),
          "mesh": list(config.mesh), "rules": [list(r) for r in config.sharding_rules]}
-  img = build.model_config(config, "tpu").img
-  if (img.num_patches if img else 0) + shape.text_len > attention.BLOCKWISE_MIN_QUERIES:
-    # the program attends in query blocks (896)
+  model = build.model_config(config, "tpu")
+  img = model.img
+  blocked = any(getattr(t, "attn_query_block", 0) for t in (img, getattr(model, "llm", None)))
+  if blocked and (img.num_patches if img else 0) + shape.text_len > \
+      attention.BLOCKWISE_MIN_QUERIES:
+    # the program attends in query blocks (896; unless the config attends all queries at once)
     key["query_blocks"] = [attention.BLOCKWISE_MIN_QUERIES, attention.QUERY_BLOCK]
   text = json.dumps(key, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]

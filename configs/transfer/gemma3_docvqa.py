@@ -22,8 +22,8 @@ data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 896: v5e-32 (gemma3_4b 12.5); v5e-64
-(gemma3_12b 12.1); v5e-128 (gemma3_27b 12.9). Evals' decode at their batch, 896: v5e-32 (gemma3_4b
-2.5); v5e-64 (gemma3_12b 3.6); v5e-128 (gemma3_27b 4.7).
+(gemma3_12b 12.1); v5e-128 (gemma3_27b 14.2). Evals' decode at their batch, 896: v5e-32 (gemma3_4b
+2.5); v5e-64 (gemma3_12b 3.6); v5e-128 (gemma3_27b 5.7).
 """
 from big_paligemma import fs
 from big_paligemma.models import build
@@ -47,17 +47,19 @@ def get_config(arg: str | None = None):
   text_len = n + IMAGE_BLOCK_LEN + TEXT_LEN
   c.input.data = common.tfds_source("docvqa", "train", args)
   c.input.pp = builder_gemma3.gemma3_train_pp(res, text_len, PREFIX, "answers", n, image_id,
-                                          suffix_is_list=True)
+                                              suffix_is_list=True)
   c.input.batch_size = 256
   c.total_epochs = 10
   c.optim = common.transfer_optim()
   c.evals = {"docvqa_validation": dict(
       type="anls", data=common.tfds_source("docvqa", "validation", args),
       pp=builder_gemma3.gemma3_eval_pp(res, text_len, PREFIX, n, image_id,
-                                   keep_keys=("answers", "question_id")),
+                                       keep_keys=("answers", "question_id")),
       batch_size=64, every="1 epochs", max_decode_len=TEXT_LEN)}
   if args.demo:
     common.shrink_for_demo(c)
+  else:
+    common.choose_attention_blocks(c, "gemma3_docvqa", args.model, res)
   c = common.apply_args(c, args)
   if args.demo:
     c.tokenizer = args.tokenizer or f"{args.demo_data}/gemma3.model"

@@ -15,10 +15,10 @@ Published ANLS (test server): PaliGemma 3B 63.29 (224) / 81.82 (448) / 84.40 (89
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.6, pg2_3b 6.1,
 pg2_10b 13.8); v5e-64 (pg2_28b 13.3). 448: v5e-16 (pg1_3b 8.4, pg2_3b 10.1); v5e-32 (pg2_10b 11.6);
-v5e-64 (pg2_28b 14.1). 896: v5e-16 (pg1_3b 7.6, pg2_3b 8.4); v5e-32 (pg2_10b 10.0); v5e-64 (pg2_28b
+v5e-64 (pg2_28b 14.1). 896: v5e-16 (pg1_3b 8.8, pg2_3b 9.0); v5e-32 (pg2_10b 10.0); v5e-64 (pg2_28b
 14.5). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.8, pg2_3b 3.0, pg2_10b 9.5); v5e-64
 (pg2_28b 7.5). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.6); v5e-32 (pg2_10b 5.7); v5e-64 (pg2_28b 7.8).
-896: v5e-16 (pg1_3b 4.8, pg2_3b 5.9); v5e-32 (pg2_10b 8.3); v5e-64 (pg2_28b 10.1).
+896: v5e-16 (pg1_3b 11.0, pg2_3b 11.1); v5e-32 (pg2_10b 8.3); v5e-64 (pg2_28b 10.1).
 """
 from configs import common
 from configs import published

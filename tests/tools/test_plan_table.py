@@ -48,11 +48,12 @@ def test_the_signature_of_an_896_program_follows_its_attention_blocks(monkeypatc
   """Attention in query blocks (more than attention.BLOCKWISE_MIN_QUERIES tokens: 896 only) is
   part of the program: a change to the blocks re-measures the 896 rows and no others."""
   rows = ("docvqa.py:res=896,model=pg2_3b", "docvqa.py:res=448,model=pg2_3b",
-          "gemma3_docvqa.py:res=896,model=gemma3_4b")
+          "gemma3_docvqa.py:res=896,model=gemma3_4b",
+          "refcoco_det.py:res=896,model=pg2_3b")  # all queries at once (configs/common.py)
   before = [_signature(r) for r in rows]
   monkeypatch.setattr(attention, "QUERY_BLOCK", 256)
   after = [_signature(r) for r in rows]
-  assert [b != a for b, a in zip(before, after)] == [True, False, True]
+  assert [b != a for b, a in zip(before, after)] == [True, False, True, False]
 
 
 def test_the_decode_signature_follows_the_evals_and_the_train_state_beside_them():
