@@ -14,10 +14,8 @@ that the loss is on), `--warmup` untimed steps then `--steps` timed ones (each w
 
 `--search`: the largest global batch (a multiple of the devices) that the plan says fits the
 device's memory limit (`bytes_limit` of its memory_stats: on a GPU jax takes 75% of the memory
-unless XLA_PYTHON_CLIENT_MEM_FRACTION says otherwise): the totals of two compiles give the memory
-an example adds (about linear in the batch), and each further compile tries the batch that the
-line predicts inside the bracket found so far (`largest_batch`: ~4-6 compiles where plan --search
-doubles and bisects).
+unless XLA_PYTHON_CLIENT_MEM_FRACTION says otherwise), found as `tools.plan --search` finds it
+(`plan.largest_batch`: a line through the compiled totals, ~4-6 compiles).
 
 Reported: the plan (total per device, temporaries, roofline step and MFU; compiled in N s); the
 device's peak bytes in use (memory_stats' peak_bytes_in_use: once after the state and batch are
@@ -64,76 +62,6 @@ from trainers import step as step_lib
 from trainers import train as train_lib
 
 GIB = 2**30
-
-
-def largest_batch(config, topo: plan.Topology, compile_fn=plan.plan_train,
-                  start: int | None = None, max_compiles: int = 12) -> plan.Report:
-  """The plan's report at the largest global batch that fits `topo`'s memory limit (a multiple
-  of its devices): compiles at `start` (default 8 examples a device) and twice it, then at the
-  batch where a line through the totals reaches the limit (`_next_size`), kept inside the
-  bracket of the largest batch known to fit and the smallest known not to (its middle where two
-  guesses in a row land on one side), until the two are one step apart. Raises PlanError where the devices report no memory limit, one
-  example a device does not fit, or `max_compiles` do not pin it."""
-  limit = topo.chip.hbm_bytes
-  if not limit:
-    raise plan.PlanError(f"{topo.chip.name} reports no memory limit: pass --batch instead of "
-                         "--search.")
-  unit = len(topo.devices)
-  reports: dict[int, plan.Report] = {}
-
-  def probe(size: int) -> plan.Report:
-    if len(reports) >= max_compiles:
-      raise plan.PlanError(f"{max_compiles} compiles did not pin the largest batch (fits at "
-                           f"{fit}, not at {nofit}); pass --batch.")
-    r = reports[size] = compile_fn(config, topo, size, keep=True)
-    print(f"  global batch {size}: {'fits' if r.fits else 'does not fit'} ({r.total / GIB:.2f} "
-          f"GiB of {limit / GIB:.2f}; compiled in {r.compile_s:.0f} s)", flush=True)
-    return r
-
-  fit = nofit = None  # the largest batch known to fit, the smallest known not to
-  size = max(unit, (start or 8 * unit) // unit * unit)
-  while fit is None:
-    if probe(size).fits:
-      fit = size
-    elif size == unit:
-      raise plan.PlanError(f"not even one example a device fits ({reports[size].total / GIB:.2f} "
-                           f"GiB of {limit / GIB:.2f}); use a smaller model, remat or more "
-                           "devices.")
-    else:
-      nofit, size = size, max(unit, size // 4 // unit * unit)
-  size = 2 * fit if nofit is None else None
-  sides: list[bool] = []  # whether each probe since the first fit fitted
-  while nofit is None or nofit - fit > unit:
-    if size is None:
-      size = _next_size(reports, fit, nofit, limit, unit)
-      if nofit is not None and len(sides) > 1 and sides[-1] == sides[-2]:
-        size = (fit + nofit) // 2 // unit * unit  # the line keeps landing on one side: halve
-    sides.append(probe(size).fits)
-    fit, nofit = (size, nofit) if sides[-1] else (fit, size)
-    size = None
-  best = reports[fit]
-  for other in reports.values():  # only the returned report keeps its compiled program
-    if other is not best:
-      other.executable = None
-  return best
-
-
-def _next_size(reports: dict[int, plan.Report], fit: int, nofit: int | None, limit: float,
-               unit: int) -> int:
-  """Where a line reaches `limit`: through the totals at `fit` and `nofit` (or the two largest
-  that fit), rounded down to a multiple of `unit`, kept strictly inside the bracket."""
-  points = [s for s in (fit, nofit) if s is not None and reports[s].total > 0]
-  if len(points) < 2:
-    points = sorted(s for s, r in reports.items() if r.fits and r.total > 0)[-2:]
-  if len(points) == 2 and points[0] != points[1]:
-    (s0, s1), (t0, t1) = points, (reports[points[0]].total, reports[points[1]].total)
-    slope = (t1 - t0) / (s1 - s0)
-    size = int(s0 + (limit - t0) / slope) // unit * unit if slope > 0 else 2 * fit
-  else:
-    size = 2 * fit
-  if nofit is None:
-    return max(size, fit + unit)
-  return min(max(size, fit + unit), nofit - unit)
 
 
 def synthetic_batch(shape: plan.BatchShape, batch_size: int, vocab: int, sharding,
@@ -272,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   try:
     if flags.search:
       print(f"Searching the largest global batch that fits {topo.chip.name}:", flush=True)
-      report = largest_batch(config, topo, start=flags.start)
+      report = plan.largest_batch(config, topo, start=flags.start, keep=True)
     else:
       report = plan.plan_train(config, topo, flags.batch, keep=True)
   except plan.PlanError as e:

@@ -757,24 +757,87 @@ def set_remat(config, policy: str) -> None:
                        "remat_policy": policy}
 
 
-def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16) -> Report | None:
-  """The largest global batch (a multiple of the devices) that fits with remat `policy`: doubling,
-  then bisection. None when even one row per device does not fit."""
-  set_remat(config, policy)
-  step = len(topo.devices)
-  best, lo, hi = None, 0, None
-  size = step
-  while hi is None and size <= limit:
-    report = plan_train(config, topo, size)
-    if report.fits:
-      best, lo, size = report, size, size * 2
+class NoFit(PlanError):
+  """Not even one example a device fits."""
+
+
+def largest_batch(config, topo: Topology, compile_fn=None, start: int | None = None,
+                  limit: int = 1 << 16, keep: bool = False, max_compiles: int = 16) -> Report:
+  """The report at the largest global batch (a multiple of the devices, at most `limit`) that
+  fits `topo`'s memory: compiles (`compile_fn`, default plan_train) at `start` (default 8
+  examples a device; a quarter of it while it does not fit) and twice it, then where a line
+  through the totals reaches the chip's memory (`_next_size`: through the largest batch known to
+  fit and the smallest known not to), kept inside that bracket (its middle where two guesses in a
+  row land on one side), until the two are one step apart: ~4-6 compiles where doubling and
+  bisection take ~2 log2(batch). With `keep`, the returned report keeps its compiled program.
+  Raises NoFit where one example a device does not fit, PlanError where the chip reports no
+  memory limit or `max_compiles` do not pin it."""
+  compile_fn = compile_fn or plan_train
+  memory = topo.chip.hbm_bytes
+  if not memory:
+    raise PlanError(f"{topo.chip.name} reports no memory limit, so no batch is too large: give "
+                    "the batch instead of searching.")
+  unit = len(topo.devices)
+  cap = max(unit, limit // unit * unit)
+  reports: dict[int, Report] = {}
+  fit = nofit = None  # the largest batch known to fit, the smallest known not to
+
+  def probe(size: int) -> bool:
+    if len(reports) >= max_compiles:
+      raise PlanError(f"{max_compiles} compiles did not pin the largest batch (fits at {fit}, "
+                      f"not at {nofit}); give the batch instead.")
+    r = reports[size] = compile_fn(config, topo, size, keep=keep)
+    print(f"  global batch {size}: {'fits' if r.fits else 'does not fit'} ({_gib(r.total)} of "
+          f"{_gib(memory)}; compiled in {r.compile_s:.0f} s)", flush=True)
+    return r.fits
+
+  size = min(cap, max(unit, (start or 8 * unit) // unit * unit))
+  while fit is None:
+    if probe(size):
+      fit = size
+    elif size == unit:
+      raise NoFit(f"not even one example a device fits ({_gib(reports[size].total)} of "
+                  f"{_gib(memory)}).")
     else:
-      hi = size
-  while hi is not None and hi - lo > step:
-    mid = (lo + hi) // 2 // step * step
-    report = plan_train(config, topo, mid)
-    best, lo, hi = (report, mid, hi) if report.fits else (best, lo, mid)
-  return best
+      nofit, size = size, max(unit, size // 4 // unit * unit)
+  sides: list[bool] = []  # whether each probe after the first fit fitted
+  while fit < cap and (nofit is None or nofit - fit > unit):
+    size = _next_size(reports, fit, nofit, memory, unit, cap)
+    if nofit is not None and len(sides) > 1 and sides[-1] == sides[-2]:
+      size = (fit + nofit) // 2 // unit * unit  # the line keeps landing on one side: halve
+    sides.append(probe(size))
+    fit, nofit = (size, nofit) if sides[-1] else (fit, size)
+  for other in reports.values():  # only the returned report keeps its compiled program
+    if other is not reports[fit]:
+      other.executable = None
+  return reports[fit]
+
+
+def _next_size(reports: dict[int, Report], fit: int, nofit: int | None, memory: float,
+               unit: int, cap: int) -> int:
+  """Where a line reaches `memory`: through the totals at `fit` and `nofit` (or the two largest
+  that fit; twice `fit` with one point), rounded down to a multiple of `unit`, strictly inside
+  the bracket and at most `cap`."""
+  points = [s for s in (fit, nofit) if s is not None and reports[s].total > 0]
+  if len(points) < 2:
+    points = sorted(s for s, r in reports.items() if r.fits and r.total > 0)[-2:]
+  size = 2 * fit
+  if len(points) == 2:
+    (s0, s1), (t0, t1) = points, (reports[points[0]].total, reports[points[1]].total)
+    if t1 > t0:
+      size = int(s0 + (memory - t0) * (s1 - s0) / (t1 - t0)) // unit * unit
+  upper = cap if nofit is None else min(cap, nofit - unit)
+  return min(max(size, fit + unit), upper)
+
+
+def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16) -> Report | None:
+  """`largest_batch` with remat `policy` on both towers; None where one example a device does
+  not fit."""
+  set_remat(config, policy)
+  try:
+    return largest_batch(config, topo, limit=limit)
+  except NoFit:
+    return None
 
 
 # ----------------------------------------------------------------------------- output
@@ -843,7 +906,11 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
   elif flags.search:
     reports = []
     for policy in REMAT:
-      best = search_batch(config, topo, policy)
+      print(f"remat {policy}:", flush=True)
+      try:
+        best = search_batch(config, topo, policy)
+      except PlanError as e:
+        raise SystemExit(f"error: {e}") from None
       print(f"remat {policy}: " + (f"largest global batch {best.batch_size}" if best else
                                    "not even one example per device fits"), flush=True)
       reports += [best] if best else []
