@@ -91,6 +91,7 @@ class NotInstalled:
       raise ImportError(f"No module named {{name!r}} (not installed here)")
 sys.meta_path.insert(0, NotInstalled())
 from tools import bench_plan
+from tools import bench_decode_device  # the other device benchmark
 from big_paligemma import config as config_lib
 for arg in ("docvqa.py:res=224,model=pg2_3b", "gemma3_docvqa.py:res=896,model=gemma3_27b",
             "refcoco_seg.py:res=448,model=pg1_3b", "cococap.py:res=224,model=pg2_3b"):
@@ -103,8 +104,8 @@ print(json.dumps(dict(loss=result["measured"]["loss_first"],
 
 @pytest.mark.slow
 def test_runs_where_only_jax_is_installed():
-  """tools.bench_plan (tools.plan, the configs, the trainer's step, the evaluators' registry) in
-  a process where TensorFlow, TFDS, grain and pycocoevalcap cannot be imported, as on the lent
+  """tools.bench_plan (tools.plan, the configs, the trainer's step, the evaluators' registry) and
+  tools.bench_decode_device in a process where TensorFlow, TFDS, grain and pycocoevalcap cannot be imported, as on the lent
   GPU machines."""
   script = JAX_ONLY.format(blocked=NOT_INSTALLED, config=CONFIG)
   out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
