@@ -200,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   try:
     if flags.search:
       print(f"Searching the largest global batch that fits {topo.chip.name}:", flush=True)
-      report = plan.largest_batch(config, topo, start=flags.start, keep=True)
+      tried: list[plan.Report] = []
+      report = plan.largest_batch(config, topo, start=flags.start, keep=True, tried=tried)
+      print(plan.search_line(report, tried), flush=True)
     else:
       report = plan.plan_train(config, topo, flags.batch, keep=True)
   except plan.PlanError as e:

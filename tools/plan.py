@@ -762,14 +762,16 @@ class NoFit(PlanError):
 
 
 def largest_batch(config, topo: Topology, compile_fn=None, start: int | None = None,
-                  limit: int = 1 << 16, keep: bool = False, max_compiles: int = 16) -> Report:
+                  limit: int = 1 << 16, keep: bool = False, max_compiles: int = 16,
+                  tried: list[Report] | None = None) -> Report:
   """The report at the largest global batch (a multiple of the devices, at most `limit`) that
   fits `topo`'s memory: compiles (`compile_fn`, default plan_train) at `start` (default 8
   examples a device; a quarter of it while it does not fit) and twice it, then where a line
   through the totals reaches the chip's memory (`_next_size`: through the largest batch known to
   fit and the smallest known not to), kept inside that bracket (its middle where two guesses in a
   row land on one side), until the two are one step apart: ~4-6 compiles where doubling and
-  bisection take ~2 log2(batch). With `keep`, the returned report keeps its compiled program.
+  bisection take ~2 log2(batch). With `keep`, the returned report keeps its compiled program;
+  `tried` (a list) gets every compile's report.
   Raises NoFit where one example a device does not fit, PlanError where the chip reports no
   memory limit or `max_compiles` do not pin it."""
   compile_fn = compile_fn or plan_train
@@ -787,6 +789,8 @@ def largest_batch(config, topo: Topology, compile_fn=None, start: int | None = N
       raise PlanError(f"{max_compiles} compiles did not pin the largest batch (fits at {fit}, "
                       f"not at {nofit}); give the batch instead.")
     r = reports[size] = compile_fn(config, topo, size, keep=keep)
+    if tried is not None:
+      tried.append(r)
     print(f"  global batch {size}: {'fits' if r.fits else 'does not fit'} ({_gib(r.total)} of "
           f"{_gib(memory)}; compiled in {r.compile_s:.0f} s)", flush=True)
     return r.fits
@@ -830,14 +834,44 @@ def _next_size(reports: dict[int, Report], fit: int, nofit: int | None, memory: 
   return min(max(size, fit + unit), upper)
 
 
-def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16) -> Report | None:
+def search_batch(config, topo: Topology, policy: str, limit: int = 1 << 16,
+                 tried: list[Report] | None = None) -> Report | None:
   """`largest_batch` with remat `policy` on both towers; None where one example a device does
   not fit."""
   set_remat(config, policy)
   try:
-    return largest_batch(config, topo, limit=limit)
+    return largest_batch(config, topo, limit=limit, tried=tried)
   except NoFit:
     return None
+
+
+def search_line(best: Report | None, tried: Sequence[Report]) -> str:
+  """What --search prints of one remat policy: the largest batch that fits, its roofline time
+  an example, and the largest batch among `tried` that fits with the shortest time an example
+  (within 1%), where that is at least 2% shorter (at the edge of the memory the compiler rematerialises on its own to fit: more
+  compiled FLOPs for the same model FLOPs, so a smaller batch can be faster per example)."""
+  if best is None:
+    return "not even one example per device fits"
+  line = f"largest global batch {best.batch_size}"
+  if not best.step_s:
+    return line
+
+  def per(r: Report) -> float:
+    return r.step_s / r.batch_size
+
+  def overhead(r: Report) -> str:
+    return f", compiled FLOPs {r.compiled_flops / r.model_flops:.2f}x the model's" \
+        if r.model_flops else ""
+
+  line += f" (roofline {1e3 * per(best):.2f} ms an example"
+  fits = [r for r in tried if r.fits and r.step_s]
+  quickest = min((per(r) for r in fits), default=per(best))
+  fastest = max((r for r in fits if per(r) <= 1.01 * quickest), key=lambda r: r.batch_size,
+                default=best)  # the largest of those within 1% of the fastest
+  if per(fastest) < 0.98 * per(best):
+    line += (f"{overhead(best)}; batch {fastest.batch_size} is faster per example: "
+             f"{1e3 * per(fastest):.2f} ms{overhead(fastest)}")
+  return line + ")"
 
 
 # ----------------------------------------------------------------------------- output
@@ -907,12 +941,12 @@ def main(argv: Sequence[str] | None = None) -> list[Report]:
     reports = []
     for policy in REMAT:
       print(f"remat {policy}:", flush=True)
+      tried: list[Report] = []
       try:
-        best = search_batch(config, topo, policy)
+        best = search_batch(config, topo, policy, tried=tried)
       except PlanError as e:
         raise SystemExit(f"error: {e}") from None
-      print(f"remat {policy}: " + (f"largest global batch {best.batch_size}" if best else
-                                   "not even one example per device fits"), flush=True)
+      print(f"remat {policy}: {search_line(best, tried)}", flush=True)
       reports += [best] if best else []
   else:
     reports = [plan_train(config, topo)]

@@ -504,3 +504,23 @@ def test_local_chip_has_the_gpus_bandwidth():
                        bytes_accessed=2 * 3.35e12, model_flops=989e12 / 2)
   assert report.roofline == {"compute": 1.0, "memory": 2.0} and report.step_s == 2.0
   assert report.mfu == pytest.approx(0.25)
+
+
+def test_search_names_a_smaller_batch_that_is_faster_per_example():
+  """At the edge of the memory the compiler rematerialises to fit (PaliGemma 2 3B, remat none on
+  v5e-16: 1.00x the model's matmuls at batch 48, 1.86x at 64): --search names the faster batch."""
+  chip = plan.CHIPS["v5e"]
+
+  def report(batch, overhead, fits=True):
+    model = 1e12 * batch
+    return plan.Report("train step", "v5e:4x4", batch, chip, fits, model_flops=model,
+                       compiled_flops=overhead * model)
+
+  tried = [report(32, 1.0), report(48, 1.0), report(64, 1.86), report(80, 1.0, fits=False)]
+  line = plan.search_line(tried[2], tried)
+  assert line.startswith("largest global batch 64 (roofline")
+  assert "compiled FLOPs 1.86x the model's; batch 48 is faster per example" in line
+  assert "1.00x the model's)" in line
+  plain = plan.search_line(tried[1], tried[:2])  # 32 and 48 as fast per example: nothing named
+  assert plain.startswith("largest global batch 48 (roofline") and "faster" not in plain
+  assert plan.search_line(None, []) == "not even one example per device fits"
