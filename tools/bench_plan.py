@@ -37,7 +37,9 @@ and there (carry .whl; 3.2 MB):
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && \
   PYTHONPATH=/tmp/site:. XLA_PYTHON_CLIENT_MEM_FRACTION=.95 PYTHONUNBUFFERED=1 python3 -m \
     tools.bench_plan --config configs/transfer/docvqa.py:res=224,model=pg2_3b --search \
-    --json $OUT/plan_vs_chip.json
+    --search_budget_s 300 --json $OUT/plan_vs_chip.json
+(`--search_budget_s`: no search compile starts after 5 minutes, so the run fits one 10-minute
+command of the device's 15 minutes.)
 """
 import argparse
 import datetime
@@ -177,6 +179,9 @@ def parse_flags(argv: Sequence[str]):
                       help="the largest global batch that the plan says fits (see above)")
   parser.add_argument("--start", type=int, default=None,
                       help="--search's first global batch (default 8 a device; then twice it)")
+  parser.add_argument("--search_budget_s", type=float, default=None,
+                      help="start no --search compile after this many seconds: run the largest "
+                      "batch known to fit by then (for a run on a lent machine's time)")
   parser.add_argument("--steps", type=int, default=8)
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--json", default=None, help="write every figure to this file")
@@ -201,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if flags.search:
       print(f"Searching the largest global batch that fits {topo.chip.name}:", flush=True)
       tried: list[plan.Report] = []
-      report = plan.largest_batch(config, topo, start=flags.start, keep=True, tried=tried)
+      report = plan.largest_batch(config, topo, start=flags.start, keep=True, tried=tried,
+                                  budget_s=flags.search_budget_s)
       print(plan.search_line(report, tried), flush=True)
     else:
       report = plan.plan_train(config, topo, flags.batch, keep=True)

@@ -763,7 +763,7 @@ class NoFit(PlanError):
 
 def largest_batch(config, topo: Topology, compile_fn=None, start: int | None = None,
                   limit: int = 1 << 16, keep: bool = False, max_compiles: int = 16,
-                  tried: list[Report] | None = None) -> Report:
+                  tried: list[Report] | None = None, budget_s: float | None = None) -> Report:
   """The report at the largest global batch (a multiple of the devices, at most `limit`) that
   fits `topo`'s memory: compiles (`compile_fn`, default plan_train) at `start` (default 8
   examples a device; a quarter of it while it does not fit) and twice it, then where a line
@@ -771,7 +771,8 @@ def largest_batch(config, topo: Topology, compile_fn=None, start: int | None = N
   fit and the smallest known not to), kept inside that bracket (its middle where two guesses in a
   row land on one side), until the two are one step apart: ~4-6 compiles where doubling and
   bisection take ~2 log2(batch). With `keep`, the returned report keeps its compiled program;
-  `tried` (a list) gets every compile's report.
+  `tried` (a list) gets every compile's report. With `budget_s`, no compile starts after that
+  many seconds: the largest batch known to fit by then is returned, and said to be unpinned.
   Raises NoFit where one example a device does not fit, PlanError where the chip reports no
   memory limit or `max_compiles` do not pin it."""
   compile_fn = compile_fn or plan_train
@@ -805,7 +806,13 @@ def largest_batch(config, topo: Topology, compile_fn=None, start: int | None = N
     else:
       nofit, size = size, max(unit, size // 4 // unit * unit)
   sides: list[bool] = []  # whether each probe after the first fit fitted
+  deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
   while fit < cap and (nofit is None or nofit - fit > unit):
+    if time.monotonic() > deadline:
+      print(f"  the search's {budget_s:.0f} s are spent: batch {fit} fits, "
+            f"{'none larger was compiled' if nofit is None else f'{nofit} does not'}; the "
+            "largest that fits lies between.", flush=True)
+      break
     size = _next_size(reports, fit, nofit, memory, unit, cap)
     if nofit is not None and len(sides) > 1 and sides[-1] == sides[-2]:
       size = (fit + nofit) // 2 // unit * unit  # the line keeps landing on one side: halve

@@ -524,3 +524,14 @@ def test_search_names_a_smaller_batch_that_is_faster_per_example():
   plain = plan.search_line(tried[1], tried[:2])  # 32 and 48 as fast per example: nothing named
   assert plain.startswith("largest global batch 48 (roofline") and "faster" not in plain
   assert plan.search_line(None, []) == "not even one example per device fits"
+
+
+def test_largest_batch_stops_at_its_time_budget(capsys):
+  """No compile starts after budget_s: the largest batch known to fit by then, said unpinned."""
+  chip = plan.Chip("stand-in", 1e12, 20000.0, None, None)
+  topo = plan.Topology("fake", (object(),) * 4, chip)
+  calls = []
+  best = plan.largest_batch(_config(), topo, _stand_in(100.0, 1000.0, calls), budget_s=0.0)
+  assert calls == [32] and best.batch_size == 32  # the first fit; nothing after the budget
+  assert "the search's 0 s are spent: batch 32 fits, none larger was compiled" in \
+      capsys.readouterr().out
