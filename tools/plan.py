@@ -154,10 +154,20 @@ LOCAL_HBM_BW = {"NVIDIA H100 80GB HBM3": 3.35e12, "NVIDIA H200": 4.8e12,
                 "NVIDIA A100-SXM4-80GB": 2.039e12}
 
 
+# The TPU generations (CHIPS) by the device_kind jax reports on them.
+TPU_KINDS = {"TPU v4": "v4", "TPU v5 lite": "v5e", "TPU v5": "v5p", "TPU v6 lite": "v6e"}
+
+
 def local_chip(device) -> Chip:
+  """The local device's figures: on a TPU its generation's (CHIPS: bandwidths), HBM from its
+  memory_stats where it reports them; elsewhere PEAK_FLOPS and LOCAL_HBM_BW by device kind."""
   stats = device.memory_stats() or {}
-  return Chip(device.device_kind, log_lib.PEAK_FLOPS.get(device.device_kind),
-              stats.get("bytes_limit"), LOCAL_HBM_BW.get(device.device_kind), None)
+  kind = device.device_kind
+  if kind in TPU_KINDS:
+    chip = CHIPS[TPU_KINDS[kind]]
+    return dataclasses.replace(chip, name=kind, hbm_bytes=stats.get("bytes_limit") or chip.hbm_bytes)
+  return Chip(kind, log_lib.PEAK_FLOPS.get(kind), stats.get("bytes_limit"),
+              LOCAL_HBM_BW.get(kind), None)
 
 
 # ----------------------------------------------------------------------------- batch shapes

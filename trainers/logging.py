@@ -22,9 +22,12 @@ from big_paligemma import tree as tree_lib
 from big_paligemma.models import gemma3
 from trainers import tb_events
 
-# Dense peak FLOP/s per device by `device_kind` (bf16 tensor cores), for the MFU estimate.
-PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "NVIDIA A100-SXM4-80GB": 312e12,
-              "TPU v4": 275e12, "TPU v5e": 197e12, "TPU v5p": 459e12, "TPU v6e": 918e12}
+# Dense peak FLOP/s per device by `device_kind` as jax reports it (bf16 tensor cores), for the
+# MFU estimate. TPUs are named by generation: v5e is "TPU v5 lite", v5p "TPU v5", v6e
+# "TPU v6 lite" (one device a chip; libtpu's compile-only devices carry the same names).
+PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12,
+              "NVIDIA A100-SXM4-80GB": 312e12, "TPU v4": 275e12, "TPU v5 lite": 197e12,
+              "TPU v5": 459e12, "TPU v6 lite": 918e12}
 
 
 def _matmul_params(params_tree: Any, prefix: str) -> int:

@@ -535,3 +535,23 @@ def test_largest_batch_stops_at_its_time_budget(capsys):
   assert calls == [32] and best.batch_size == 32  # the first fit; nothing after the budget
   assert "the search's 0 s are spent: batch 32 fits, none larger was compiled" in \
       capsys.readouterr().out
+
+
+def test_tpu_device_kinds_have_their_figures(topo):
+  """jax names TPUs by generation ("TPU v5 lite" is a v5e): the trainer's MFU (PEAK_FLOPS) and
+  `--topology local` on a TPU VM find their chip's figures under those names, libtpu's own."""
+  from trainers import logging as log_lib  # pylint: disable=import-outside-toplevel
+  assert topo.devices[0].device_kind == "TPU v5 lite"
+  for kind, gen in plan.TPU_KINDS.items():
+    assert log_lib.PEAK_FLOPS[kind] == plan.CHIPS[gen].peak_flops, kind
+
+    class FakeTpu:
+      device_kind = kind
+
+      def memory_stats(self):
+        return {"bytes_limit": 15 * 2**30} if gen == "v5e" else None
+
+    chip = plan.local_chip(FakeTpu())
+    assert (chip.peak_flops, chip.hbm_bw, chip.ici_bw) == (
+        plan.CHIPS[gen].peak_flops, plan.CHIPS[gen].hbm_bw, plan.CHIPS[gen].ici_bw)
+    assert chip.hbm_bytes == (15 * 2**30 if gen == "v5e" else plan.CHIPS[gen].hbm_bytes)
