@@ -101,6 +101,21 @@ def trainer_precision():
 
 
 @pytest.fixture(scope="session")
+def v5e_2x2():
+  """The 4 compile-only devices of libtpu's v5e:2x2 topology (no TPU needed); the test is skipped,
+  with the reason printed, where libtpu cannot load."""
+  os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v5litepod-16")
+  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")  # other test processes may hold it
+  try:
+    from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
+    return topologies.get_topology_desc(topology_name="v5e:2x2", platform="tpu").devices
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"no libtpu compile-only client: {e}")
+    pytest.skip(f"libtpu cannot load here ({type(e).__name__}: {str(e)[:200]}); "
+                "pip install libtpu to run it.")
+
+
+@pytest.fixture(scope="session")
 def gcs_emulator():
   """One fake-gcs-server process per test session (tests/gcs_emulator.py)."""
   from tests import gcs_emulator as emulator_lib  # pylint: disable=import-outside-toplevel

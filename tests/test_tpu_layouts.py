@@ -3,7 +3,6 @@ compile-only client (no TPU needed): the trainer's train step (with its weights 
 decode token loop carry no copy or transpose of a parameter-sized array inside their loops, no
 parameter over 1 MiB is replicated on an fsdp mesh, and there the layers' activations stay split
 by example. Skipped, with the reason printed, where libtpu cannot load."""
-import os
 import re
 
 import jax
@@ -33,17 +32,9 @@ pytestmark = pytest.mark.usefixtures("trainer_precision")
 
 
 @pytest.fixture(scope="module")
-def v5e():
-  """The 4 compile-only devices of a v5e:2x2 topology."""
-  os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v5litepod-16")
-  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")  # other test processes may hold it
-  try:
-    from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
-    return topologies.get_topology_desc(topology_name="v5e:2x2", platform="tpu").devices
-  except Exception as e:  # pylint: disable=broad-except
-    print(f"no libtpu compile-only client: {e}")
-    pytest.skip(f"libtpu cannot load here ({type(e).__name__}: {str(e)[:200]}); "
-                "pip install libtpu to run it.")
+def v5e(v5e_2x2):
+  """The 4 compile-only devices of a v5e:2x2 topology (conftest)."""
+  return v5e_2x2
 
 
 def _mesh(devices, fsdp: bool = True):

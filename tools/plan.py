@@ -17,8 +17,8 @@ schedule's length (which needs the dataset size) is a stand-in: it changes no sh
 Reported per chip: parameters, optimizer state and batch (their shards), the compiler's temporaries,
 the total (arguments + outputs - donated + temporaries + code) against the chip's HBM, and FITS /
 DOES NOT FIT (a compile-time HBM OOM is reported, not raised); the matmul FLOPs of the compiled
-HLO (dots and convolutions, loop bodies times their trip counts) against the model FLOPs that the
-trainer logs (trainers/logging.py: their ratio is the remat overhead); the bytes of the collectives
+HLO (dots and convolutions, and what a Pallas kernel declares in its cost estimate; loop bodies
+times their trip counts) against the model FLOPs that the trainer logs (trainers/logging.py: their ratio is the remat overhead); the bytes of the collectives
 in the compiled HLO (all-gather, reduce-scatter, all-reduce, all-to-all, collective-permute: the
 larger of each op's operands and result, times the trip counts of the loops around it); and a
 roofline: step time = max(compiled FLOPs / peak, HBM traffic / HBM bandwidth, collective bytes /
@@ -382,6 +382,12 @@ class HloStats:
 # backend_config ("lhs_contracting_dimensions":["1"]), their result the first of a tuple beside
 # the workspace.
 _GEMM_CALL = re.compile(r'custom_call_target="__cublas\$(gemm|lt\$matmul[\w$]*)"')
+# A Pallas kernel on TPU (Mosaic): its work is opaque to the HLO, so it counts what the kernel
+# declares (`pl.CostEstimate`, in its backend_config): its FLOPs as matmul FLOPs (the kernels of
+# models/attention_tpu.py are matmuls and declare only theirs) and its bytes as its HBM traffic.
+_KERNEL_CALL = re.compile(r'custom_call_target="tpu_custom_call"')
+_KERNEL_COST = re.compile(r'"cost_estimate":\{"flops":"(\d+)","transcendentals":"\d+",'
+                          r'"bytes_accessed":"(\d+)"')
 
 
 def _matmul_flops(op: str, out: str, args: str, shapes: dict[str, str]) -> float:
@@ -634,6 +640,9 @@ def hlo_stats(hlo: str) -> HloStats:
           result if from_hbm else 0)
     if op == "custom-call" and _NO_TRAFFIC_CALL.search(args):
       return 0.0
+    kernel = _KERNEL_COST.search(args) if op == "custom-call" else None
+    if kernel and _KERNEL_CALL.search(args):
+      return float(kernel.group(2))
     if op in ("slice", "dynamic-slice"):
       return (_bytes(out) if from_hbm else 0) + _bytes(out, hbm=True)
     if op == "dynamic-update-slice" and len(ins) > 1:
@@ -651,6 +660,9 @@ def hlo_stats(hlo: str) -> HloStats:
     for n, out, op, args in body:
       if op in ("dot", "convolution") or (op == "custom-call" and _GEMM_CALL.search(args)):
         stats.matmul_flops += times * _matmul_flops(op, out, args, shapes)
+      elif op == "custom-call" and _KERNEL_CALL.search(args):
+        kernel = _KERNEL_COST.search(args)
+        stats.matmul_flops += times * (float(kernel.group(1)) if kernel else 0.0)
       coll = next((c for c in COLLECTIVES if op in (c, c + "-start", c + "-done")), None)
       channel = re.search(r"channel_id=(\d+)", args)
       if coll and not op.endswith("-done") and not (channel and channel.group(1) in seen):

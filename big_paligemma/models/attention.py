@@ -9,7 +9,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-IMPLS = ("auto", "einsum", "xla")
+IMPLS = ("auto", "einsum", "xla", "flash")
 # Attention over more than BLOCKWISE_MIN_QUERIES queries (SigLIP and Gemma at 896: 4096 image
 # tokens) runs QUERY_BLOCK queries at a time by default (the towers' `attn_query_block`; 0: all at
 # once): the float32 logits of every query at once were the largest temporaries of the 896 train
@@ -30,15 +30,21 @@ def attend(q, k, v, mask=None, *, scale: float, softcap: float | None = None,
   mask [B,T,S] bool or None (every key) -> [B,T,N,H]. Logits (scaled, then soft-capped as
   tanh(l/c)*c) and softmax are float32. impl 'xla' uses jax.nn.dot_product_attention (no soft-cap)
   on 'BSKH' inputs; 'BKSH' inputs always take the einsum path (the same math, without transposing
-  the cache). einsum: the einsum of the two products (a backend's own, see gemma.py). More than
-  BLOCKWISE_MIN_QUERIES queries (a train step or a prefill at 896) run `query_block` at a time
-  (0: all at once), with the same result.
+  the cache). impl 'flash': the Pallas kernels of attention_tpu.py (TPU; Pallas' interpreter on
+  the CPU), which hold no [T, S] logits in HBM, for 'BSKH' inputs (training, SigLIP, decoding
+  without a cache); attention over a cache ('BKSH') takes the einsum path. einsum: the einsum of
+  the two products (a backend's own, see gemma.py). Otherwise more than BLOCKWISE_MIN_QUERIES
+  queries (a train step or a prefill at 896) run `query_block` at a time (0: all at once), with
+  the same result.
   """
   if kv_layout not in ("BSKH", "BKSH"):
     raise ValueError(f"attend(kv_layout={kv_layout!r}); use 'BSKH' or 'BKSH'.")
   if not isinstance(query_block, int) or query_block < 0:
     raise ValueError(f"attend(query_block={query_block!r}); use a positive int, or 0 for all "
                      "queries at once.")
+  if impl == "flash" and kv_layout == "BSKH":
+    from big_paligemma.models import attention_tpu  # the TPU kernels: imported where chosen
+    return attention_tpu.flash_attend(q, k, v, mask, scale=scale, softcap=softcap)
   if query_block and q.shape[1] > BLOCKWISE_MIN_QUERIES:
     return _attend_query_blocks(q, k, v, mask, scale=scale, softcap=softcap, impl=impl,
                                 kv_layout=kv_layout, einsum=einsum, query_block=query_block)

@@ -52,7 +52,9 @@ class GemmaConfig:
   remat_policy "none" or a `jax.checkpoint_policies` name, as for SigLIP (`choices`).
   attn_query_block: above `attention.BLOCKWISE_MIN_QUERIES` tokens (896's prefix) the attention
   runs this many queries at a time (less memory, its logits recomputed in the backward pass);
-  0 = all at once, as SigLIP's.
+  0 = all at once, as SigLIP's. attn_impl: "auto" ("einsum" with a soft-cap, else "xla"),
+  "einsum", "xla" or "flash" (the TPU Pallas kernels of attention_tpu.py, for the attention
+  without a KV cache: training and scoring; no logits in HBM, attn_query_block plays no part).
   """
   vocab_size: int
   num_layers: int

@@ -54,7 +54,9 @@ class SigLIPConfig:
   "nothing_saveable" (`choices.remat_policy_names()`, the same names as Gemma's).
   attn_query_block: above `attention.BLOCKWISE_MIN_QUERIES` patches (896) the attention runs this
   many queries at a time (less memory, its logits recomputed in the backward pass); 0 = all at
-  once (faster where the slice has the memory), as Gemma's.
+  once (faster where the slice has the memory), as Gemma's. attn_impl: "auto" (= "einsum"),
+  "einsum", "xla" (jax.nn.dot_product_attention) or "flash" (the TPU Pallas kernels of
+  attention_tpu.py, which hold no logits in HBM; attn_query_block then plays no part).
   """
   width: int
   depth: int
@@ -69,8 +71,12 @@ class SigLIPConfig:
   scan_unroll: int = 1
   remat_policy: str = choices.NO_REMAT
   attn_query_block: int = attention.QUERY_BLOCK
+  attn_impl: str = "auto"
 
   def __post_init__(self):
+    if self.attn_impl not in attention.IMPLS:
+      raise ValueError(f"SigLIPConfig.attn_impl={self.attn_impl!r}: use one of "
+                       f"{list(attention.IMPLS)}.")
     if not isinstance(self.attn_query_block, int) or self.attn_query_block < 0:
       raise ValueError(f"SigLIPConfig.attn_query_block={self.attn_query_block!r}: must be a "
                        "positive int, or 0 for all queries at once.")
@@ -182,6 +188,7 @@ class MultiHeadDotProductAttention(nn.Module):
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   query_block: int = 0
+  impl: str = "einsum"
 
   @nn.compact
   def __call__(self, x_q: jax.Array, x_kv: jax.Array) -> jax.Array:
@@ -192,7 +199,8 @@ class MultiHeadDotProductAttention(nn.Module):
     q = proj("query")(x_q)  # [B, T, N, H]
     k = proj("key")(x_kv)  # [B, S, N, H]
     v = proj("value")(x_kv)  # [B, S, N, H]
-    out = attention.attend(q, k, v, scale=h ** -0.5, query_block=self.query_block)
+    out = attention.attend(q, k, v, scale=h ** -0.5, query_block=self.query_block,
+                           impl="einsum" if self.impl == "auto" else self.impl)
     return sharding.constrain_batch(nn.DenseGeneral(
         d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out))
 
@@ -207,7 +215,7 @@ class Encoder1DBlock(nn.Module):
     x = sharding.constrain_batch(x)
     y = _layer_norm(x, c.norm_eps, c.param_dtype)
     y = MultiHeadDotProductAttention(c.num_heads, c.dtype, c.param_dtype,
-                                     c.attn_query_block)(y, y)
+                                     c.attn_query_block, c.attn_impl)(y, y)
     x = x + y
     y = _layer_norm(x, c.norm_eps, c.param_dtype)
     x = x + MlpBlock(c.mlp_dim, c.dtype, c.param_dtype)(y)

@@ -1,4 +1,4 @@
-"""Multiple-choice answers: ScienceQA's "The answer is X." letters and A-OKVQA's choice texts.
+r"""Multiple-choice answers: ScienceQA's "The answer is X." letters and A-OKVQA's choice texts.
 
 ScienceQA. big_vision's evaluator (`evaluators/proj/paligemma/transfers/science_qa.py`, after the
 official `models/run_gpt3.py` of lupantech/ScienceQA) lower-cases the decoded text and takes the
