@@ -18,6 +18,12 @@ soon as it is known, so a killed run loses at most the compile in flight and the
 from there (a compile that killed the process is recorded as such, not retried); `--remeasure`
 compiles the selected rows again.
 
+  python -m tools.plan_table --res 896 --results /tmp/flash.json \
+      --override model.overrides.img.attn_impl=flash --override model.overrides.llm.attn_impl=flash
+
+measures the rows with overrides applied to every row's config (into a results file of their own:
+the shipped table is of the configs as shipped).
+
 The configs' docstrings name their slices in a paragraph that starts with "Slices (" (written by
 `--write_docstrings` from configs/slices.json; tests/tools/test_plan_table.py keeps them equal).
 """
@@ -255,11 +261,13 @@ def _order(todo: list[tuple[Row, object, str]]) -> list[tuple[Row, object, str]]
 
 
 def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
-        path: str = RESULTS, out=None, kind: str = "rows", restat: bool = False) -> dict:
+        path: str = RESULTS, out=None, kind: str = "rows", restat: bool = False,
+        overrides: Sequence[tuple[str, str]] = ()) -> dict:
   """Measures (`kind` "rows": the train step; "decode": the evals' decode, from the row's train
   slice up) every row of `selected` whose signature has no result yet (all with `remeasure`;
   with `restat` also those whose roofline is of an older count, compiled again on their slice
-  only), saving after each compile; prints progress with an ETA (to `out`, default stdout)."""
+  only), saving after each compile; prints progress with an ETA (to `out`, default stdout).
+  overrides: (key, value) pairs applied to every row's config (`config.load_config`)."""
   out = out or sys.stdout
   table_ = results.setdefault(kind, {})
   sign = decode_signature if kind == "decode" else signature
@@ -270,7 +278,7 @@ def run(selected: Sequence[Row], results: dict, remeasure: bool = False,
       by_sig.setdefault(entry.get("signature"), entry)
   todo, done_now = [], set()
   for row in selected:
-    config = config_lib.load_config(row.config, [])
+    config = config_lib.load_config(row.config, overrides)
     sig = sign(config)
     entry = table_.get(row.key)
     failed = entry and any(t.get("error") for t in entry.get("tried", ()))
@@ -545,7 +553,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
                       help="rewrite the configs' Slices paragraphs; compile nothing")
   parser.add_argument("--write_benchmarks", action="store_true",
                       help="rewrite BENCHMARKS.md's counts and table; compile nothing")
+  parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                      help="a config override for every row (e.g. model.overrides.llm."
+                      "attn_impl=flash); repeatable; needs --results other than the shipped table")
   flags = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  overrides = []
+  for item in flags.override:
+    key, eq, value = item.partition("=")
+    if not eq or not key:
+      raise SystemExit(f"error: --override {item!r}: write KEY=VALUE, e.g. "
+                       "model.overrides.llm.attn_impl=flash.")
+    overrides.append((key.removeprefix("--").removeprefix("config."), value))
+  if overrides and fs.abspath(flags.results) == fs.abspath(RESULTS) and not (
+      flags.show or flags.write_docstrings or flags.write_benchmarks):
+    raise SystemExit(f"error: --override measures configs as they are not shipped; give "
+                     f"--results a file of their own (not {RESULTS}).")
   signal.signal(signal.SIGTERM, _interrupt)  # a preempted or killed job: as Ctrl-C
   selected = rows(flags.transfers, flags.models, flags.res, decode=flags.decode)
   results = load_results(flags.results)
@@ -560,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     return results
   if not flags.show:
     results = run(selected, results, flags.remeasure, flags.results,
-                  kind="decode" if flags.decode else "rows", restat=flags.restat)
+                  kind="decode" if flags.decode else "rows", restat=flags.restat,
+                  overrides=overrides)
   print(table(results, selected))
   return results
 

@@ -14,8 +14,12 @@ over a block with no transpose; the output is written as O^T [H, bq] and transpo
 
 Inputs [B, T, N, H] / [B, S, K, H] (grouped kv heads: query head n reads kv head n // (N / K)). On a
 mesh (`sharding.activation_mesh`) the kernels run per shard (`shard_map`): the batch over the
-mesh's batch axes, the heads over "tensor" where both head counts divide. On the CPU the kernels
-run in Pallas' interpreter (for tests: slow, and the same arithmetic); other backends raise.
+mesh's batch axes, the heads over "tensor" where both head counts divide (the trainer's step and
+the decode's prompt pass set that mesh). Without one the kernels take the whole arrays: a batch
+sharded over chips is gathered onto each first (an all-gather, then every chip attends every
+example). The platform is the mesh's devices' (else jax's default backend). On the CPU the
+kernels run in Pallas' interpreter (for tests: slow, and the same arithmetic); other backends
+raise.
 """
 import functools
 import math

@@ -106,6 +106,26 @@ def test_one_compile_per_program_saved_as_it_goes_and_a_rerun_compiles_nothing(
   assert len(fake.calls) == 2
 
 
+def test_overrides_reach_every_rows_config_and_need_a_results_file_of_their_own(
+    monkeypatch, tmp_path):
+  """--override measures the rows as they are not shipped: each compiled config carries the
+  override (its own signature), and the shipped table is not the place for it."""
+  seen = []
+  fake = FakeCompiler(monkeypatch, need=0.9 * GIB)
+  monkeypatch.setattr(plan, "plan_train", lambda config, topo: (
+      seen.append(config.model.overrides.llm.attn_impl), fake(config, topo))[1])
+  path = str(tmp_path / "flash.json")
+  flash = [("model.overrides.llm.attn_impl", "flash")]
+  results = plan_table.run(_rows()[:1], {"rows": {}}, path=path, overrides=flash)
+  assert seen == ["flash"]
+  shipped = plan_table.signature(config_lib.load_config(_rows()[0].config, []))
+  assert results["rows"]["docvqa:pg2_3b:224"]["signature"] != shipped
+  with pytest.raises(SystemExit, match="--results a file of their own"):
+    plan_table.main(["--res", "224", "--override", "model.overrides.llm.attn_impl=flash"])
+  with pytest.raises(SystemExit, match="write KEY=VALUE"):
+    plan_table.main(["--results", path, "--override", "attn_impl"])
+
+
 def test_restat_compiles_rows_of_an_older_traffic_count_again_on_their_slice_only(
     monkeypatch, tmp_path):
   path = str(tmp_path / "slices.json")
