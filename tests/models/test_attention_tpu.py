@@ -58,13 +58,15 @@ CASES = {
     "prefix_lm": dict(b=2, t=200, n=4, kv=2, h=16, masked=True, softcap=None),
     # Gemma 2: one kv head, soft-cap 50, a sliding window, 300 tokens (3 blocks).
     "gemma2_local": dict(b=2, t=300, n=2, kv=1, h=8, masked=True, softcap=50.0, window=70),
+    # Fewer queries than keys (a pooling head's shape), neither a whole block.
+    "cross": dict(b=1, t=100, s=300, n=2, kv=2, h=8, masked=False, softcap=None),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_flash_equals_the_dense_attention_values_and_gradients(case):
   c = CASES[case]
-  q, k, v, d_out = _inputs(0, c["b"], c["t"], c["t"], c["n"], c["kv"], c["h"])
+  q, k, v, d_out = _inputs(0, c["b"], c["t"], c.get("s", c["t"]), c["n"], c["kv"], c["h"])
   mask = None
   if c["masked"]:
     mask = _prefix_lm_mask(c["t"], prefix=[150, 60], valid=[c["t"], c["t"] - 37],
