@@ -11,14 +11,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from big_paligemma import registry
+from big_paligemma import sharding as sharding_lib
 from evaluators import common
 from evaluators.metrics import perplexity as perplexity_lib
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def token_losses(model, params, batch: dict) -> dict:
-  """{"losses" [B,T-1] NLL of text[:, 1:], "mask" [B,T-1] = mask_loss[:, 1:]}."""
-  logits, _ = model.apply({"params": params}, batch)  # [B,T,V]
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def token_losses(model, params, batch: dict, mesh=None) -> dict:
+  """{"losses" [B,T-1] NLL of text[:, 1:], "mask" [B,T-1] = mask_loss[:, 1:]}. mesh: the one the
+  batch is sharded over: the forward pass keeps its activations on the mesh's batch axes there, as
+  the train step does (and the TPU flash attention runs per shard)."""
+  with sharding_lib.activation_mesh(mesh):
+    logits, _ = model.apply({"params": params}, batch)  # [B,T,V]
   logp = jax.nn.log_softmax(logits[:, :-1].astype(jnp.float32), axis=-1)
   target = batch["text"][:, 1:]
   losses = -jnp.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
@@ -37,7 +41,7 @@ class PerplexityEvaluator(common.Evaluator):
       if "mask_loss" not in batch:
         raise KeyError(f"evals.{self.name}: perplexity needs 'mask_loss' in the batch; use a "
                        "training-style pp (masked_concat with mask_loss) and keep it.")
-      return token_losses(self.model, params, batch)
+      return token_losses(self.model, params, batch, self.mesh)
 
     records = common.run_batches(self.iterator(), fn, sharding=self.sharding, desc=self.name)
     return perplexity_lib.perplexity(np.stack([r["losses"] for r in records]),

@@ -104,6 +104,8 @@ def test_flash_on_a_mesh_runs_per_shard_with_the_same_result():
     with sharding.activation_mesh(mesh):
       return _flash(*a, mask, None)
 
+  lowered = jax.jit(lambda *a: _values_and_grads(fn, *a)).lower(q, k, v, d_out).as_text()
+  assert "sdy.manual_computation" in lowered and "tensor<1x160x2x8xf32>" in lowered  # a shard
   got = jax.jit(lambda *a: _values_and_grads(fn, *a))(q, k, v, d_out)
   for name, w, g in zip(("out", "dq", "dk", "dv"), want, got):
     np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-5, atol=2e-5, err_msg=name)
