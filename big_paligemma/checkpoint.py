@@ -252,8 +252,8 @@ class Checkpointer:
         print(f"Checkpoint damaged, trying the previous step: {e}", flush=True)
         damaged.append(e)
         continue
-      for e in damaged:
-        self._move_aside(e.step, e.path)
+      if damaged:
+        self._move_aside(damaged)
       return step, restored["state"], restored["extra"], restored["metadata"]
     if damaged:
       raise NoRestorableCheckpointError(
@@ -286,22 +286,30 @@ class Checkpointer:
       raise error
     return result
 
-  def _move_aside(self, step: int, path: str) -> None:
-    """Moves step `step` to <directory>/damaged/<step>[-n] (process 0; every process waits)."""
+  def _move_aside(self, damaged: Sequence[DamagedCheckpointError]) -> None:
+    """Moves each damaged step to <directory>/damaged/<step>[-n] (process 0), then every process
+    re-lists the steps. Barriers before and after the re-listing: a process that lists the
+    directory while process 0 moves a step out of it would find the step gone under it (orbax's
+    reload stats every step it listed)."""
     if jax.process_index() == 0:
       aside = fs.join(str(self._manager.directory), DAMAGED_DIR)
       fs.makedirs(aside)
       taken = set(fs.listdir(aside)) if fs.isdir(aside) else set()  # gs:// has no empty folders
-      name = str(step)
-      n = 1
-      while name in taken:
-        name, n = f"{step}-{n}", n + 1
-      fs.rename(path, fs.join(aside, name))
-      print(f"Moved damaged checkpoint step {step} to {fs.join(aside, name)}.", flush=True)
+      for e in damaged:
+        name, n = str(e.step), 1
+        while name in taken:
+          name, n = f"{e.step}-{n}", n + 1
+        taken.add(name)
+        fs.rename(e.path, fs.join(aside, name))
+        print(f"Moved damaged checkpoint step {e.step} to {fs.join(aside, name)}.", flush=True)
+    steps = "_".join(str(e.step) for e in damaged)
     if jax.process_count() > 1:
-      multihost_utils.sync_global_devices(f"checkpoint_move_aside_{step}")
-    fs.forget_listings(path)
+      multihost_utils.sync_global_devices(f"checkpoint_move_aside_{steps}")
+    for e in damaged:
+      fs.forget_listings(e.path)
     self._manager.reload()
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"checkpoint_relisted_{steps}")
 
   def _check_matches(self, step: int, path: str, target: Any) -> None:
     try:
