@@ -420,6 +420,17 @@ TWO_PROCESSES = textwrap.dedent("""
         files = list(pathlib.Path(directory, str(step), "state", "ocdbt.process_1", "d").iterdir())
         damage(max(files, key=lambda p: p.stat().st_size))
     multihost_utils.sync_global_devices("damaged")
+    if pid == 1:  # a slow re-listing of the steps: none may move out from under it meanwhile
+      import os, time
+      import orbax.checkpoint as ocp
+      reload = ocp.CheckpointManager.reload
+      def slow_reload(self):
+        before = sorted(os.listdir(directory))
+        time.sleep(1.5)
+        after = sorted(os.listdir(directory))
+        assert before == after, f"steps moved while process 1 re-listed them: {before} -> {after}"
+        return reload(self)
+      ocp.CheckpointManager.reload = slow_reload
     target = {"x": jax.ShapeDtypeStruct((4096,), jnp.float32, sharding=spread)}
     step, state, extra, _ = checkpoint.Checkpointer(directory, keep_last=5).restore_latest(
         target, required_extra=("data",))
@@ -435,7 +446,8 @@ def test_two_processes_agree_on_the_step_that_restores(tmp_path):
   """Steps 3 and 2 damaged in files only process 1 reads: step 3 by a flipped bit (its fingerprint
   is one jit over both processes' shards), step 2 by a truncation (process 1 fails to read,
   process 0 does not): both processes fall back to step 1 and steps 3 and 2 are moved aside
-  once."""
+  once, and not while process 1 (made slow) re-lists the steps (orbax stats each step it listed:
+  a step moved meanwhile failed the restore, seen once under load)."""
   import socket  # pylint: disable=import-outside-toplevel
   with socket.socket() as s:
     s.bind(("localhost", 0))
