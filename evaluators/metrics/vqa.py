@@ -1,10 +1,13 @@
 """VQA metrics: exact match, the simple VQA accuracy, and the official VQAv2 accuracy.
 
-`vqav2_accuracy` follows the official GT-Vision-Lab vqaEval.py: the prediction is stripped and
-always normalised (punctuation, then lower-case / number words to digits / articles dropped /
-contractions); the ground-truth answers are only stripped, and get the punctuation step alone,
-only when they do not all agree. Accuracy is the mean over the leave-one-out subsets (10 for
-VQAv2's 10 answers) of min(#matches among the others / 3, 1).
+`vqav2_accuracy` follows the official vqaEval.py as GT-Vision-Lab/VQA has it since its 2021 fix
+("Fixed processing answers bug", a013f00), which big_vision's vqav2 evaluator also follows: the
+prediction and the ground-truth answers are stripped (newlines and tabs to spaces); only when the
+answers do not all agree are both sides normalised (punctuation, then lower-case / number words to
+digits / articles dropped / contractions). Accuracy is the mean over the leave-one-out subsets (10
+for VQAv2's 10 answers) of min(#matches among the others / 3, 1). (The earlier vqaEval.py, and the
+2017 EvalAI server script, always normalise the prediction and never the answers beyond their
+punctuation: with ten "2" answers they count "two" right, where the current one counts it wrong.)
 """
 import re
 from typing import Hashable, Sequence
@@ -82,9 +85,9 @@ def _clean(text: str) -> str:
   return text.replace("\n", " ").replace("\t", " ").strip()
 
 
-def normalize_prediction(pred: str) -> str:
-  """The full official normalisation applied to every prediction."""
-  return process_digit_article(process_punctuation(_clean(pred)))
+def normalize_answer(text: str) -> str:
+  """The official normalisation (punctuation, then digits / articles / contractions)."""
+  return process_digit_article(process_punctuation(text))
 
 
 def leave_one_out_accuracy(gt_answers: Sequence[str], pred: str) -> float:
@@ -98,10 +101,10 @@ def leave_one_out_accuracy(gt_answers: Sequence[str], pred: str) -> float:
 
 def vqav2_accuracy(gt_answers: Sequence[str], pred: str) -> float:
   """Official VQAv2 accuracy of one prediction against its (usually 10) human answers."""
-  gts = [_clean(a) for a in gt_answers]
-  if len(set(gts)) > 1:
-    gts = [process_punctuation(a) for a in gts]
-  return leave_one_out_accuracy(gts, normalize_prediction(pred))
+  gts, pred = [_clean(a) for a in gt_answers], _clean(pred)
+  if len(set(gts)) > 1:  # Only when the humans disagree is either side normalised.
+    gts, pred = [normalize_answer(a) for a in gts], normalize_answer(pred)
+  return leave_one_out_accuracy(gts, pred)
 
 
 def vqa_accuracy(gt_answers: Sequence[str], pred: str) -> float:

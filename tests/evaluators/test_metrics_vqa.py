@@ -1,4 +1,5 @@
-"""VQA metrics on hand-derived cases, following the official vqaEval.py."""
+"""VQA metrics on hand-derived cases, following the official vqaEval.py (GT-Vision-Lab/VQA master,
+as big_vision's vqav2 evaluator)."""
 import pytest
 
 from evaluators.metrics import vqa
@@ -17,27 +18,33 @@ def test_one_and_four_matches():
   assert vqa.vqav2_accuracy(["cat"] * 4 + ["dog"] * 6, "cat") == 1.0
 
 
-def test_prediction_normalisation():
-  assert vqa.normalize_prediction("Two") == "2"
-  assert vqa.normalize_prediction("the Dog.") == "dog"
-  assert vqa.normalize_prediction("yes!") == "yes"
-  assert vqa.normalize_prediction("1,000") == "1000"
-  assert vqa.normalize_prediction("3.5") == "3.5"
-  assert vqa.normalize_prediction("dont") == "don't"
-  assert vqa.normalize_prediction("black-and-white") == "black and white"
-  assert vqa.normalize_prediction("black - white") == "black white"
-  assert vqa.normalize_prediction(" a\tcat\n") == "cat"
+def test_answer_normalisation():
+  assert vqa.normalize_answer("Two") == "2"
+  assert vqa.normalize_answer("the Dog.") == "dog"
+  assert vqa.normalize_answer("yes!") == "yes"
+  assert vqa.normalize_answer("1,000") == "1000"
+  assert vqa.normalize_answer("3.5") == "3.5"
+  assert vqa.normalize_answer("dont") == "don't"
+  assert vqa.normalize_answer("black-and-white") == "black and white"
+  assert vqa.normalize_answer("black - white") == "black white"
+  assert vqa.normalize_answer(" a\tcat\n") == "cat"
 
 
-def test_ground_truth_only_punctuation_and_only_when_they_disagree():
-  assert vqa.vqav2_accuracy(["2"] * 10, "two") == 1.0
-  # All agree: the ground truth is not normalised, the prediction is (lower-cased).
-  assert vqa.vqav2_accuracy(["Dog"] * 10, "Dog") == 0.0
-  # They disagree: punctuation only, no lower-casing of the ground truth.
+def test_both_sides_normalised_only_when_the_answers_disagree():
+  # All ten agree: both sides are only stripped, so "two" is not "2" and case counts.
+  assert vqa.vqav2_accuracy(["2"] * 10, "two") == 0.0
+  assert vqa.vqav2_accuracy(["2"] * 10, " 2\n") == 1.0
+  assert vqa.vqav2_accuracy(["dog "] * 10, "dog") == 1.0
+  assert vqa.vqav2_accuracy(["Dog"] * 10, "Dog") == 1.0
+  assert vqa.vqav2_accuracy(["Dog"] * 10, "dog") == 0.0
+  # They disagree: answers and prediction alike lose punctuation, case, articles, number words.
   assert vqa.vqav2_accuracy(["1,000"] * 9 + ["cat"], "1000") == 1.0
-  # "dog!" -> "dog " (the mark becomes a space, nothing re-joins the words): no match upstream.
-  assert vqa.vqav2_accuracy(["dog!"] * 9 + ["cat"], "dog") == 0.0
-  assert vqa.vqav2_accuracy(["Dog"] * 9 + ["cat"], "dog") == 0.0
+  assert vqa.vqav2_accuracy(["dog!"] * 9 + ["cat"], "dog") == 1.0
+  assert vqa.vqav2_accuracy(["Dog"] * 9 + ["cat"], "the dog") == 1.0
+  assert vqa.vqav2_accuracy(["The dog"] * 5 + ["cat"] * 5, "dog") == 1.0
+  assert vqa.vqav2_accuracy(["yes!"] * 8 + ["yes"] * 2, "yes") == 1.0
+  # "Two" -> "2" matches three of ten: leaving one of them out leaves 2 -> 2/3.
+  assert vqa.vqav2_accuracy(["2"] * 3 + ["3"] * 7, "Two") == pytest.approx((3 * 2 / 3 + 7) / 10)
 
 
 def test_simple_accuracy_and_exact_match():
