@@ -357,9 +357,11 @@ class Block(nn.Module):
     x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
     y = RMSNorm(c.norm_eps, pdt, name="pre_ffw_norm")(x)
     y = MLP(c, self.einsum, name="mlp")(y)
+    # big_vision drops the MLP's output before its post-norm (the attention's after its own).
+    y = nn.Dropout(c.dropout)(y, deterministic=deterministic)
     if c.post_ffw_norm:
       y = RMSNorm(c.norm_eps, pdt, name="post_ffw_norm")(y)
-    x = x + nn.Dropout(c.dropout)(y, deterministic=deterministic)
+    x = x + y
     return sharding.constrain_batch(x), new_cache
 
 

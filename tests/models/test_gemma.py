@@ -111,6 +111,26 @@ def test_dropout_is_active_only_when_not_deterministic():
   assert np.abs(train - _logits(cfg, params)).max() > 1e-3
 
 
+def test_dropout_drops_the_mlp_output_before_its_post_norm():
+  # big_vision's block (Gemma 2/3 post-norms): x + drop(post_attn_norm(attn)), then
+  # x + post_ffw_norm(drop(mlp)): the MLP norm's output holds the dropped zeros, the attention's not.
+  cfg = gemma.GemmaConfig.tiny(2, dropout=0.5)
+  assert cfg.post_attn_norm and cfg.post_ffw_norm
+  _, positions, mask = _inputs(cfg)
+  ctx = {"mask_global": mask, "mask_local": mask}
+  for kind in ("local", "global"):
+    ctx[f"sin_{kind}"], ctx[f"cos_{kind}"] = gemma.rope_tables(positions, cfg.head_dim, 1e4, 1.0)
+  block = gemma.Block(cfg)
+  x = jax.random.normal(jax.random.key(0), (B, T, cfg.width))
+  layer_in = (jnp.array(False), None)
+  params = block.init(jax.random.key(1), x, layer_in, ctx, True)
+  _, state = block.apply(params, x, layer_in, ctx, False, rngs={"dropout": jax.random.key(2)},
+                         capture_intermediates=True, mutable=["intermediates"])
+  out = lambda name: np.asarray(state["intermediates"][name]["__call__"][0])
+  assert 0.4 < np.mean(out("post_ffw_norm") == 0) < 0.6
+  assert np.mean(out("post_attention_norm") == 0) == 0
+
+
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_prefill_then_extend_matches_full_forward(version):
   cfg = gemma.GemmaConfig.tiny(version)  # Gemma 2/3: window 4 < T = 10, Gemma 2: soft-caps.
