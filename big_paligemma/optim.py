@@ -15,11 +15,13 @@ Config keys (an ml_collections ConfigDict or a dict; any other key is an error):
                   p <- p - r(t) * (lr * lr_mult * direction + wd * wd_mult * p).
                   (So big_vision's published pairs such as lr=1e-5, wd=1e-6 mean the same here.)
   wd_mults        [(regex, mult)], first match wins, unmatched paths are not decayed. The default
-                  `DEFAULT_WD_MULTS` decays every matrix: SigLIP/projector `.../kernel` and Gemma's
-                  einsum weights (`attn/*_einsum/w`, `mlp/gating_einsum`, `mlp/linear`).
-                  Not decayed: norms, biases, `pos_embedding`, and `llm/embedder/input_embedding`
-                  (tied with the output layer; decaying it would shrink the rows of tokens that a
-                  fine-tuning set never uses, e.g. most `<locNNNN>` tokens).
+                  `DEFAULT_WD_MULTS` is big_vision's (`.*/kernel`): the SigLIP and projector
+                  matrices only. Gemma's weights (`attn/*_einsum/w`, `mlp/gating_einsum`,
+                  `mlp/linear`, `llm/embedder/input_embedding`) are not decayed, as in big_vision's
+                  PaliGemma transfers, whose published wd values assume it. `EVERY_MATRIX` also
+                  decays the decoder's matrices (not the tied embedding: decaying it would shrink
+                  the rows of tokens that a fine-tuning set never uses, e.g. most `<locNNNN>`).
+                  Norms, biases and `pos_embedding` are never in either.
   lr_mults        [(regex, mult)], first match wins, unmatched paths get 1.0.
   grad_clip_norm  clip the global gradient norm (over the trainable parameters) to this value.
   frozen          [regex]: matching parameters get zero updates and carry no optimizer state.
@@ -38,7 +40,8 @@ import optax
 
 from big_paligemma import tree as tree_lib
 
-DEFAULT_WD_MULTS = ((r".*/(kernel|w|gating_einsum|linear)", 1.0),)
+DEFAULT_WD_MULTS = ((r".*/kernel", 1.0),)  # big_vision's default
+EVERY_MATRIX = ((r".*/(kernel|w|gating_einsum|linear)", 1.0),)
 
 _KEYS = ("optax_name", "optax", "lr", "schedule", "wd", "wd_mults", "lr_mults", "grad_clip_norm",
          "frozen")
@@ -169,8 +172,14 @@ def make_optimizer(config: Any, params: Any) -> tuple[optax.GradientTransformati
   lr_mults = tree_lib.rule_values(params, config.get("lr_mults") or (), 1.0, "config.lr_mults")
   wd = float(config.get("wd") or 0.0)
   # Given wd_mults are always checked for typos; the default only applies when wd is set.
-  wd_rules = config["wd_mults"] if "wd_mults" in config else (DEFAULT_WD_MULTS if wd else ())
-  wd_mults = tree_lib.rule_values(params, wd_rules, 0.0, "config.wd_mults")
+  if "wd_mults" in config:
+    wd_mults = tree_lib.rule_values(params, config["wd_mults"], 0.0, "config.wd_mults")
+  else:
+    wd_mults = tree_lib.rule_values(
+        params, DEFAULT_WD_MULTS if wd else (), 0.0,
+        f"config.wd_mults (not set: wd={wd} decays big_vision's default, the `.../kernel` "
+        "matrices of the vision tower; for a model without them set config.wd_mults, e.g. "
+        f"{list(EVERY_MATRIX)} = optim.EVERY_MATRIX)")
   # multi_transform hands the trainable branch trees with optax.MaskedNode at frozen leaves.
   masked = lambda scale, mults: jax.tree.map(
       lambda m, f: optax.MaskedNode() if f else scale * m, mults, frozen)

@@ -52,23 +52,36 @@ def one_update(cfg, params, grads=None):
   return tree_lib.flatten(updates)
 
 
-@pytest.mark.parametrize("paths,decayed", [
-    (GEMMA_PATHS, {"llm/layers/attn/q_einsum/w", "llm/layers/attn/kv_einsum/w",
-                   "llm/layers/attn/attn_vec_einsum/w", "llm/layers/mlp/gating_einsum",
-                   "llm/layers/mlp/linear"}),
-    (SIGLIP_PATHS, {"img/embedding/kernel", "img/head/kernel",
-                    "img/Transformer/encoderblock/MultiHeadDotProductAttention_0/query/kernel",
-                    "img/Transformer/encoderblock/MlpBlock_0/Dense_0/kernel"}),
+SIGLIP_MATRICES = {"img/embedding/kernel", "img/head/kernel",
+                   "img/Transformer/encoderblock/MultiHeadDotProductAttention_0/query/kernel",
+                   "img/Transformer/encoderblock/MlpBlock_0/Dense_0/kernel"}
+GEMMA_MATRICES = {"llm/layers/attn/q_einsum/w", "llm/layers/attn/kv_einsum/w",
+                  "llm/layers/attn/attn_vec_einsum/w", "llm/layers/mlp/gating_einsum",
+                  "llm/layers/mlp/linear"}
+
+
+@pytest.mark.parametrize("wd_mults,decayed", [
+    (None, SIGLIP_MATRICES),  # big_vision's default `.*/kernel`: the vision side only
+    (optim.EVERY_MATRIX, SIGLIP_MATRICES | GEMMA_MATRICES),
 ])
-def test_default_decay_hits_exactly_the_matrices(paths, decayed):
-  params = make_params(paths)
+def test_decay_hits_exactly_the_matrices(wd_mults, decayed):
+  params = make_params({**GEMMA_PATHS, **SIGLIP_PATHS})
   # lr=0 and zero grads: the only update left is the decay, -wd * p on decayed leaves.
-  updates = one_update(config(lr=0.0, wd=0.01), params, jax.tree.map(jnp.zeros_like, params))
+  extra = {} if wd_mults is None else {"wd_mults": wd_mults}
+  updates = one_update(config(lr=0.0, wd=0.01, **extra), params,
+                       jax.tree.map(jnp.zeros_like, params))
   flat = tree_lib.flatten(params)
   got = {p for p, u in updates.items() if np.any(np.asarray(u) != 0)}
   assert got == decayed
   for p in decayed:
     np.testing.assert_allclose(updates[p], -0.01 * np.asarray(flat[p]), rtol=1e-6)
+
+
+def test_default_decay_on_a_model_without_kernels_says_how_to_decay():
+  params = make_params(GEMMA_PATHS)
+  with pytest.raises(ValueError, match=r"wd=0.01 .*optim.EVERY_MATRIX"):
+    optim.make_optimizer(config(wd=0.01), params)
+  optim.make_optimizer(config(wd=0.0), params)  # no decay: no rule to match
 
 
 def test_decay_matches_optax_adamw_with_rescaled_rate():
