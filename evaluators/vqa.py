@@ -3,7 +3,11 @@
 Config keys (besides the common ones, see common.py): max_decode_len, sampler, answers_key
 (the host field with the reference answers: a list of strings or one string; default "answers"),
 metrics (any of "exact", "vqa_accuracy", "vqav2", "anls"; each type has its default), to_lower
-(lower-case predictions and answers before scoring, as big_vision's `to_lower`; default False).
+(lower-case predictions and answers before scoring, as big_vision's `to_lower`; default False),
+exclude_key (default None: a boolean host field; when given, every metric is also reported over
+the questions where it is false, as "<metric>/without_<exclude_key>", with their number
+"num/without_<exclude_key>": A-OKVQA's official direct-answer score leaves out the questions
+marked `direct_answer_is_difficult`, which big_vision's score keeps).
 Padding "" entries of the answer lists (the eval batches pad lists to the longest) are dropped.
 
 "vqav2" also takes answer_type_key (default None): the host field with each question's answer type
@@ -36,18 +40,34 @@ def qa_scores(answers: list[list[str]], preds: list[str], metrics) -> dict[str, 
   return out
 
 
+def _flag(value, key: str) -> bool:
+  value = fields.single(value, key)
+  if not isinstance(value, (bool, int)) or value not in (0, 1):
+    raise ValueError(f"exclude_key {key!r} must hold a boolean per example, got {value!r}.")
+  return bool(value)
+
+
 @registry.register("evaluator.vqa")
 class VQAEvaluator(common.DecodingEvaluator):
   """Generated answers scored against reference answer lists."""
 
   DEFAULTS = {**common.DecodingEvaluator.DEFAULTS, "answers_key": "answers",
-              "metrics": ("exact", "vqa_accuracy"), "to_lower": False}
+              "metrics": ("exact", "vqa_accuracy"), "to_lower": False, "exclude_key": None}
 
   def score(self, records: list[dict]) -> dict[str, float]:
     key = self.cfg["answers_key"]
     self.require_fields(records, key)
     answers, preds = self.references_and_predictions(records)
-    return qa_scores(answers, preds, self.cfg["metrics"])
+    out = qa_scores(answers, preds, self.cfg["metrics"])
+    exclude = self.cfg["exclude_key"]
+    if exclude:
+      self.require_fields(records, exclude)
+      kept = [i for i, r in enumerate(records) if not _flag(r[exclude], exclude)]
+      if kept:
+        sub = qa_scores([answers[i] for i in kept], [preds[i] for i in kept], self.cfg["metrics"])
+        out.update({f"{m}/without_{exclude}": v for m, v in sub.items()})
+      out[f"num/without_{exclude}"] = float(len(kept))
+    return out
 
   def references_and_predictions(self, records: list[dict]) -> tuple[list[list[str]], list[str]]:
     """The reference lists and predictions of the records, lower-cased when to_lower."""

@@ -5,7 +5,9 @@ Published (big_vision's paligemma/transfers/aokvqa_da.py; configs/published.py):
 "answer en {question}", suffix one of the 10 direct answers, text_len 32, batch 128, 10 epochs,
 lr 5e-6, wd 0 at 224 and 448; PaliGemma 2: lr 3e-6 (3B), 1e-6 (10B), 6e-7 (28B) (arXiv
 2412.03555 Table 14). Trains on train and scores val with the VQA accuracy
-min(#matches / 3, 1) (A-OKVQA's direct-answer metric); perplexity monitors on train[:5%] and val.
+min(#matches / 3, 1) (A-OKVQA's direct-answer metric) over every question, as big_vision, and as
+the official A-OKVQA script over the questions not marked difficult
+(`vqa_accuracy/without_direct_answer_is_difficult`); perplexity monitors on train[:5%] and val.
 `final_split` trains on train+val and writes the leaderboard's prediction file for test.
 Published accuracy: PaliGemma 3B 61.85 (224) / 63.22 (448) (test server); PaliGemma 2 (val, its
 paper's Table 13) 3B 64.2 / 67.9, 10B 68.9 / 70.8, 28B 70.2 / 71.2.
@@ -36,8 +38,9 @@ def get_config(arg: str | None = None):
         format="aokvqa_da", outfile="aokvqa_da_test_predictions.json")}
   else:
     c.evals = {"aokvqa_da_val": qa.decode_eval(
-        PUBLISHED, res, source("val"), "vqa", ("direct_answers", "question_id"), every="25%",
-        answers_key="direct_answers")}
+        PUBLISHED, res, source("val"), "vqa",
+        ("direct_answers", "question_id", "direct_answer_is_difficult"), every="25%",
+        answers_key="direct_answers", exclude_key="direct_answer_is_difficult")}
     common.monitor_evals(c, "aokvqa_da", source("train"), c.input.pp, every="5%",
                          splits={"minitrain": "train[:5%]", "val": "val"})
   return qa.finish(c, args)

@@ -68,6 +68,19 @@ def test_predictions_are_whitespace_trimmed_before_scoring(tmp_path, tok_path, m
   assert out == pytest.approx({"ev/anls": 1.0, "ev/exact": 1.0})
 
 
+def test_exclude_key_also_scores_the_questions_it_does_not_mark(tmp_path, tok_path, mesh):
+  """A-OKVQA's official direct-answer score leaves out the difficult questions: with the odd
+  ones marked, 7 unmarked (the even ones), of which 3 are right (0, 4, 8 and 12 are wrong)."""
+  rows = [{**r, "hard": i % 2 == 1} for i, r in enumerate(_qa_rows())]
+  path = stub_model.write_jsonl(str(tmp_path), rows)
+  spec = pp.paligemma_eval_pp(16, 16, "{prefix}", keep_keys=("answers", "question_id", "hard"))
+  out = _run("vqa", _cfg(path, pp=spec, metrics=("exact",), exclude_key="hard"), tok_path, mesh)
+  assert out == pytest.approx({"ev/exact": 9 / 13, "ev/exact/without_hard": 3 / 7,
+                               "ev/num/without_hard": 7.0})
+  with pytest.raises(KeyError, match="keep"):
+    _run("vqa", _cfg(path, metrics=("exact",), exclude_key="hard"), tok_path, mesh)
+
+
 def test_to_lower_compares_answers_case_insensitively(tmp_path, tok_path, mesh):
   """Answers in capitals: exact match is 0 as given, and as the lower-case predictions with
   to_lower (big_vision's `to_lower`)."""
