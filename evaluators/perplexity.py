@@ -1,8 +1,9 @@
 """Perplexity evaluator (type "perplexity"): mean token NLL of the targets under the model.
 
-The pp is a training-style one (text with the suffix, mask_loss on suffix + EOS). The model's
-`__call__` gives text logits [B,T,V] where logits[:, t] predicts text[:, t+1]; the loss of token
-t+1 counts where mask_loss[:, t+1] is 1. Reports nll, perplexity and num_tokens over the set.
+The pp is a training-style one (text with the suffix, mask_loss on suffix + EOS), read as the
+train step reads it (`build.teacher_forcing`): the model sees text[:, :-1], its logits[:, t]
+predict text[:, t+1], and the loss of token t+1 counts where mask_loss[:, t+1] is 1. Reports
+nll, perplexity and num_tokens over the set.
 """
 import functools
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from big_paligemma import registry
 from big_paligemma import sharding as sharding_lib
+from big_paligemma.models import build
 from evaluators import common
 from evaluators.metrics import perplexity as perplexity_lib
 
@@ -21,12 +23,12 @@ def token_losses(model, params, batch: dict, mesh=None) -> dict:
   """{"losses" [B,T-1] NLL of text[:, 1:], "mask" [B,T-1] = mask_loss[:, 1:]}. mesh: the one the
   batch is sharded over: the forward pass keeps its activations on the mesh's batch axes there, as
   the train step does (and the TPU flash attention runs per shard)."""
+  inputs, target, mask = build.teacher_forcing(batch)
   with sharding_lib.activation_mesh(mesh):
-    logits, _ = model.apply({"params": params}, batch)  # [B,T,V]
-  logp = jax.nn.log_softmax(logits[:, :-1].astype(jnp.float32), axis=-1)
-  target = batch["text"][:, 1:]
+    logits, _ = model.apply({"params": params}, inputs)  # [B,T-1,V] for a text of T
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   losses = -jnp.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
-  return {"losses": losses, "mask": batch["mask_loss"][:, 1:].astype(jnp.int32)}
+  return {"losses": losses, "mask": mask.astype(jnp.int32)}
 
 
 @registry.register("evaluator.perplexity")

@@ -208,9 +208,12 @@ def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key
                        pick: str = "choice") -> str:
   """The training pp spec of a PaliGemma transfer (the big_vision layout).
 
-  Output: image [res, res, 3] float32 in [-1, 1]; text int32 [text_len] = bos + prefix + "\\n" +
-  suffix + eos, padded with 0 (cut at text_len, `_truncated` = 1 then); mask_ar (0 prefix+sep, 1 suffix+eos,
-  1 padding); mask_loss (1 on suffix+eos); mask_input (1 on real tokens). `prefix_template` is a strfmt
+  Output: image [res, res, 3] float32 in [-1, 1]; text int32 [text_len + 1] = bos + prefix +
+  "\\n" + suffix + eos, padded with 0 (cut at text_len + 1, `_truncated` = 1 then): as
+  big_vision's, one token more than the model reads, since the step feeds it text[:, :-1]
+  (`build.teacher_forcing`), so a sequence of text_len tokens keeps its eos; mask_ar (0
+  prefix+sep, 1 suffix+eos, 1 padding); mask_loss (1 on suffix+eos); mask_input (1 on real
+  tokens), each as long as text. `prefix_template` is a strfmt
   template, e.g. "answer en {question}"; `suffix_key` names the target string field, or with
   `suffix_is_list` a 1-D field of targets of which one is picked per example and epoch by the op
   `pick` (PICKS: "choice" draws anew each epoch; "choice_no_replacement", big_vision's for most
@@ -231,7 +234,8 @@ def paligemma_train_pp(res: int, text_len: int, prefix_template: str, suffix_key
       f"{pick}(inkey={suffix_key!r}, outkey=\"suffix\")",
       'tok(key="prefix", bos="yes")|tok(key="suffix", eos="yes")|tok(key="septok", text="\\n")',
       'masked_concat(["prefix", "septok", "suffix"], mask_ar=[0, 0, 1], mask_loss=[0, 0, 1])',
-      _tolen_pp(text_len, {"text": 0, "mask_ar": 1, "mask_loss": 0, "mask_input": 0}),
+      # One token more than the model reads (build.teacher_forcing), as big_vision.
+      _tolen_pp(text_len + 1, {"text": 0, "mask_ar": 1, "mask_loss": 0, "mask_input": 0}),
       f"keep({keep})",
   ])
 

@@ -29,7 +29,8 @@ def gemma3_train_pp(res: int, text_len: int, prefix_template: str, suffix_key: s
                     suffix_is_list: bool = False) -> str:
   """The training pp spec of a Gemma 3 transfer.
 
-  Output: images [1, res, res, 3] float32 in [-1, 1]; text int32 [text_len] = bos + prefix (its
+  Output: images [1, res, res, 3] float32 in [-1, 1]; text int32 [text_len + 1] (the model
+  reads text_len of them, see `paligemma_train_pp`) = bos + prefix (its
   `<start_of_image>` expanded, see the module docstring) + "\\n" + suffix + eos, padded with 0;
   mask_ar 0 on prefix + sep, 1 on suffix + eos and padding (Gemma 3 attends causally whatever
   mask_ar says); mask_loss 1 on suffix + eos only; mask_input 1 on real tokens. text_len counts
@@ -41,7 +42,8 @@ def gemma3_train_pp(res: int, text_len: int, prefix_template: str, suffix_key: s
       _image_pp(res), _prompt_pp(prefix_template, tokens_per_image, image_token_id),
       f"{pick}(inkey={suffix_key!r}, outkey=\"suffix\")|tok(key=\"suffix\", eos=\"yes\")",
       'masked_concat(["prefix", "septok", "suffix"], mask_ar=[0, 0, 1], mask_loss=[0, 0, 1])',
-      _tolen_pp(text_len, {"text": 0, "mask_ar": 1, "mask_loss": 0, "mask_input": 0}),
+      # One token more than the model reads (build.teacher_forcing), as big_vision.
+      _tolen_pp(text_len + 1, {"text": 0, "mask_ar": 1, "mask_loss": 0, "mask_input": 0}),
       'keep("images", "text", "mask_ar", "mask_loss", "mask_input")',
   ])
 

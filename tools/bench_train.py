@@ -84,11 +84,12 @@ def with_overrides(cfg: paligemma.PaliGemmaConfig, spec: str) -> paligemma.PaliG
 
 
 def make_batch(batch: int, text_len: int, res: int) -> dict[str, np.ndarray]:
-  """image [B,res,res,3] in [-1,1]; text [B,T] (no image token); masks [B,T]: suffix = 2nd half."""
+  """image [B,res,res,3] in [-1,1]; text [B,T+1] (no image token; the train step's model reads
+  T of them, build.teacher_forcing); masks [B,T+1]: suffix = 2nd half."""
   rng = np.random.default_rng(0)
-  suffix = (np.arange(text_len) >= text_len // 2).astype(np.int32)[None].repeat(batch, 0)
+  suffix = (np.arange(text_len + 1) >= text_len // 2).astype(np.int32)[None].repeat(batch, 0)
   return {"image": rng.uniform(-1, 1, (batch, res, res, 3)).astype(np.float32),
-          "text": rng.integers(3, _IMAGE_TOKEN, (batch, text_len)).astype(np.int32),
+          "text": rng.integers(3, _IMAGE_TOKEN, (batch, text_len + 1)).astype(np.int32),
           "mask_ar": suffix, "mask_loss": suffix, "mask_input": np.ones_like(suffix)}
 
 
@@ -132,11 +133,12 @@ def ours(cfg: paligemma.PaliGemmaConfig, batch: dict):
 
 
 def hf_inputs(batch: dict, num_patches: int) -> dict[str, torch.Tensor]:
-  """PaliGemma inputs: P image tokens ++ text; token_type_ids 1 on the suffix; labels there."""
+  """PaliGemma inputs: P image tokens ++ the T text tokens ours reads (HF shifts its labels
+  inside); token_type_ids 1 on the suffix; labels there."""
   b = batch["text"].shape[0]
   image_tokens = np.full((b, num_patches), _IMAGE_TOKEN, np.int64)
-  ids = np.concatenate([image_tokens, batch["text"]], 1)
-  suffix = np.concatenate([np.zeros((b, num_patches), np.int64), batch["mask_loss"]], 1)
+  ids = np.concatenate([image_tokens, batch["text"][:, :-1]], 1)
+  suffix = np.concatenate([np.zeros((b, num_patches), np.int64), batch["mask_loss"][:, :-1]], 1)
   labels = np.where(suffix == 1, ids, -100)
   return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.ones(ids.shape, dtype=torch.long),
           "token_type_ids": torch.from_numpy(suffix), "labels": torch.from_numpy(labels),

@@ -711,8 +711,9 @@ def plan_train(config, topo: Topology, batch_size: int | None = None,
   step = train_lib.build_train_step(config, model, tx, lr_fn, shardings, mesh)
   shape = batch_shape(config.input.pp, "config.input.pp")
   batch = abstract_batch(shape, batch_size, sharding_lib.batch_sharding(mesh))
+  # The model reads one text token less than the batch holds (build.teacher_forcing).
   flops = log_lib.train_flops_per_example(model_cfg, build.abstract_params(model_cfg),
-                                          shape.text_len, max(1, shape.num_images))
+                                          shape.text_len - 1, max(1, shape.num_images))
   n = len(topo.devices)
   report = Report("train step", topo.name, batch_size, topo.chip, True,
                   params=per_device_bytes(abstract.params),

@@ -101,6 +101,11 @@ def signature(config) -> str:
   """A hash of everything in `config` that shapes the compiled train step (not the data, the
   learning rate or the schedule's length: they change no shape and no buffer)."""
   shape = plan.batch_shape(config.input.pp, "config.input.pp")
+  # The key counts the text tokens the model reads, one less than a training batch holds
+  # (build.teacher_forcing): the batch's extra token column and the loss's extra position change
+  # no buffer of note (+0.02-0.03 GiB a chip on the rows rerun, BENCHMARKS.md), so the rows
+  # measured when the batch held only the model's tokens keep their key.
+  shape = dataclasses.replace(shape, text_len=shape.text_len - 1)
   key = {"model": config.model.to_dict(), "batch": config.input.batch_size,
          "grad_accum": config.get("grad_accum", 1), "shape": dataclasses.asdict(shape),
          "frozen": config.optim.get("frozen"), "lora": config.get("lora"),

@@ -1,7 +1,9 @@
 """The train step: a pure `train_step(state, batch) -> (state, metrics)`, jitted once.
 
-Loss: cross-entropy of text[:, t+1] under logits[:, t], on the tokens with mask_loss 1 (suffix +
-eos), with label smoothing and per-example (or per-token) normalisation (`optim.softmax_xent`).
+Loss: the model reads text[:, :-1] (a training text holds one token more than the model reads,
+as big_vision's: `build.teacher_forcing`); cross-entropy of text[:, t+1] under logits[:, t], on
+the tokens with mask_loss 1 (suffix + eos), with label smoothing and per-example (or per-token)
+normalisation (`optim.softmax_xent`).
 Dropout keys: the run's key folded with the step, split per example, so a resumed run draws the
 same ones. `grad_accum` > 1 scans over that many micro-batches (`optim.accumulate_gradients`).
 LoRA (state.lora set): the loss sees apply_lora(base params, adapters) and the gradient and the
@@ -45,10 +47,9 @@ def make_loss_fn(model, loss_cfg) -> Callable:
 
   def loss_fn(params, batch):
     rng = jax.random.wrap_key_data(batch["_rng"][0])
-    inputs = build.device_inputs(batch)
+    inputs, targets, mask_loss = build.teacher_forcing(batch)
     logits, _ = model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
-    return optim.softmax_xent(logits[:, :-1], batch["text"][:, 1:], batch["mask_loss"][:, 1:],
-                              label_smoothing, normalisation)
+    return optim.softmax_xent(logits, targets, mask_loss, label_smoothing, normalisation)
 
   return loss_fn
 

@@ -173,7 +173,7 @@ def make_logger(config, model_cfg, data: Data, plan: Plan,
                 workdir: str) -> log_lib.MetricsLogger:
   """The metrics logger, with the FLOPs and decoder tokens of a global batch of `data`."""
   spec = data.iterator.element_spec
-  text_len = spec["text"].shape[-1]
+  text_len = spec["text"].shape[-1] - 1  # the tokens the model reads (build.teacher_forcing)
   num_images = spec["images"].shape[-4] if "images" in spec else 1  # [B?,M,h,w,3]
   flops = log_lib.train_flops_per_example(model_cfg, build.abstract_params(model_cfg),
                                           text_len, num_images)

@@ -41,6 +41,22 @@ def device_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
   return {k: batch[k] for k in DEVICE_KEYS if k in batch}
 
 
+TOKEN_KEYS = ("text", "mask_ar", "mask_input", "mask_loss")  # the device fields along the text axis
+
+
+def teacher_forcing(batch: Mapping[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+  """(model inputs, targets [B,T], loss mask [B,T]) of a training-style batch, whose text holds
+  T + 1 tokens (big_vision's layout): the model reads the first T (`text[:, :-1]`, its masks
+  alike), and its logits[:, t] are scored against text[:, t + 1] where mask_loss[:, t + 1] is 1.
+  So a training text of `text_len` + 1 tokens (the pp builders' `tolen`) trains on sequences of
+  `text_len` tokens, EOS included, as the decode of the same config generates."""
+  inputs = device_inputs(batch)
+  for k in TOKEN_KEYS:
+    if k in inputs:
+      inputs[k] = inputs[k][:, :-1]
+  return inputs, batch["text"][:, 1:], batch["mask_loss"][:, 1:]
+
+
 # Fields config.model may leave to the backend with the value AUTO (configs/common.py does by
 # default), decided here and nowhere else; measured with `python -m tools.plan` (BENCHMARKS.md,
 # "Will it fit?"). On an accelerator both towers are scanned (fast compiles; the loop costs

@@ -69,7 +69,8 @@ def test_every_model_and_published_res_matches_the_row(module):
           recipe.epochs, recipe.examples, recipe.lr, recipe.wd, recipe.batch_size)
       assert c.loss.label_smoothing == recipe.label_smoothing
       assert c.model.overrides.llm.get("dropout", 0.0) == recipe.llm_dropout
-      assert f"strfmt({row.prompt!r}" in c.input.pp and f"tolen({row.text_len}," in c.input.pp
+      assert f"strfmt({row.prompt!r}" in c.input.pp
+      assert f"tolen({row.text_len + 1}," in c.input.pp  # big_vision's +1: the model reads text_len
       antialias = row.name == "widgetcap"  # big_vision's resize(res) elsewhere
       assert f"resize({res}, antialias={antialias})" in c.input.pp
       for name, ev in _decode_evals(c).items():
@@ -204,7 +205,7 @@ def _check_train_batch(c, row, tok_path):
       skip_bad_examples=False, num_parallel=1)
   batch = next(iterator)
   assert batch["image"].shape == (16, common.DEMO_RES, common.DEMO_RES, 3)
-  assert batch["text"].shape == (16, row.text_len) and iterator.truncated_examples == 0
+  assert batch["text"].shape == (16, row.text_len + 1) and iterator.truncated_examples == 0
   tok = Tokenizer.load(tok_path)
   prefix = batch["text"][0][(batch["mask_ar"][0] == 0)][1:]  # after BOS
   assert _prompt_pattern(row.prompt).match(tok.decode(prefix.tolist())), tok.decode(

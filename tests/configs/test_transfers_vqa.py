@@ -78,7 +78,8 @@ def test_every_model_and_published_res_matches_the_row(module):
       assert c.loss.label_smoothing == recipe.label_smoothing
       assert c.model.overrides.llm.get("dropout", 0.0) == recipe.llm_dropout
       assert c.optim.get("frozen", []) == ([r"img/.*"] if recipe.freeze_vit else [])
-      assert f"strfmt({row.prompt!r}" in c.input.pp and f"tolen({row.text_len}," in c.input.pp
+      assert f"strfmt({row.prompt!r}" in c.input.pp
+      assert f"tolen({row.text_len + 1}," in c.input.pp  # big_vision's +1: the model reads text_len
       assert f"resize({res}," in c.input.pp
       for name, ev in _decode_evals(c).items():
         assert f"strfmt({row.prompt!r}" in ev.pp and ev.max_decode_len == row.text_len, name
@@ -257,7 +258,7 @@ def test_demo_trains_through_the_pp_and_builds_its_evaluators(module, demo):
       skip_bad_examples=False, num_parallel=1)
   batch = next(iterator)
   assert batch["image"].shape == (16, common.DEMO_RES, common.DEMO_RES, 3)
-  assert batch["text"].shape == (16, row.text_len) and iterator.truncated_examples == 0
+  assert batch["text"].shape == (16, row.text_len + 1) and iterator.truncated_examples == 0
   tok = Tokenizer.load(tok_path)
   prefix = batch["text"][0][(batch["mask_ar"][0] == 0)][1:]  # after BOS
   assert _prompt_pattern(row.prompt).match(tok.decode(prefix.tolist())), tok.decode(

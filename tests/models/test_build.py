@@ -3,6 +3,7 @@ llm, mm): validation names the key); make_model maps each config kind to its mod
 parameter derivation for every kind."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from big_paligemma import config as cs
@@ -96,3 +97,17 @@ def test_abstract_params_of_every_kind_match_init():
     assert jax.tree.map(lambda x: (x.shape, x.dtype), real) == jax.tree.map(
         lambda x: (x.shape, x.dtype), abstract)
   assert build.num_params(llm) == sum(x.size for x in jax.tree.leaves(build.abstract_params(llm)))
+
+
+def test_teacher_forcing_reads_all_but_the_last_token_and_scores_all_but_the_first():
+  # big_vision's layout: a training text of T + 1 tokens, the model reads T.
+  text = np.arange(12).reshape(2, 6)
+  batch = {"image": np.zeros((2, 4, 4, 3)), "text": text, "mask_ar": text % 2,
+           "mask_input": np.ones_like(text), "mask_loss": text % 3 == 0, "_index": np.arange(2)}
+  inputs, targets, mask = build.teacher_forcing(batch)
+  assert sorted(inputs) == ["image", "mask_ar", "mask_input", "mask_loss", "text"]
+  assert inputs["image"] is batch["image"]
+  for k in ("text", "mask_ar", "mask_input", "mask_loss"):
+    np.testing.assert_array_equal(inputs[k], batch[k][:, :5])
+  np.testing.assert_array_equal(targets, text[:, 1:])
+  np.testing.assert_array_equal(mask, batch["mask_loss"][:, 1:])

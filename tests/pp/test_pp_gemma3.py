@@ -74,7 +74,7 @@ def test_train_spec_layout(setup):
   assert ex["images"].shape == (1, SIZE, SIZE, 3) and np.abs(ex["images"] - 1).max() < 0.02  # white, in [-1, 1]
   prefix = [tok.bos_token_id] + prompt_ids + sep
   answer = suffix + [tok.eos_token_id]
-  pad = 40 - len(prefix) - len(answer)
+  pad = 41 - len(prefix) - len(answer)  # text_len 40 + 1 (the model reads 40)
   np.testing.assert_array_equal(ex["text"], prefix + answer + [0] * pad)
   np.testing.assert_array_equal(ex["mask_loss"], [0] * len(prefix) + [1] * len(answer) + [0] * pad)
   np.testing.assert_array_equal(ex["mask_ar"], [0] * len(prefix) + [1] * (len(answer) + pad))

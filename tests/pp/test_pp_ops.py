@@ -177,31 +177,47 @@ def test_boxes_to_loc():
 
 
 def test_train_spec_layout(tok_path):
+  # text_len 12: the text holds 13 tokens, the model reads 12 (big_vision's +1).
   t = Tokenizer.load(tok_path)
   spec = pp.paligemma_train_pp(16, 12, "answer en {question}", "answer")
   jpeg = _encode(np.full((20, 24, 3), 128, np.uint8), "JPEG")
   out = run(spec, {"image": jpeg, "question": "what", "answer": "a cat"}, tok_path)
   prefix, suffix = t.encode("answer en what"), t.encode("a cat")
-  n = 1 + len(prefix) + 1 + len(suffix) + 1
+  n, m = 1 + len(prefix) + 1 + len(suffix) + 1, 13
   assert n <= 12
-  assert out["text"].tolist() == [2] + prefix + t.encode("\n") + suffix + [1] + [0] * (12 - n)
-  assert out["mask_ar"].tolist() == [0] * (len(prefix) + 2) + [1] * (12 - len(prefix) - 2)
-  assert out["mask_loss"].tolist() == [0] * (len(prefix) + 2) + [1] * (len(suffix) + 1) + [0] * (12 - n)
-  assert out["mask_input"].tolist() == [1] * n + [0] * (12 - n)
+  assert out["text"].tolist() == [2] + prefix + t.encode("\n") + suffix + [1] + [0] * (m - n)
+  assert out["mask_ar"].tolist() == [0] * (len(prefix) + 2) + [1] * (m - len(prefix) - 2)
+  assert out["mask_loss"].tolist() == [0] * (len(prefix) + 2) + [1] * (len(suffix) + 1) + [0] * (m - n)
+  assert out["mask_input"].tolist() == [1] * n + [0] * (m - n)
   assert out["image"].shape == (16, 16, 3) and out["image"].dtype == np.float32
   assert np.abs(out["image"]).max() <= 1.0
 
 
+def test_train_spec_keeps_the_eos_of_a_text_len_plus_one_sequence(tok_path):
+  # bos + prefix + sep + suffix + eos of text_len + 1 tokens is kept whole: the model reads the
+  # first text_len and so learns every target, the eos too (big_vision's layout); one token
+  # longer loses its eos.
+  t = Tokenizer.load(tok_path)
+  jpeg = _encode(np.zeros((8, 8, 3), np.uint8), "JPEG")
+  full = [2] + t.encode("a") + t.encode("\n") + t.encode("dog") + [1]
+  ex = {"image": jpeg, "q": "a", "a": "dog"}
+  out = run(pp.paligemma_train_pp(8, len(full) - 1, "{q}", "a"), ex, tok_path)
+  assert out["text"].tolist() == full and out["_truncated"] == 0
+  assert out["mask_loss"].tolist()[-1] == 1
+  out = run(pp.paligemma_train_pp(8, len(full) - 2, "{q}", "a"), ex, tok_path)
+  assert out["text"].tolist() == full[:-1] and out["_truncated"] == 1
+
+
 def test_train_spec_picks_from_a_list_and_counts_truncation(tok_path):
   t = Tokenizer.load(tok_path)
-  spec = pp.paligemma_train_pp(8, 6, "{q}", "answers", suffix_is_list=True)
+  spec = pp.paligemma_train_pp(8, 5, "{q}", "answers", suffix_is_list=True)
   jpeg = _encode(np.zeros((8, 8, 3), np.uint8), "JPEG")
   out = run(spec, {"image": jpeg, "q": "a", "answers": np.array([b"cat", b"dog"]), "_id": 7}, tok_path)
   full = [[2] + t.encode("a") + t.encode("\n") + t.encode(s) + [1] for s in ("cat", "dog")]
   expected = [(f + [0] * 6)[:6] for f in full]
   picked = expected.index(out["text"].tolist())  # fails if the text is neither layout
   assert out["_truncated"] == int(len(full[picked]) > 6)
-  out = run(pp.paligemma_train_pp(8, 2, "{q}", "a"), {"image": jpeg, "q": "a red car", "a": "dog"}, tok_path)
+  out = run(pp.paligemma_train_pp(8, 1, "{q}", "a"), {"image": jpeg, "q": "a red car", "a": "dog"}, tok_path)
   assert out["text"].tolist() == [2, t.encode("a red car")[0]] and out["_truncated"] == 1
 
 

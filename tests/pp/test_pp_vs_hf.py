@@ -48,7 +48,7 @@ def test_text_and_masks_match_processor(setup, prefix, suffix):
   assert (ids[:n_img] == processor.image_token_id).all()
   ids, types, labels = ids[n_img:], np.asarray(hf["token_type_ids"])[0, n_img:], np.asarray(hf["labels"])[0, n_img:]
 
-  text_len = len(ids) + 3
+  text_len = len(ids) + 2  # the texts hold text_len + 1 tokens (big_vision's +1)
   spec = pp.paligemma_train_pp(SIZE, text_len, "{question}", "answer")
   ex = pp.get_preprocess_fn(spec, tokenizer_path=path)(
       {"image": tf.io.encode_png(image), "question": tf.constant(prefix), "answer": tf.constant(suffix)})
