@@ -199,15 +199,18 @@ def softmax_xent(logits: jax.Array, targets: jax.Array, mask_loss: jax.Array,
                  label_smoothing: float = 0.0, normalisation: str = "per_example") -> jax.Array:
   """Mean token cross-entropy. logits [B,T,V] (any float dtype), targets [B,T] int, mask_loss [B,T].
 
-  The target distribution is `(1 - ls) * onehot + ls / V`. `per_example` (big_vision): the mean
-  over each example's loss tokens, then the mean over the B examples (an example without loss
-  tokens counts as 0). `per_token`: the sum over all loss tokens / their count.
+  The target distribution is big_vision's: 1 - ls on the label, ls / (V - 1) on every other
+  token (optax's `smooth_labels`: 1 - ls + ls / V on the label, ls / V elsewhere). `per_example`
+  (big_vision): the mean over each example's loss tokens, then the mean over the B examples (an
+  example without loss tokens counts as 0). `per_token`: the sum over all loss tokens / their
+  count.
   """
   if normalisation not in ("per_example", "per_token"):
     raise ValueError(f"normalisation={normalisation!r}; allowed: 'per_example', 'per_token'.")
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)  # [B,T,V]
   vocab = logits.shape[-1]
-  soft = jax.nn.one_hot(targets, vocab) * (1.0 - label_smoothing) + label_smoothing / vocab
+  off = label_smoothing / (vocab - 1)
+  soft = jax.nn.one_hot(targets, vocab) * (1.0 - label_smoothing - off) + off
   token_loss = -jnp.sum(soft * logp, axis=-1)  # [B,T]
   mask = mask_loss.astype(jnp.float32)
   if normalisation == "per_token":

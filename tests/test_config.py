@@ -151,7 +151,7 @@ def test_published_settings():
               if v is storepreds.common.REQUIRED]
   assert all(k in ev for k in required), (required, sorted(ev))
   c = chartqa.get_config()
-  assert c.total_epochs == 30 and c.loss.label_smoothing == 0.2 and "tolen(48" in c.input.pp
+  assert c.total_epochs == 30 and c.loss.label_smoothing == 0.2 and "tolen(49" in c.input.pp
   assert c.model.overrides.llm.dropout == 0.1 and len(c.input.data.mixture) == 2
   k = cococap.get_config()
   assert k.model.preset == "pali_gemma_3b_224" and k.total_epochs == 5

@@ -231,8 +231,8 @@ def test_softmax_xent_against_hand_numpy():
   np.testing.assert_allclose(optim.softmax_xent(logits, targets, mask), per_example, rtol=1e-6)
   np.testing.assert_allclose(
       optim.softmax_xent(logits, targets, mask, normalisation="per_token"), per_token, rtol=1e-6)
-  ls = 0.3  # soft target: 0.8 on the label, 0.1 elsewhere (V = 3).
-  smooth = 0.8 * nll - 0.1 * (logp.sum(-1) + nll)  # 0.1 on each of the two other classes
+  ls = 0.3  # big_vision's soft target: 0.7 on the label, 0.3 / (V - 1) = 0.15 elsewhere (V = 3).
+  smooth = 0.7 * nll - 0.15 * (logp.sum(-1) + nll)  # 0.15 on each of the two other classes
   want = ((smooth[0, 0] + smooth[0, 1]) / 2 + smooth[1, 1]) / 2
   np.testing.assert_allclose(optim.softmax_xent(logits, targets, mask, ls), want, rtol=1e-6)
 
