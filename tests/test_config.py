@@ -136,7 +136,7 @@ def test_published_settings():
   assert d.input.data.split == "train[:-5%]"
   assert {n: e.data.split for n, e in d.evals.items() if e.type == "perplexity"} == {
       "docvqa_minitrain_pplx": "train[:5%]", "docvqa_minival_pplx": "train[-5%:]"}
-  assert "tolen(32" in d.input.pp and "choice(" in d.input.pp
+  assert "tolen(33" in d.input.pp and "choice(" in d.input.pp  # text_len 32 + 1
   assert (d.optim.optax_name, d.optim.optax.b2, d.optim.lr, d.optim.wd, d.optim.grad_clip_norm) \
       == ("adam", 0.999, 1e-5, 1e-6, 1.0)
   assert d.optim.schedule.to_dict() == {"decay_type": "cosine", "warmup": "5%"}
