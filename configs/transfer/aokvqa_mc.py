@@ -13,7 +13,7 @@ paper's Table 13) 3B 79.7 / 82.5, 10B 83.7 / 85.9, 28B 84.7 / 87.0.
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 5.7, pg2_3b 6.1,
-pg2_10b 13.0); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 7.6, pg2_3b 7.5); v5e-32 (pg2_10b 9.7);
+pg2_10b 13.0); v5e-64 (pg2_28b 13.2). 448: v5e-16 (pg1_3b 7.6, pg2_3b 7.5); v5e-32 (pg2_10b 9.6);
 v5e-64 (pg2_28b 14.3). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.8, pg2_3b 3.0, pg2_10b
 9.8); v5e-64 (pg2_28b 7.6). 448: v5e-16 (pg1_3b 3.2, pg2_3b 3.8); v5e-32 (pg2_10b 5.8); v5e-64
 (pg2_28b 7.9).

@@ -22,7 +22,7 @@ data and its Gemma 3 tokenizer (demo_data/gemma3.model), 1000 steps of batch 16 
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 896: v5e-32 (gemma3_4b 12.5); v5e-64
-(gemma3_12b 12.1); v5e-128 (gemma3_27b 14.2). Evals' decode at their batch, 896: v5e-32 (gemma3_4b
+(gemma3_12b 13.3); v5e-128 (gemma3_27b 14.2). Evals' decode at their batch, 896: v5e-32 (gemma3_4b
 2.5); v5e-64 (gemma3_12b 3.6); v5e-128 (gemma3_27b 5.7).
 """
 from big_paligemma import fs

@@ -15,10 +15,10 @@ id, sw, ta, tr, zh 80.57 / 76.78. PaliGemma 2 (its paper's Table 13): NLVR2 3B 9
 
 Slices (`python -m tools.plan_table`: the smallest TPU v5e slice that fits, and GiB a chip;
 configs/slices.json): train step at the published batch, 224: v5e-16 (pg1_3b 7.4, pg2_3b 7.6);
-v5e-32 (pg2_10b 9.5); v5e-64 (pg2_28b 14.2). 448: v5e-32 (pg1_3b 10.1); v5e-16 (pg2_3b 15.3); v5e-64
-(pg2_10b 9.5); v5e-128 (pg2_28b 10.5). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.9, pg2_3b
-3.2); v5e-32 (pg2_10b 5.1); v5e-64 (pg2_28b 7.6). 448: v5e-32 (pg1_3b 2.0); v5e-16 (pg2_3b 4.9);
-v5e-64 (pg2_10b 3.4); v5e-128 (pg2_28b 5.9).
+v5e-32 (pg2_10b 9.4); v5e-64 (pg2_28b 14.2). 448: v5e-16 (pg1_3b 15.4, pg2_3b 15.3); v5e-32 (pg2_10b
+15.0); v5e-128 (pg2_28b 10.5). Evals' decode at their batch, 224: v5e-16 (pg1_3b 2.9, pg2_3b 3.2);
+v5e-32 (pg2_10b 5.1); v5e-64 (pg2_28b 7.6). 448: v5e-16 (pg1_3b 3.7, pg2_3b 4.9); v5e-32 (pg2_10b
+6.5); v5e-128 (pg2_28b 5.9).
 """
 from configs import common
 from configs import published
